@@ -1,0 +1,96 @@
+# Tandem: active/standby failover across two data centers.
+#
+#   make demo    bring up two local data centers and walk through the story
+#   make test    every test: unit, integration (real API servers) and e2e
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+LOCALBIN ?= $(CURDIR)/bin
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+# Where the test bed keeps its clusters, logs and kubeconfigs.
+TESTBED_DIR ?= $(CURDIR)/.work/testbed
+GO_TEST_FLAGS ?= -count=1 -timeout 45m
+IMG ?= ghcr.io/tandem-dev/tandem-operator:dev
+
+.PHONY: all
+all: build
+
+##@ Development
+
+$(CONTROLLER_GEN):
+	mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+	mv $(LOCALBIN)/controller-gen $(CONTROLLER_GEN)
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Regenerate deepcopy code, CRDs and RBAC.
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+	$(MAKE) manifests
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Regenerate CRDs and RBAC under config/.
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=tandem-operator paths=./internal/... output:rbac:artifacts:config=config/rbac
+
+.PHONY: verify-generated
+verify-generated: generate ## Fail when generated files differ from what is committed.
+	@if [ -n "$$(git status --porcelain -- api config)" ]; then \
+	  echo "Generated files are stale; run 'make generate' and commit:"; git status --porcelain -- api config; git diff --stat -- api config; exit 1; fi
+
+.PHONY: lint
+lint: ## gofmt and go vet.
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "Not gofmt-clean:"; echo "$$out"; exit 1; fi
+	go vet ./...
+
+##@ Build
+
+.PHONY: build
+build: ## Build the operator and the test bed command into bin/.
+	go build -o $(LOCALBIN)/tandem-operator ./cmd/tandem-operator
+	go build -o $(LOCALBIN)/testbed ./hack/testbed
+
+.PHONY: docker-build
+docker-build: ## Build the operator image (needs a Docker engine; none runs on the dev machines).
+	docker build -t $(IMG) .
+
+##@ Test
+
+.PHONY: testbed-bins
+testbed-bins: ## Build (once, cached in ~/.cache/tandem) the control-plane, etcd and kwok binaries.
+	hack/build-testbed-bins.sh >/dev/null
+
+.PHONY: test
+test: testbed-bins ## Run every test: unit, integration against real API servers, and e2e on the kwok test bed.
+	go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: test-integration
+test-integration: testbed-bins ## Unit and integration tests only (no kwok clusters).
+	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /test/e2e)
+
+.PHONY: e2e
+e2e: testbed-bins ## End-to-end tests on the kwok test bed.
+	go test $(GO_TEST_FLAGS) -v ./test/e2e/...
+
+##@ Test bed
+
+.PHONY: testbed-up
+testbed-up: testbed-bins ## Bring up dc-east and dc-west (WITNESS=1 adds a witness cluster).
+	go run ./hack/testbed -dir $(TESTBED_DIR) up $(if $(WITNESS),-witness)
+
+.PHONY: testbed-down
+testbed-down: ## Stop every test bed cluster and process.
+	go run ./hack/testbed -dir $(TESTBED_DIR) down
+
+.PHONY: testbed-status
+testbed-status: ## Show the test bed clusters.
+	go run ./hack/testbed -dir $(TESTBED_DIR) status
+
+.PHONY: demo
+demo: testbed-bins ## Bring up two data centers, install Tandem in both, and show what works today.
+	hack/demo.sh
+
+.PHONY: help
+help: ## Show the targets.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ { printf "  %-18s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)

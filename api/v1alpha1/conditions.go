@@ -1,0 +1,153 @@
+package v1alpha1
+
+// Condition types. Ready, Reconciling and Stalled follow kstatus, so
+// `kubectl wait --for=condition=Ready` and GitOps tools read Tandem objects
+// the way they read any other.
+const (
+	// ReadyCondition is the summary: the object does what its spec asks.
+	ReadyCondition = "Ready"
+
+	// ReconcilingCondition is True while the controller works towards the
+	// spec (a sync pass, a running switchover).
+	ReconcilingCondition = "Reconciling"
+
+	// StalledCondition is True when the controller cannot go on without a
+	// change to the spec or the environment; the reason says which.
+	StalledCondition = "Stalled"
+
+	// PeerReachableCondition (HAPair) says whether the other cluster answers.
+	PeerReachableCondition = "PeerReachable"
+
+	// SyncedCondition (HAPair, SyncPolicy) says whether every selected object
+	// has an up-to-date copy on the standby.
+	SyncedCondition = "Synced"
+
+	// PlanValidCondition (SyncPolicy) says whether the dependency plan has no
+	// cycle and no missing dependency.
+	PlanValidCondition = "PlanValid"
+
+	// VolumesProtectedCondition (HAPair) says whether every protected PVC has
+	// a snapshot usable on the standby within the RPO objective.
+	VolumesProtectedCondition = "VolumesProtected"
+
+	// TrafficReadyCondition (HAPair) says whether every DNS record and route
+	// points at the active cluster.
+	TrafficReadyCondition = "TrafficReady"
+
+	// DegradedCondition (HAPair) is True when the pair works but could not
+	// survive the loss of a side right now.
+	DegradedCondition = "Degraded"
+)
+
+// Reasons shared by every kind.
+const (
+	// NotImplementedReason: the controller for this capability is not built
+	// yet; the object is stored and validated but nothing acts on it.
+	NotImplementedReason = "NotImplemented"
+
+	// ProgressingReason: the controller is working towards the spec.
+	ProgressingReason = "Progressing"
+
+	// SucceededReason: the spec is realised.
+	SucceededReason = "Succeeded"
+
+	// SuspendedReason: spec.suspend is set; nothing acts on the object.
+	SuspendedReason = "Suspended"
+
+	// InvalidSpecReason: the spec passed admission but cannot be acted on
+	// (for example a reference to an object that does not exist); the
+	// message names the field.
+	InvalidSpecReason = "InvalidSpec"
+)
+
+// Reasons about the peer and witness clusters.
+const (
+	// PeerUnreachableReason: probes of the peer's API server or endpoints
+	// failed; the message says which and how often.
+	PeerUnreachableReason = "PeerUnreachable"
+
+	// PeerNotConnectedReason: no client for the peer could be built yet,
+	// for example while its kubeconfig Secret is missing or invalid.
+	PeerNotConnectedReason = "PeerNotConnected"
+
+	// PeerKubeconfigInvalidReason: the kubeconfig Secret is malformed or
+	// uses something refused by policy (exec plugins, insecure TLS).
+	PeerKubeconfigInvalidReason = "PeerKubeconfigInvalid"
+
+	// PeerConnectedReason: the peer answers its probes.
+	PeerConnectedReason = "PeerConnected"
+
+	// WitnessUnreachableReason: the witness cluster does not answer.
+	WitnessUnreachableReason = "WitnessUnreachable"
+
+	// ActiveLostReason: the standby declared the active side lost after
+	// failureThreshold failed probe rounds.
+	ActiveLostReason = "ActiveLost"
+
+	// BothActiveReason: both sides claim Active; the controller refuses to
+	// act until the epochs settle it.
+	BothActiveReason = "BothActive"
+
+	// FencedReason: this side stopped serving because it could prove
+	// neither its lease nor its peer.
+	FencedReason = "Fenced"
+
+	// DemotedReason: this side saw a higher epoch and became the standby.
+	DemotedReason = "Demoted"
+)
+
+// Reasons about the sync plan and replication.
+const (
+	// PlanCycleReason: objects depend on each other in a cycle; the message
+	// names them and none of them is applied.
+	PlanCycleReason = "PlanCycle"
+
+	// PlanMissingDependencyReason: an object depends on one that is not
+	// selected and not on the standby; the message names both.
+	PlanMissingDependencyReason = "PlanMissingDependency"
+
+	// SyncFailedReason: some objects could not be applied to the standby;
+	// status.failures names the first few.
+	SyncFailedReason = "SyncFailed"
+
+	// SyncLaggingReason: copies exist but are older than their sources.
+	SyncLaggingReason = "SyncLagging"
+)
+
+// Reasons about volumes and traffic.
+const (
+	// RPOBreachedReason: the newest snapshot usable on the standby is older
+	// than spec.objectives.rpo.
+	RPOBreachedReason = "RPOBreached"
+
+	// SnapshotFailedReason: a snapshot of a PVC failed; the message names
+	// the PVC.
+	SnapshotFailedReason = "SnapshotFailed"
+
+	// DNSUpdateFailedReason: a DNS update was refused or not answered.
+	DNSUpdateFailedReason = "DNSUpdateFailed"
+
+	// DNSNotVerifiedReason: an authoritative server does not answer the
+	// expected target yet.
+	DNSNotVerifiedReason = "DNSNotVerified"
+)
+
+// Reasons about switchovers.
+const (
+	// PreconditionFailedReason: a switchover precondition does not hold; the
+	// message says which.
+	PreconditionFailedReason = "PreconditionFailed"
+
+	// StepFailedReason: a step failed; the message names it.
+	StepFailedReason = "StepFailed"
+
+	// StepTimedOutReason: a step ran longer than spec.stepTimeout.
+	StepTimedOutReason = "StepTimedOut"
+
+	// RolledBackReason: promotion failed before traffic moved and the old
+	// active side was restored.
+	RolledBackReason = "RolledBack"
+
+	// CancelledReason: the switchover was cancelled at a safe point.
+	CancelledReason = "Cancelled"
+)

@@ -1,0 +1,387 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tandem-dev/tandem/test/testbed"
+)
+
+// These tests install the generated CRDs and admission policies into a real
+// kube-apiserver and check that bad objects are refused at admission with a
+// message naming the field, the way a user running `kubectl apply` sees it.
+
+var (
+	apiServer *testbed.APIServer
+	k8s       client.Client
+	seq       atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	ctx := context.Background()
+	s, err := testbed.StartAPIServer(ctx, "validation")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	apiServer, k8s = s, s.Client
+	code := m.Run()
+	if err := s.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	os.Exit(code)
+}
+
+// sample loads config/samples/<file> into a fresh namespace of its own, so
+// tests never see each other's objects.
+func sample(t *testing.T, file string) *unstructured.Unstructured {
+	t.Helper()
+	objs, err := testbed.ReadManifests(filepath.Join(testbed.RepoRoot(), "config", "samples", file))
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("reading sample %s: %v (%d objects)", file, err, len(objs))
+	}
+	obj := objs[0]
+	obj.SetNamespace(namespace(t))
+	return obj
+}
+
+func namespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("t%d", seq.Add(1))}}
+	if err := k8s.Create(context.Background(), ns); err != nil {
+		t.Fatalf("creating namespace: %v", err)
+	}
+	return ns.Name
+}
+
+func set(path string, value any) func(*unstructured.Unstructured) {
+	return func(u *unstructured.Unstructured) {
+		if err := unstructured.SetNestedField(u.Object, value, strings.Split(path, ".")...); err != nil {
+			panic(err)
+		}
+	}
+}
+
+func remove(path string) func(*unstructured.Unstructured) {
+	return func(u *unstructured.Unstructured) { unstructured.RemoveNestedField(u.Object, strings.Split(path, ".")...) }
+}
+
+func setListField(path string, i int, field string, value any) func(*unstructured.Unstructured) {
+	return func(u *unstructured.Unstructured) {
+		keys := strings.Split(path, ".")
+		list, _, _ := unstructured.NestedSlice(u.Object, keys...)
+		list[i].(map[string]any)[field] = value
+		if err := unstructured.SetNestedSlice(u.Object, list, keys...); err != nil {
+			panic(err)
+		}
+	}
+}
+
+func wantRefused(t *testing.T, err error, field, msg string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("the API server accepted the object; want it refused with %q", msg)
+	}
+	if !apierrors.IsInvalid(err) {
+		t.Fatalf("want an Invalid error, got %v", err)
+	}
+	if !strings.Contains(err.Error(), field) || !strings.Contains(err.Error(), msg) {
+		t.Fatalf("want the error to name %s and say %q, got:\n%v", field, msg, err)
+	}
+}
+
+func TestSamplesAreAccepted(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t)
+	// The HAPair first: the Switchover's admission policy checks its target
+	// against it.
+	for _, f := range []string{"tandem_v1alpha1_hapair.yaml", "tandem_v1alpha1_syncpolicy.yaml", "tandem_v1alpha1_switchover.yaml"} {
+		obj := sample(t, f)
+		obj.SetNamespace(ns)
+		if err := k8s.Create(ctx, obj); err != nil {
+			t.Fatalf("sample %s refused: %v", f, err)
+		}
+	}
+	// Defaults land where the spec leaves fields out.
+	hap := &unstructured.Unstructured{}
+	hap.SetAPIVersion("tandem.dev/v1alpha1")
+	hap.SetKind("HAPair")
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop"}, hap); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := unstructured.NestedString(hap.Object, "spec", "witness", "namespace"); got != "tandem-system" {
+		t.Errorf("spec.witness.namespace defaulted to %q, want tandem-system", got)
+	}
+}
+
+func TestHAPairRules(t *testing.T) {
+	type edit = func(*unstructured.Unstructured)
+	cases := []struct {
+		name  string
+		edits []edit
+		field string
+		msg   string
+	}{
+		{"duplicate cluster names", []edit{setListField("spec.clusters", 1, "name", "dc-east")},
+			"spec.clusters", "spec.clusters must list exactly two clusters with distinct names"},
+		{"three clusters", []edit{func(u *unstructured.Unstructured) {
+			list, _, _ := unstructured.NestedSlice(u.Object, "spec", "clusters")
+			list = append(list, map[string]any{"name": "dc-north"})
+			_ = unstructured.SetNestedSlice(u.Object, list, "spec", "clusters")
+		}}, "spec.clusters", "must have at most 2 items"},
+		{"one cluster", []edit{func(u *unstructured.Unstructured) {
+			list, _, _ := unstructured.NestedSlice(u.Object, "spec", "clusters")
+			_ = unstructured.SetNestedSlice(u.Object, list[:1], "spec", "clusters")
+		}}, "spec.clusters", "should have at least 2 items"},
+		{"primary not in clusters", []edit{set("spec.primary", "dc-north")},
+			"spec.primary", "spec.primary must name one of spec.clusters"},
+		{"probe endpoint for an unknown cluster", []edit{setListField("spec.failover.endpoints", 0, "cluster", "dc-north")},
+			"spec.failover.endpoints", "spec.failover.endpoints[].cluster must name one of spec.clusters"},
+		{"probe endpoint not http", []edit{setListField("spec.failover.endpoints", 0, "url", "ftp://shop.example.com/")},
+			"spec.failover.endpoints[0].url", "must be an http or https URL"},
+		{"automatic failover without witness or opt-in", []edit{remove("spec.witness")},
+			"spec.failover.mode", "spec.failover.mode Automatic needs spec.witness"},
+		{"DNS target for an unknown cluster", []edit{func(u *unstructured.Unstructured) {
+			dns, _, _ := unstructured.NestedSlice(u.Object, "spec", "traffic", "dns")
+			targets := dns[0].(map[string]any)["targets"].([]any)
+			targets[1].(map[string]any)["cluster"] = "dc-north"
+			_ = unstructured.SetNestedSlice(u.Object, dns, "spec", "traffic", "dns")
+		}}, "spec.traffic.dns", "spec.traffic.dns[].targets[].cluster must name one of spec.clusters"},
+		{"RFC2136 provider without servers", []edit{remove("spec.traffic.rfc2136")},
+			"spec.traffic.rfc2136", "spec.traffic.rfc2136 is required when spec.traffic.provider is RFC2136"},
+		{"probe period too short", []edit{set("spec.failover.probePeriod", "0s")},
+			"spec.failover.probePeriod", "spec.failover.probePeriod must be between 1s and 5m"},
+		{"probe period too long", []edit{set("spec.failover.probePeriod", "1h")},
+			"spec.failover.probePeriod", "spec.failover.probePeriod must be between 1s and 5m"},
+		{"probe timeout longer than period", []edit{set("spec.failover.probeTimeout", "2s")},
+			"spec.failover.probeTimeout", "spec.failover.probeTimeout must not be longer than spec.failover.probePeriod"},
+		{"probe timeout too short", []edit{set("spec.failover.probeTimeout", "1ms")},
+			"spec.failover.probeTimeout", "spec.failover.probeTimeout must be between 100ms and 1m"},
+		{"failure threshold zero", []edit{set("spec.failover.failureThreshold", int64(0))},
+			"spec.failover.failureThreshold", "greater than or equal to 1"},
+		{"failure threshold huge", []edit{set("spec.failover.failureThreshold", int64(1000))},
+			"spec.failover.failureThreshold", "less than or equal to 100"},
+		{"duration that is not one", []edit{set("spec.objectives.rpo", "one minute")},
+			"spec.objectives.rpo", "should match"},
+		{"RPO zero", []edit{set("spec.objectives.rpo", "0s")},
+			"spec.objectives.rpo", "spec.objectives.rpo must be positive"},
+		{"RTO zero", []edit{set("spec.objectives.rto", "0m")},
+			"spec.objectives.rto", "spec.objectives.rto must be positive"},
+		{"lease renewed no faster than it expires", []edit{set("spec.witness.renewInterval", "15s")},
+			"spec.witness.renewInterval", "spec.witness.renewInterval must be shorter than spec.witness.leaseDuration"},
+		{"lease duration too long", []edit{set("spec.witness.leaseDuration", "1h")},
+			"spec.witness.leaseDuration", "spec.witness.leaseDuration must be between 1s and 10m"},
+		{"cron schedule with three fields", []edit{set("spec.drills.schedule", "0 3 *")},
+			"spec.drills.schedule", "spec.drills.schedule must be a cron expression"},
+		{"cron schedule in words", []edit{set("spec.drills.schedule", "every monday")},
+			"spec.drills.schedule", "spec.drills.schedule must be a cron expression"},
+		{"cluster name not a DNS label", []edit{setListField("spec.clusters", 0, "name", "DC_East"), set("spec.primary", "DC_East")},
+			"spec.clusters[0].name", "should match"},
+		{"record TTL zero", []edit{func(u *unstructured.Unstructured) {
+			dns, _, _ := unstructured.NestedSlice(u.Object, "spec", "traffic", "dns")
+			dns[0].(map[string]any)["ttl"] = int64(0)
+			_ = unstructured.SetNestedSlice(u.Object, dns, "spec", "traffic", "dns")
+		}}, "spec.traffic.dns[0].ttl", "greater than or equal to 1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := sample(t, "tandem_v1alpha1_hapair.yaml")
+			for _, e := range tc.edits {
+				e(obj)
+			}
+			wantRefused(t, k8s.Create(context.Background(), obj), tc.field, tc.msg)
+		})
+	}
+}
+
+func TestHAPairAutomaticWithoutWitnessNeedsOptIn(t *testing.T) {
+	obj := sample(t, "tandem_v1alpha1_hapair.yaml")
+	unstructured.RemoveNestedField(obj.Object, "spec", "witness")
+	_ = unstructured.SetNestedField(obj.Object, true, "spec", "failover", "allowWithoutWitness")
+	if err := k8s.Create(context.Background(), obj); err != nil {
+		t.Fatalf("Automatic mode with allowWithoutWitness refused: %v", err)
+	}
+}
+
+func TestCronScheduleFormsAccepted(t *testing.T) {
+	for _, s := range []string{"@daily", "@every 90m", "@every 1h30m", "*/15 * * * *", "0 3 * * MON-FRI", "CRON_TZ=Europe/Berlin 0 3 * * 1"} {
+		obj := sample(t, "tandem_v1alpha1_hapair.yaml")
+		_ = unstructured.SetNestedField(obj.Object, s, "spec", "drills", "schedule")
+		if err := k8s.Create(context.Background(), obj); err != nil {
+			t.Errorf("schedule %q refused: %v", s, err)
+		}
+	}
+}
+
+func TestHAPairEpochNeverDecreases(t *testing.T) {
+	ctx := context.Background()
+	obj := sample(t, "tandem_v1alpha1_hapair.yaml")
+	if err := k8s.Create(ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+	setEpoch := func(e int64) error {
+		_ = unstructured.SetNestedField(obj.Object, e, "status", "epoch")
+		return k8s.Status().Update(ctx, obj)
+	}
+	if err := setEpoch(5); err != nil {
+		t.Fatalf("raising status.epoch to 5: %v", err)
+	}
+	if err := setEpoch(5); err != nil {
+		t.Fatalf("keeping status.epoch at 5: %v", err)
+	}
+	wantRefused(t, setEpoch(4), "status", "status.epoch may never decrease")
+
+	unstructured.RemoveNestedField(obj.Object, "status", "epoch")
+	wantRefused(t, k8s.Status().Update(ctx, obj), "status", "status.epoch may never decrease")
+
+	got := obj.DeepCopy()
+	if err := k8s.Get(ctx, client.ObjectKeyFromObject(obj), got); err != nil {
+		t.Fatal(err)
+	}
+	if e, _, _ := unstructured.NestedInt64(got.Object, "status", "epoch"); e != 5 {
+		t.Fatalf("status.epoch is %d after refused writes, want 5", e)
+	}
+}
+
+func TestSyncPolicyRules(t *testing.T) {
+	type edit = func(*unstructured.Unstructured)
+	cases := []struct {
+		name  string
+		edits []edit
+		field string
+		msg   string
+	}{
+		{"namespaces by name and selector", []edit{set("spec.namespaces.selector", map[string]any{"matchLabels": map[string]any{"a": "b"}})},
+			"spec.namespaces", "spec.namespaces must set exactly one of names or selector"},
+		{"namespaces neither", []edit{remove("spec.namespaces.names")},
+			"spec.namespaces", "spec.namespaces must set exactly one of names or selector"},
+		{"full resync too often", []edit{set("spec.fullResyncInterval", "1s")},
+			"spec.fullResyncInterval", "spec.fullResyncInterval must be at least 10s"},
+		{"snapshot interval too short", []edit{set("spec.volumes.interval", "100ms")},
+			"spec.volumes.interval", "spec.volumes.interval must be at least 1s"},
+		{"handle template missing", []edit{set("spec.volumes.handleMapping.mode", "Template")},
+			"spec.volumes.handleMapping.template", "spec.volumes.handleMapping.template is required when mode is Template"},
+		{"patch not a JSON array", []edit{setListField("spec.transforms.patches", 0, "patch", `{"op":"remove"}`)},
+			"spec.transforms.patches[0].patch", "must be a JSON array of RFC 6902 operations"},
+		{"unknown standby mode", []edit{set("spec.standbyMode", "Lukewarm")},
+			"spec.standbyMode", "Unsupported value"},
+		{"retention zero", []edit{set("spec.volumes.retention", int64(0))},
+			"spec.volumes.retention", "greater than or equal to 1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := sample(t, "tandem_v1alpha1_syncpolicy.yaml")
+			for _, e := range tc.edits {
+				e(obj)
+			}
+			wantRefused(t, k8s.Create(context.Background(), obj), tc.field, tc.msg)
+		})
+	}
+}
+
+func TestSwitchoverCreateRules(t *testing.T) {
+	type edit = func(*unstructured.Unstructured)
+	drill := map[string]any{"mode": "Isolated"}
+	cases := []struct {
+		name  string
+		edits []edit
+		field string
+		msg   string
+	}{
+		{"drill options on a planned switchover", []edit{set("spec.drill", drill)},
+			"spec.drill", "spec.drill is only valid when spec.type is Drill"},
+		{"holdFor in an isolated drill", []edit{set("spec.type", "Drill"), set("spec.drill", map[string]any{"mode": "Isolated", "holdFor": "1m"})},
+			"spec.drill.holdFor", "spec.drill.holdFor is only valid in Live mode"},
+		{"check with both http and job", []edit{set("spec.type", "Drill"), set("spec.drill", map[string]any{"checks": []any{map[string]any{
+			"name": "both", "http": map[string]any{"url": "http://x/"}, "job": map[string]any{"namespace": "a", "image": "b"}}}})},
+			"spec.drill.checks[0]", "spec.drill.checks[] must set exactly one of http or job"},
+		{"step timeout too short", []edit{set("spec.stepTimeout", "0s")},
+			"spec.stepTimeout", "spec.stepTimeout must be between 1s and 24h"},
+		{"unknown type", []edit{set("spec.type", "Teleport")},
+			"spec.type", "Unsupported value"},
+		{"no target", []edit{remove("spec.targetCluster")},
+			"spec.targetCluster", "Required value"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := sample(t, "tandem_v1alpha1_switchover.yaml")
+			for _, e := range tc.edits {
+				e(obj)
+			}
+			wantRefused(t, k8s.Create(context.Background(), obj), tc.field, tc.msg)
+		})
+	}
+}
+
+// The target must be one of the pair's clusters. That rule crosses objects,
+// so it is the ValidatingAdmissionPolicy in config/admission, not a CRD rule.
+func TestSwitchoverTargetMustBeAClusterOfThePair(t *testing.T) {
+	ctx := context.Background()
+	pair := sample(t, "tandem_v1alpha1_hapair.yaml")
+	if err := k8s.Create(ctx, pair); err != nil {
+		t.Fatal(err)
+	}
+	// The API server reads policy parameters through an informer, so the
+	// new HAPair becomes visible to the policy shortly after it is created.
+	var lastErr error
+	err := testbed.Poll(ctx, 30*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		so := sample(t, "tandem_v1alpha1_switchover.yaml")
+		so.SetNamespace(pair.GetNamespace())
+		so.SetGenerateName("bad-target-")
+		so.SetName("")
+		_ = unstructured.SetNestedField(so.Object, "dc-north", "spec", "targetCluster")
+		lastErr = k8s.Create(ctx, so)
+		return lastErr != nil, nil
+	})
+	if err != nil {
+		t.Fatalf("a Switchover targeting dc-north was still accepted: %v", err)
+	}
+	wantRefused(t, lastErr, "spec.targetCluster", `"dc-north" is not a cluster of HAPair shop (its clusters are dc-east, dc-west)`)
+
+	good := sample(t, "tandem_v1alpha1_switchover.yaml")
+	good.SetNamespace(pair.GetNamespace())
+	if err := k8s.Create(ctx, good); err != nil {
+		t.Fatalf("a Switchover targeting dc-west was refused: %v", err)
+	}
+}
+
+func TestSwitchoverSpecIsImmutableExceptCancel(t *testing.T) {
+	ctx := context.Background()
+	obj := sample(t, "tandem_v1alpha1_switchover.yaml")
+	if err := k8s.Create(ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []struct {
+		path  string
+		value any
+	}{
+		{"spec.targetCluster", "dc-east"},
+		{"spec.type", "Failover"},
+		{"spec.pairRef", "other"},
+		{"spec.stepTimeout", "5m"},
+		{"spec.reason", "changed my mind"},
+	} {
+		changed := obj.DeepCopy()
+		set(e.path, e.value)(changed)
+		wantRefused(t, k8s.Update(ctx, changed), "spec", "spec is immutable once created, except spec.cancel")
+	}
+
+	_ = unstructured.SetNestedField(obj.Object, true, "spec", "cancel")
+	if err := k8s.Update(ctx, obj); err != nil {
+		t.Fatalf("setting spec.cancel refused: %v", err)
+	}
+	_ = unstructured.SetNestedField(obj.Object, false, "spec", "cancel")
+	wantRefused(t, k8s.Update(ctx, obj), "spec.cancel", "spec.cancel cannot be unset once set")
+}

@@ -1,0 +1,122 @@
+// Command tandem-operator runs the Tandem controllers in one data center.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"regexp"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/controller"
+)
+
+// clusterNamePattern is the pattern HAPair spec.clusters[].name accepts, so a
+// mistyped --cluster-name fails at start instead of never matching a pair.
+var clusterNamePattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+type options struct {
+	clusterName             string
+	metricsAddr             string
+	metricsSecure           bool
+	probeAddr               string
+	leaderElect             bool
+	leaderElectionNamespace string
+}
+
+func (o *options) bind(fs *flag.FlagSet) {
+	fs.StringVar(&o.clusterName, "cluster-name", "", "Name of the data center this operator runs in, as listed in HAPair spec.clusters (required).")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; \"0\" turns it off.")
+	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS, authenticated and authorised through the API server (TokenReview and SubjectAccessReview).")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz endpoints bind to.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader, so only one replica of the operator acts at a time.")
+	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; the pod's namespace when empty (required when running outside a cluster with --leader-elect).")
+}
+
+func (o *options) validate() error {
+	if o.clusterName == "" {
+		return errors.New("--cluster-name is required: the name of this data center as listed in HAPair spec.clusters")
+	}
+	if len(o.clusterName) > 63 || !clusterNamePattern.MatchString(o.clusterName) {
+		return fmt.Errorf("--cluster-name %q must be a DNS label (lower-case letters, digits and '-', at most 63 characters)", o.clusterName)
+	}
+	return nil
+}
+
+func main() {
+	var opts options
+	opts.bind(flag.CommandLine)
+	zapOpts := ctrlzap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(ctrlzap.New(ctrlzap.UseFlagOptions(&zapOpts)))
+	setupLog := ctrl.Log.WithName("setup")
+
+	if err := opts.validate(); err != nil {
+		setupLog.Error(err, "Refused the command line")
+		os.Exit(2)
+	}
+	if err := run(opts); err != nil {
+		setupLog.Error(err, "Stopped the operator")
+		os.Exit(1)
+	}
+}
+
+func run(opts options) error {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(tandemv1.AddToScheme(scheme))
+
+	metricsOpts := metricsserver.Options{
+		BindAddress:   opts.metricsAddr,
+		SecureServing: opts.metricsSecure,
+	}
+	if opts.metricsSecure {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsOpts,
+		HealthProbeBindAddress:  opts.probeAddr,
+		LeaderElection:          opts.leaderElect,
+		LeaderElectionID:        "tandem-operator." + opts.clusterName + ".tandem.dev",
+		LeaderElectionNamespace: opts.leaderElectionNamespace,
+		// A new leader must not act while the old one still might; the
+		// release on cancel keeps handover fast on a clean shutdown.
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+
+	if err := (&controller.HAPairReconciler{ClusterName: opts.clusterName}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the HAPair controller: %w", err)
+	}
+	if err := (&controller.SyncPolicyReconciler{ClusterName: opts.clusterName}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the SyncPolicy controller: %w", err)
+	}
+	if err := (&controller.SwitchoverReconciler{ClusterName: opts.clusterName}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the Switchover controller: %w", err)
+	}
+
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding the health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding the readiness check: %w", err)
+	}
+
+	ctrl.Log.WithName("setup").Info("Started the operator", "cluster", opts.clusterName)
+	return mgr.Start(ctrl.SetupSignalHandler())
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Builds (once) the binaries the local test bed runs, and caches them outside
+# the checkout keyed by version, so a fresh clone in CI pays the build once per
+# machine. Prints the bin directory on stdout when done.
+#
+#   kube-apiserver, kube-controller-manager, kube-scheduler  v1.37.1
+#   etcd                                                     v3.6.16
+#   kwok, kwokctl                                            v0.8.0
+#
+# Everything comes from the Go module proxy; see ../shared/TESTBED.md for why
+# the wrapper modules under hack/tools exist.
+set -euo pipefail
+
+KUBE_VERSION=v1.37.1
+ETCD_VERSION=v3.6.16
+KWOK_VERSION=v0.8.0
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache=${TANDEM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tandem}
+bin=$cache/bin/kube-$KUBE_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION
+mkdir -p "$bin"
+
+log() { echo "build-testbed-bins: $*" >&2; }
+
+# Builds into a temp name and renames, so an interrupted build never leaves a
+# truncated binary that a later run would mistake for a finished one.
+build_kube() {
+  local name=$1
+  [ -x "$bin/$name" ] && return 0
+  log "building $name $KUBE_VERSION (several minutes on a cold cache)"
+  local minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
+  (cd "$root/hack/tools/kube" && CGO_ENABLED=0 go build -trimpath -o "$bin/.$name.tmp" \
+    -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
+    "k8s.io/kubernetes/cmd/$name")
+  mv "$bin/.$name.tmp" "$bin/$name"
+}
+
+build_etcd() {
+  [ -x "$bin/etcd" ] && return 0
+  log "building etcd $ETCD_VERSION"
+  (cd "$root/hack/tools/etcd" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/.etcd.tmp" go.etcd.io/etcd/server/v3)
+  mv "$bin/.etcd.tmp" "$bin/etcd"
+}
+
+build_kwok() {
+  local name=$1
+  [ -x "$bin/$name" ] && return 0
+  log "building $name $KWOK_VERSION"
+  local gobin; gobin=$(mktemp -d)
+  GOBIN=$gobin CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/$name@$KWOK_VERSION"
+  mv "$gobin/$name" "$bin/$name"
+  rmdir "$gobin"
+}
+
+want=${*:-kube-apiserver etcd kube-controller-manager kube-scheduler kwok kwokctl}
+for b in $want; do
+  case $b in
+    kube-apiserver|kube-controller-manager|kube-scheduler) build_kube "$b" ;;
+    etcd) build_etcd ;;
+    kwok|kwokctl) build_kwok "$b" ;;
+    *) log "unknown binary $b"; exit 2 ;;
+  esac
+done
+echo "$bin"
