@@ -49,6 +49,9 @@ func StartAPIServer(ctx context.Context, name string) (*APIServer, error) {
 	}
 	cfg, err := env.Start()
 	if err != nil {
+		// Start can fail after the processes are up (installing the CRDs,
+		// say); stop them, or they outlive the test.
+		_ = env.Stop()
 		return nil, fmt.Errorf("starting API server %s: %w", name, err)
 	}
 	s := &APIServer{Name: name, Env: env, Config: cfg}

@@ -1,0 +1,287 @@
+package testbed
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// The data centers of the test bed.
+const (
+	East    = "dc-east"
+	West    = "dc-west"
+	Witness = "witness"
+)
+
+// loopbackConfig keeps every component of a kwok cluster on 127.0.0.1;
+// kwokctl binds 0.0.0.0 by default.
+const loopbackConfig = `apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+options:
+  bindAddress: 127.0.0.1
+`
+
+// Bed is a set of kwok clusters (binary runtime: real etcd, kube-apiserver,
+// kube-controller-manager and kube-scheduler processes, with kwok simulating
+// nodes and kubelets) whose state lives under Dir. Nothing is written to the
+// user's ~/.kube or ~/.kwok.
+type Bed struct {
+	Dir string
+	Bin string
+}
+
+// Cluster is one data center of the bed.
+type Cluster struct {
+	Name       string
+	Kubeconfig string
+	Config     *rest.Config
+	Client     client.Client
+}
+
+// NewBed returns a bed rooted at dir, creating the directory.
+func NewBed(dir string) (*Bed, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(abs, "home"), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(abs, "loopback.yaml"), []byte(loopbackConfig), 0o644); err != nil {
+		return nil, err
+	}
+	return &Bed{Dir: abs, Bin: bin}, nil
+}
+
+// UpOptions say which clusters Up creates.
+type UpOptions struct {
+	// Witness adds a third cluster, the tie-breaker.
+	Witness bool
+	// Nodes per cluster; 2 when zero.
+	Nodes int
+}
+
+// Up creates dc-east and dc-west (and the witness), each with simulated
+// nodes, and waits until they are ready. Clusters are created one after
+// another because kwokctl picks free ports at creation time and two
+// concurrent creations can pick the same ones.
+func (b *Bed) Up(ctx context.Context, opts UpOptions) ([]*Cluster, error) {
+	names := []string{East, West}
+	if opts.Witness {
+		names = append(names, Witness)
+	}
+	nodes := opts.Nodes
+	if nodes == 0 {
+		nodes = 2
+	}
+	var clusters []*Cluster
+	for _, n := range names {
+		c, err := b.Create(ctx, n, nodes)
+		if err != nil {
+			return clusters, err
+		}
+		clusters = append(clusters, c)
+	}
+	return clusters, nil
+}
+
+// Create creates one cluster with the given number of simulated nodes.
+func (b *Bed) Create(ctx context.Context, name string, nodes int) (*Cluster, error) {
+	kubeconfig := b.KubeconfigPath(name)
+	if _, err := b.kwokctl(ctx, "-c", filepath.Join(b.Dir, "loopback.yaml"),
+		"create", "cluster", "--name", name, "--runtime", "binary",
+		"--kube-apiserver-binary", filepath.Join(b.Bin, "kube-apiserver"),
+		"--kube-controller-manager-binary", filepath.Join(b.Bin, "kube-controller-manager"),
+		"--kube-scheduler-binary", filepath.Join(b.Bin, "kube-scheduler"),
+		"--kwok-controller-binary", filepath.Join(b.Bin, "kwok"),
+		"--etcd-binary", filepath.Join(b.Bin, "etcd"),
+		"--kubeconfig", kubeconfig, "--quiet-pull", "--wait", "2m"); err != nil {
+		return nil, fmt.Errorf("creating cluster %s: %w", name, err)
+	}
+	if nodes > 0 {
+		if _, err := b.kwokctl(ctx, "scale", "node", "--name", name, "--replicas", strconv.Itoa(nodes)); err != nil {
+			return nil, fmt.Errorf("adding %d nodes to cluster %s: %w", nodes, name, err)
+		}
+	}
+	return b.Cluster(name)
+}
+
+// Cluster returns a client for an existing cluster of the bed.
+func (b *Bed) Cluster(name string) (*Cluster, error) {
+	kubeconfig := b.KubeconfigPath(name)
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("reading kubeconfig of cluster %s: %w", name, err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: Scheme()})
+	if err != nil {
+		return nil, fmt.Errorf("client for cluster %s: %w", name, err)
+	}
+	return &Cluster{Name: name, Kubeconfig: kubeconfig, Config: cfg, Client: c}, nil
+}
+
+// KubeconfigPath is where the kubeconfig of a cluster is written.
+func (b *Bed) KubeconfigPath(name string) string {
+	return filepath.Join(b.Dir, name+".kubeconfig")
+}
+
+// Stop stops every process of a cluster, keeping its state: the data center
+// goes dark.
+func (b *Bed) Stop(ctx context.Context, name string) error {
+	if _, err := b.kwokctl(ctx, "stop", "cluster", "--name", name); err != nil {
+		return fmt.Errorf("stopping cluster %s: %w", name, err)
+	}
+	return nil
+}
+
+// Start restarts a stopped cluster with its state.
+func (b *Bed) Start(ctx context.Context, name string) error {
+	if _, err := b.kwokctl(ctx, "start", "cluster", "--name", name); err != nil {
+		return fmt.Errorf("starting cluster %s: %w", name, err)
+	}
+	return nil
+}
+
+// Names lists the clusters that exist under the bed's directory.
+func (b *Bed) Names() []string {
+	entries, _ := os.ReadDir(filepath.Join(b.Dir, "kwok", "clusters"))
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// PIDs returns the component processes of a cluster that are alive, by
+// component name, from the pid files kwokctl writes.
+func (b *Bed) PIDs(name string) map[string]int {
+	dir := filepath.Join(b.Dir, "kwok", "clusters", name, "pids")
+	entries, _ := os.ReadDir(dir)
+	pids := map[string]int{}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil || !ProcessAlive(pid) {
+			continue
+		}
+		pids[strings.TrimSuffix(e.Name(), ".pid")] = pid
+	}
+	return pids
+}
+
+// Delete removes a cluster and makes sure none of its processes survive:
+// the PIDs are read before kwokctl deletes the pid files, and any process
+// still alive afterwards is killed.
+func (b *Bed) Delete(ctx context.Context, name string) error {
+	pids := b.PIDs(name)
+	_, delErr := b.kwokctl(ctx, "delete", "cluster", "--name", name)
+	if err := killAll(pids); err != nil {
+		return fmt.Errorf("cluster %s: %w", name, err)
+	}
+	if delErr != nil {
+		return fmt.Errorf("deleting cluster %s: %w", name, delErr)
+	}
+	return nil
+}
+
+// Down deletes every cluster of the bed.
+func (b *Bed) Down(ctx context.Context) error {
+	var errs []error
+	for _, n := range b.Names() {
+		errs = append(errs, b.Delete(ctx, n))
+	}
+	return errors.Join(errs...)
+}
+
+func (b *Bed) kwokctl(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(b.Bin, "kwokctl"), args...)
+	cmd.Env = append(os.Environ(),
+		"KWOK_WORKDIR="+filepath.Join(b.Dir, "kwok"),
+		"HOME="+filepath.Join(b.Dir, "home"),
+		"KUBECACHEDIR="+filepath.Join(b.Dir, "home", ".kube", "cache"),
+		"KUBECONFIG="+filepath.Join(b.Dir, "home", ".kube", "config"),
+	)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("kwokctl %s: %w\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return out.String(), nil
+}
+
+// ProcessAlive reports whether a process runs (a zombie does not count).
+func ProcessAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	if err := syscall.Kill(pid, 0); err != nil {
+		return false
+	}
+	// A zombie answers signal 0 but is gone for every purpose that matters.
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+		return false
+	}
+	return true
+}
+
+// killAll sends SIGTERM to the processes that are still alive, then SIGKILL
+// to those that do not exit within a few seconds.
+func killAll(pids map[string]int) error {
+	for _, pid := range pids {
+		if ProcessAlive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if len(survivors(pids)) == 0 {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, pid := range survivors(pids) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if s := survivors(pids); len(s) > 0 {
+		return fmt.Errorf("processes %v survived SIGKILL", s)
+	}
+	return nil
+}
+
+func survivors(pids map[string]int) []int {
+	var out []int
+	for _, pid := range pids {
+		if ProcessAlive(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}

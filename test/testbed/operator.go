@@ -1,0 +1,190 @@
+package testbed
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+var (
+	operatorOnce sync.Once
+	operatorBin  string
+	operatorErr  error
+)
+
+// OperatorBinary builds cmd/tandem-operator once per test process.
+func OperatorBinary() (string, error) {
+	operatorOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tandem-operator-")
+		if err != nil {
+			operatorErr = err
+			return
+		}
+		operatorBin = filepath.Join(dir, "tandem-operator")
+		cmd := exec.Command("go", "build", "-o", operatorBin, "./cmd/tandem-operator")
+		cmd.Dir = RepoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			operatorErr = fmt.Errorf("building the operator: %w\n%s", err, out)
+		}
+	})
+	return operatorBin, operatorErr
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Operator is a tandem-operator process running against one cluster, the way
+// it runs in a data center but as a local process.
+type Operator struct {
+	Cluster    string
+	HealthAddr string
+	LogPath    string
+	args       []string
+	cmd        *exec.Cmd
+	done       chan struct{}
+}
+
+// StartOperator starts the operator for a data center against cluster c and
+// stops it (by PID) when the test ends. Its log goes to a file in the test's
+// temp dir.
+func StartOperator(t testing.TB, c *Cluster, clusterName string, extraArgs ...string) *Operator {
+	t.Helper()
+	bin, err := OperatorBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := &Operator{
+		Cluster:    clusterName,
+		HealthAddr: fmt.Sprintf("127.0.0.1:%d", port),
+		LogPath:    filepath.Join(t.TempDir(), "operator-"+clusterName+".log"),
+	}
+	op.args = append([]string{
+		"--kubeconfig", c.Kubeconfig,
+		"--cluster-name", clusterName,
+		"--health-probe-bind-address", op.HealthAddr,
+		"--metrics-bind-address", "0",
+		"--leader-election-namespace", "tandem-system",
+		"--zap-log-level", "debug",
+	}, extraArgs...)
+	if err := op.start(bin); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(op.Stop)
+	return op
+}
+
+func (o *Operator) start(bin string) error {
+	logFile, err := os.OpenFile(o.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	o.cmd = exec.Command(bin, o.args...)
+	o.cmd.Stdout, o.cmd.Stderr = logFile, logFile
+	if err := o.cmd.Start(); err != nil {
+		logFile.Close()
+		return fmt.Errorf("starting the operator for %s: %w", o.Cluster, err)
+	}
+	o.done = make(chan struct{})
+	go func() {
+		_ = o.cmd.Wait()
+		logFile.Close()
+		close(o.done)
+	}()
+	return nil
+}
+
+// WaitHealthy waits until the operator answers /readyz.
+func (o *Operator) WaitHealthy(ctx context.Context, timeout time.Duration) error {
+	err := Poll(ctx, timeout, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		select {
+		case <-o.done:
+			return false, fmt.Errorf("the operator exited: %s", o.cmd.ProcessState)
+		default:
+		}
+		resp, err := http.Get("http://" + o.HealthAddr + "/readyz")
+		if err != nil {
+			return false, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, fmt.Errorf("readyz answered %d", resp.StatusCode)
+	})
+	if err != nil {
+		return fmt.Errorf("operator for %s not healthy: %w\n%s", o.Cluster, err, o.Logs())
+	}
+	return nil
+}
+
+// Kill ends the operator at once, as a crash would.
+func (o *Operator) Kill() {
+	if o.cmd.Process != nil {
+		_ = o.cmd.Process.Signal(syscall.SIGKILL)
+		<-o.done
+	}
+}
+
+// Restart starts a killed or stopped operator again with the same flags.
+func (o *Operator) Restart() error {
+	return o.start(o.cmd.Path)
+}
+
+// Stop ends the operator gracefully, and kills it if it does not exit.
+func (o *Operator) Stop() {
+	if o.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-o.done:
+		return
+	default:
+	}
+	_ = o.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-o.done:
+	case <-time.After(10 * time.Second):
+		o.Kill()
+	}
+}
+
+// Logs returns the operator's log so far.
+func (o *Operator) Logs() string {
+	data, _ := os.ReadFile(o.LogPath)
+	const max = 16 << 10
+	if len(data) > max {
+		data = append([]byte("...\n"), data[len(data)-max:]...)
+	}
+	return string(bytes.TrimSpace(data))
+}
+
+// FindCondition returns the status condition of the given type of an
+// unstructured object, or nil.
+func FindCondition(obj *unstructured.Unstructured, condType string) map[string]any {
+	conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == condType {
+			return m
+		}
+	}
+	return nil
+}
