@@ -3,6 +3,7 @@
 //	go run ./hack/testbed [-dir DIR] up [-witness] [-nodes N]
 //	go run ./hack/testbed [-dir DIR] status
 //	go run ./hack/testbed [-dir DIR] down
+//	go run ./hack/testbed freeport      (prints a free port on 127.0.0.1)
 //
 // Each data center is a kwok cluster running real control-plane binaries on
 // 127.0.0.1; kubeconfigs are written to DIR/<cluster>.kubeconfig.
@@ -25,7 +26,7 @@ import (
 func main() {
 	dir := flag.String("dir", ".work/testbed", "Directory holding the clusters' state, logs and kubeconfigs.")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: testbed [-dir DIR] up [-witness] [-nodes N] | status | down\n")
+		fmt.Fprintf(os.Stderr, "usage: testbed [-dir DIR] up [-witness] [-nodes N] | status | down | freeport\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -82,6 +83,13 @@ func run(ctx context.Context, dir, cmd string, args []string) error {
 			sort.Strings(parts)
 			fmt.Printf("%-8s %-8s %s  %s\n", n, state, bed.KubeconfigPath(n), strings.Join(parts, " "))
 		}
+		return nil
+	case "freeport":
+		port, err := testbed.FreePort()
+		if err != nil {
+			return err
+		}
+		fmt.Println(port)
 		return nil
 	case "down":
 		names := bed.Names()
