@@ -87,8 +87,11 @@ type NamespaceSelection struct {
 
 // ResourceFilter includes and excludes kinds.
 type ResourceFilter struct {
-	// Include limits the copy to these kinds; every discoverable kind when
-	// empty.
+	// Include names kinds to copy. When it names a namespaced kind, only the
+	// namespaced kinds it names are copied; otherwise every namespaced kind
+	// is. Cluster-scoped kinds (CRDs, ClusterRoles, StorageClasses...) are
+	// copied only when named here; Namespaces always come with
+	// spec.namespaces.
 	// +kubebuilder:validation:MaxItems=128
 	// +listType=atomic
 	// +optional

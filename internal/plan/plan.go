@@ -328,3 +328,20 @@ func (p *Plan) CycleMessage() string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// Dependencies are the objects obj must wait for by the rules that need
+// only the object itself (everything but disruption budgets, CRDs and the
+// policy's extra edges, which need the whole selection). A reference by name
+// carries obj's namespace even when its kind is cluster-scoped; callers look
+// it up without the namespace when it is not found.
+func Dependencies(obj *unstructured.Unstructured) []Ref {
+	var out []Ref
+	for _, e := range refsOf(obj) {
+		out = append(out, e.To)
+	}
+	if v, ok := obj.GetAnnotations()[DependsOnAnnotation]; ok {
+		refs, _ := parseDependsOn(v, obj.GetNamespace())
+		out = append(out, refs...)
+	}
+	return out
+}

@@ -1,0 +1,208 @@
+package replicate
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+)
+
+// Kind is a kind found through discovery on the active cluster.
+type Kind struct {
+	GVR        schema.GroupVersionResource
+	GVK        schema.GroupVersionKind
+	Namespaced bool
+}
+
+// neverCopied are resources whose objects belong to the cluster they live in:
+// copying them would be wrong (events, leases, endpoints, nodes, volumes) or
+// is handled elsewhere (VolumeSnapshots: the volume protection; Tandem's own
+// kinds: the pair mirroring).
+var neverCopied = map[schema.GroupResource]bool{
+	{Resource: "events"}:                                                             true,
+	{Group: "events.k8s.io", Resource: "events"}:                                     true,
+	{Group: "coordination.k8s.io", Resource: "leases"}:                               true,
+	{Resource: "endpoints"}:                                                          true,
+	{Group: "discovery.k8s.io", Resource: "endpointslices"}:                          true,
+	{Resource: "nodes"}:                                                              true,
+	{Resource: "persistentvolumes"}:                                                  true,
+	{Resource: "componentstatuses"}:                                                  true,
+	{Resource: "bindings"}:                                                           true,
+	{Group: "apps", Resource: "controllerrevisions"}:                                 true,
+	{Group: "storage.k8s.io", Resource: "volumeattachments"}:                         true,
+	{Group: "storage.k8s.io", Resource: "csinodes"}:                                  true,
+	{Group: "storage.k8s.io", Resource: "csistoragecapacities"}:                      true,
+	{Group: "certificates.k8s.io", Resource: "certificatesigningrequests"}:           true,
+	{Group: "flowcontrol.apiserver.k8s.io", Resource: "flowschemas"}:                 true,
+	{Group: "flowcontrol.apiserver.k8s.io", Resource: "prioritylevelconfigurations"}: true,
+	{Group: "apiregistration.k8s.io", Resource: "apiservices"}:                       true,
+	{Group: "snapshot.storage.k8s.io", Resource: "volumesnapshots"}:                  true,
+	{Group: "snapshot.storage.k8s.io", Resource: "volumesnapshotcontents"}:           true,
+	{Group: "internal.apiserver.k8s.io", Resource: "storageversions"}:                true,
+	{Group: "resource.k8s.io", Resource: "resourceslices"}:                           true,
+}
+
+// DiscoverKinds lists the kinds a policy copies: every listable, watchable,
+// creatable kind of the active cluster, minus the ones never copied and the
+// policy's exclusions. Include limits the namespaced kinds when it names any
+// namespaced kind. Cluster-scoped kinds are copied only when included by
+// name (a policy selects namespaces; copying every ClusterRole of the cluster
+// would be a surprise), except Namespaces, which come with the policy's
+// namespaces.
+func DiscoverKinds(dc discovery.DiscoveryInterface, spec tandemv1.SyncPolicySpec) ([]Kind, error) {
+	lists, err := discovery.ServerPreferredResources(dc)
+	if err != nil && len(lists) == 0 {
+		return nil, fmt.Errorf("discovering the API of the active cluster: %w", err)
+	}
+	// A partly failing discovery (an aggregated API down) still yields the
+	// groups that answered; copying those beats copying nothing.
+	var candidates []Kind
+	for _, l := range lists {
+		gv, err := schema.ParseGroupVersion(l.GroupVersion)
+		if err != nil {
+			continue
+		}
+		for _, r := range l.APIResources {
+			gr := schema.GroupResource{Group: gv.Group, Resource: r.Name}
+			if neverCopied[gr] || gv.Group == tandemv1.GroupVersion.Group || strings.Contains(r.Name, "/") {
+				continue
+			}
+			if !hasVerbs(r.Verbs, "list", "watch", "create", "patch") {
+				continue
+			}
+			candidates = append(candidates, Kind{GVR: gv.WithResource(r.Name), GVK: gv.WithKind(r.Kind), Namespaced: r.Namespaced})
+		}
+	}
+	limitNamespaced := false
+	for _, k := range candidates {
+		for _, in := range spec.Resources.Include {
+			if k.Namespaced && gkMatches(in, k.GVK.GroupKind()) {
+				limitNamespaced = true
+			}
+		}
+	}
+	var kinds []Kind
+	for _, k := range candidates {
+		if kindSelected(spec.Resources, k.GVK.GroupKind(), k.Namespaced, limitNamespaced) {
+			kinds = append(kinds, k)
+		}
+	}
+	sort.Slice(kinds, func(i, j int) bool { return kinds[i].GVR.String() < kinds[j].GVR.String() })
+	return kinds, nil
+}
+
+func kindSelected(f tandemv1.ResourceFilter, gk schema.GroupKind, namespaced, limitNamespaced bool) bool {
+	for _, x := range f.Exclude {
+		if gkMatches(x, gk) {
+			return false
+		}
+	}
+	if gk.Group == "" && gk.Kind == "Namespace" {
+		return true
+	}
+	included := false
+	for _, in := range f.Include {
+		// A wildcard kind never pulls in a group's cluster-scoped kinds.
+		if gkMatches(in, gk) && (namespaced || in.Kind != "*") {
+			included = true
+		}
+	}
+	if namespaced && !limitNamespaced {
+		return true
+	}
+	return included
+}
+
+func gkMatches(x tandemv1.GroupKind, gk schema.GroupKind) bool {
+	return x.Group == gk.Group && (x.Kind == "*" || x.Kind == gk.Kind)
+}
+
+func hasVerbs(verbs metav1.Verbs, want ...string) bool {
+	have := map[string]bool{}
+	for _, v := range verbs {
+		have[v] = true
+	}
+	for _, w := range want {
+		if !have[w] {
+			return false
+		}
+	}
+	return true
+}
+
+// selector decides which objects of the selected kinds a policy copies.
+type selector struct {
+	names      map[string]bool // namespaces by name, when set
+	nsSelector labels.Selector // namespaces by label, when set
+	objects    labels.Selector // the policy's label selector; Everything when unset
+}
+
+func newSelector(spec tandemv1.SyncPolicySpec) (*selector, error) {
+	s := &selector{objects: labels.Everything()}
+	if len(spec.Namespaces.Names) > 0 {
+		s.names = map[string]bool{}
+		for _, n := range spec.Namespaces.Names {
+			s.names[n] = true
+		}
+	}
+	if spec.Namespaces.Selector != nil {
+		sel, err := metav1.LabelSelectorAsSelector(spec.Namespaces.Selector)
+		if err != nil {
+			return nil, fmt.Errorf("spec.namespaces.selector: %w", err)
+		}
+		s.nsSelector = sel
+	}
+	if spec.Selector != nil {
+		sel, err := metav1.LabelSelectorAsSelector(spec.Selector)
+		if err != nil {
+			return nil, fmt.Errorf("spec.selector: %w", err)
+		}
+		s.objects = sel
+	}
+	return s, nil
+}
+
+// namespaceSelected says whether a namespace, given its labels, is selected.
+func (s *selector) namespaceSelected(name string, nsLabels map[string]string) bool {
+	if s.names != nil {
+		return s.names[name]
+	}
+	return s.nsSelector != nil && s.nsSelector.Matches(labels.Set(nsLabels))
+}
+
+// skipReason says why an object of a selected kind is never copied, or "".
+func skipReason(obj *unstructured.Unstructured) string {
+	if obj.GetDeletionTimestamp() != nil {
+		return "being deleted"
+	}
+	for _, o := range obj.GetOwnerReferences() {
+		// The owner recreates its children on the standby; a copy would
+		// fight it.
+		if o.Controller != nil && *o.Controller {
+			return "owned by " + o.Kind + " " + o.Name
+		}
+	}
+	gk := obj.GroupVersionKind().GroupKind()
+	switch {
+	case gk.Group == "" && gk.Kind == "Secret":
+		if t, _, _ := unstructured.NestedString(obj.Object, "type"); t == "kubernetes.io/service-account-token" {
+			return "service account token"
+		}
+	case gk.Group == "" && gk.Kind == "ConfigMap" && obj.GetName() == "kube-root-ca.crt":
+		return "created by every cluster"
+	case gk.Group == "" && gk.Kind == "ServiceAccount" && obj.GetName() == "default":
+		return "created by every cluster"
+	case gk.Group == "apiextensions.k8s.io" && gk.Kind == "CustomResourceDefinition":
+		if g, _, _ := unstructured.NestedString(obj.Object, "spec", "group"); g == tandemv1.GroupVersion.Group {
+			return "Tandem's own API, installed with the operator"
+		}
+	}
+	return ""
+}

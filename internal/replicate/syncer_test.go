@@ -1,0 +1,500 @@
+package replicate_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/plan"
+	"github.com/tandem-dev/tandem/internal/replicate"
+	"github.com/tandem-dev/tandem/test/testbed"
+)
+
+// Two real API servers: the active side and the standby.
+var active, standby *testbed.APIServer
+
+func TestMain(m *testing.M) {
+	servers, err := testbed.StartAPIServers(context.Background(), "active", "standby")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	active, standby = servers[0], servers[1]
+	code := m.Run()
+	for _, s := range servers {
+		_ = s.Stop()
+	}
+	os.Exit(code)
+}
+
+const widgetCRD = `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+`
+
+// sampleApp is every kind the issue names, in namespace NS.
+const sampleApp = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: NS}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: config, namespace: NS}
+data: {SITE: east}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds, namespace: NS}
+stringData: {password: s3cret}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: web, namespace: NS}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: reader, namespace: NS}
+rules: [{apiGroups: [""], resources: [configmaps], verbs: [get]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: web-reader, namespace: NS}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}
+subjects: [{kind: ServiceAccount, name: web, namespace: NS}]
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: NS}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: NS}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      serviceAccountName: web
+      containers:
+      - name: web
+        image: registry.example/web:1
+        envFrom: [{configMapRef: {name: config}}, {secretRef: {name: creds}}]
+        volumeMounts: [{name: data, mountPath: /data}]
+      volumes: [{name: data, persistentVolumeClaim: {claimName: data}}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: NS}
+spec:
+  replicas: 2
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: registry.example/db:1, env: [{name: PW, valueFrom: {secretKeyRef: {name: creds, key: password}}}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: NS}
+spec: {selector: {app: web}, ports: [{port: 80}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: NS}
+spec:
+  rules: [{host: shop.example.com, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}}]
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: web, namespace: NS}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  minReplicas: 3
+  maxReplicas: 10
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: gizmo, namespace: NS}
+spec: {size: 3}
+`
+
+func decode(t *testing.T, docs string) []*unstructured.Unstructured {
+	t.Helper()
+	var out []*unstructured.Unstructured
+	for _, doc := range strings.Split(docs, "\n---\n") {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		j, err := yaml.YAMLToJSON([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(j); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+func create(t *testing.T, c client.Client, objs ...*unstructured.Unstructured) {
+	t.Helper()
+	for _, o := range objs {
+		if err := c.Create(context.Background(), o); client.IgnoreAlreadyExists(err) != nil {
+			t.Fatalf("creating %s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+	}
+}
+
+func ensureWidgetCRD(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	for _, s := range []*testbed.APIServer{active} {
+		create(t, s.Client, decode(t, widgetCRD)...)
+		if err := testbed.Poll(ctx, 30*time.Second, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+			crd := &unstructured.Unstructured{}
+			crd.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
+			if err := s.Client.Get(ctx, client.ObjectKey{Name: "widgets.example.com"}, crd); err != nil {
+				return false, err
+			}
+			conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
+			for _, c := range conds {
+				if m := c.(map[string]any); m["type"] == "Established" && m["status"] == "True" {
+					return true, nil
+				}
+			}
+			return false, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// run starts a syncer for spec and returns it with the order of applies.
+type run struct {
+	syncer *replicate.Syncer
+	mu     sync.Mutex
+	order  []plan.Ref
+}
+
+func (r *run) applied() []plan.Ref {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]plan.Ref(nil), r.order...)
+}
+
+func startSyncer(t *testing.T, pair, policy string, spec tandemv1.SyncPolicySpec) *run {
+	t.Helper()
+	if spec.StandbyMode == "" {
+		spec.StandbyMode = tandemv1.StandbyWarm
+	}
+	// A long interval: the test asks for full passes itself.
+	spec.FullResyncInterval = metav1.Duration{Duration: time.Hour}
+	dc := discovery.NewDiscoveryClientForConfigOrDie(active.Config)
+	kinds, err := replicate.DiscoverKinds(dc, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &run{}
+	informers := replicate.NewSourceInformers(dynamic.NewForConfigOrDie(active.Config))
+	s, err := replicate.NewSyncer(replicate.Config{
+		Namespace: "default", Pair: pair, Policy: policy, Spec: spec, Kinds: kinds,
+		Target:    dynamic.NewForConfigOrDie(standby.Config),
+		Informers: informers,
+		OnApplied: func(ref plan.Ref) { r.mu.Lock(); r.order = append(r.order, ref); r.mu.Unlock() },
+		Log:       testr.New(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.syncer = s
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; informers.Stop() })
+	if err := testbed.Poll(context.Background(), 60*time.Second, 50*time.Millisecond, func(context.Context) (bool, error) {
+		return !s.Status().LastFullSync.IsZero(), nil
+	}); err != nil {
+		t.Fatalf("no full pass finished: %v", err)
+	}
+	return r
+}
+
+func getStandby(t *testing.T, gvk schema.GroupVersionKind, ns, name string) (*unstructured.Unstructured, error) {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	err := standby.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, u)
+	return u, err
+}
+
+var (
+	configMapGVK  = schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
+	deploymentGVK = schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}
+)
+
+func waitStandby(t *testing.T, what string, cond func() (bool, error)) {
+	t.Helper()
+	if err := testbed.Poll(context.Background(), 20*time.Second, 20*time.Millisecond, func(context.Context) (bool, error) { return cond() }); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func TestSampleAppLandsInDependencyOrder(t *testing.T) {
+	ensureWidgetCRD(t)
+	ns := "shop-order"
+	app := decode(t, strings.ReplaceAll(sampleApp, "NS", ns))
+	create(t, active.Client, app...)
+
+	r := startSyncer(t, "shop", "apps", tandemv1.SyncPolicySpec{
+		Namespaces: tandemv1.NamespaceSelection{Names: []string{ns}},
+		Resources:  tandemv1.ResourceFilter{Include: []tandemv1.GroupKind{{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}}},
+	})
+	st := r.syncer.Status()
+	if len(st.Failures) != 0 || st.Err != nil {
+		t.Fatalf("failures %v, err %v", st.Failures, st.Err)
+	}
+
+	// Every object of the app is on the standby, and the CRD.
+	order := r.applied()
+	pos := map[plan.Ref]int{}
+	for i, ref := range order {
+		pos[ref] = i
+	}
+	want := append([]*unstructured.Unstructured{}, app...)
+	want = append(want, decode(t, widgetCRD)...)
+	for _, o := range want {
+		ref := plan.RefOf(o)
+		if _, ok := pos[ref]; !ok {
+			t.Errorf("%s was never applied to the standby; applied: %v", ref, order)
+		}
+		if _, err := getStandby(t, o.GroupVersionKind(), o.GetNamespace(), o.GetName()); err != nil {
+			t.Errorf("%s is not on the standby: %v", ref, err)
+		}
+	}
+	// Every dependency landed before what needs it.
+	p := plan.Build(plan.Input{Objects: want})
+	for _, e := range p.Edges {
+		if pos[e.To] >= pos[e.From] {
+			t.Errorf("%s was applied before its dependency %s (%s)", e.From, e.To, e.Reason)
+		}
+	}
+	if len(p.Edges) < 15 {
+		t.Fatalf("the sample app has only %d edges; the order check proves little", len(p.Edges))
+	}
+	t.Logf("applied %d objects in %d waves: %v", len(order), st.Waves, order)
+
+	// Warm standby: workloads at 0 with the source's count kept.
+	d, _ := getStandby(t, deploymentGVK, ns, "web")
+	if replicas, _, _ := unstructured.NestedInt64(d.Object, "spec", "replicas"); replicas != 0 {
+		t.Errorf("standby Deployment has %d replicas, want 0", replicas)
+	}
+	if got := d.GetAnnotations()[replicate.ReplicasAnnotation]; got != "3" {
+		t.Errorf("standby Deployment source-replicas annotation = %q, want 3", got)
+	}
+	sts, _ := getStandby(t, schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "StatefulSet"}, ns, "db")
+	if got := sts.GetAnnotations()[replicate.ReplicasAnnotation]; got != "2" {
+		t.Errorf("standby StatefulSet source-replicas annotation = %q, want 2", got)
+	}
+	if l := d.GetLabels(); l[replicate.PairLabel] != "shop" || l[replicate.PolicyLabel] != "apps" {
+		t.Errorf("copy labels = %v", l)
+	}
+	// The copy of the Secret carries the same data.
+	sec, _ := getStandby(t, schema.GroupVersionKind{Version: "v1", Kind: "Secret"}, ns, "creds")
+	if pw, _, _ := unstructured.NestedString(sec.Object, "data", "password"); pw != "czNjcmV0" {
+		t.Errorf("standby Secret data.password = %q", pw)
+	}
+}
+
+func TestChangesPropagateArePrunedAndRepaired(t *testing.T) {
+	ctx := context.Background()
+	ns := "shop-live"
+	create(t, active.Client, decode(t, strings.ReplaceAll(`
+apiVersion: v1
+kind: Namespace
+metadata: {name: NS}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: config, namespace: NS}
+data: {SITE: east}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: doomed, namespace: NS}
+data: {a: b}`, "NS", ns))...)
+	// Objects on the standby that Tandem did not create: an unrelated one,
+	// and one with the same name as a source object (adopted, never pruned).
+	create(t, standby.Client, decode(t, strings.ReplaceAll(`
+apiVersion: v1
+kind: Namespace
+metadata: {name: NS}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: standby-only, namespace: NS}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: shared, namespace: NS}
+data: {owner: standby}`, "NS", ns))...)
+	create(t, active.Client, decode(t, strings.ReplaceAll(`
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: shared, namespace: NS}
+data: {owner: active}`, "NS", ns))...)
+
+	r := startSyncer(t, "shop", "live", tandemv1.SyncPolicySpec{Namespaces: tandemv1.NamespaceSelection{Names: []string{ns}}})
+
+	// An update on the source appears on the standby.
+	cm := &unstructured.Unstructured{}
+	cm.SetGroupVersionKind(configMapGVK)
+	if err := active.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "config"}, cm); err != nil {
+		t.Fatal(err)
+	}
+	_ = unstructured.SetNestedField(cm.Object, "west", "data", "SITE")
+	start := time.Now()
+	if err := active.Client.Update(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	waitStandby(t, "the update reached the standby", func() (bool, error) {
+		c, err := getStandby(t, configMapGVK, ns, "config")
+		v, _, _ := unstructured.NestedString(c.Object, "data", "SITE")
+		return v == "west", err
+	})
+	t.Logf("update propagated in %s", time.Since(start).Round(time.Millisecond))
+
+	// A new object appears; a deleted one is pruned.
+	create(t, active.Client, decode(t, strings.ReplaceAll("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: fresh, namespace: NS}", "NS", ns))...)
+	if err := active.Client.Delete(ctx, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "doomed", "namespace": ns}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitStandby(t, "the new object reached the standby", func() (bool, error) {
+		_, err := getStandby(t, configMapGVK, ns, "fresh")
+		return err == nil, err
+	})
+	waitStandby(t, "the deleted object was pruned", func() (bool, error) {
+		_, err := getStandby(t, configMapGVK, ns, "doomed")
+		return apierrors.IsNotFound(err), err
+	})
+
+	// The adopted object took the source's content, but deleting its source
+	// does not delete it; the unrelated object is never touched.
+	waitStandby(t, "the adopted object took the source's content", func() (bool, error) {
+		c, err := getStandby(t, configMapGVK, ns, "shared")
+		v, _, _ := unstructured.NestedString(c.Object, "data", "owner")
+		return v == "active", err
+	})
+	if err := active.Client.Delete(ctx, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "shared", "namespace": ns}}}); err != nil {
+		t.Fatal(err)
+	}
+	// The watch may deliver the deletion after a pass started; ask again
+	// until a pass has seen it.
+	waitStandby(t, "a full pass after the deletion", func() (bool, error) {
+		r.syncer.Resync()
+		return r.syncer.Status().Selected == 3, nil
+	})
+	for _, name := range []string{"shared", "standby-only"} {
+		if _, err := getStandby(t, configMapGVK, ns, name); err != nil {
+			t.Errorf("%s on the standby was deleted though Tandem did not create it: %v", name, err)
+		}
+	}
+
+	// A manual edit on the standby copy is repaired by the next full pass.
+	c, _ := getStandby(t, configMapGVK, ns, "config")
+	_ = unstructured.SetNestedField(c.Object, "tampered", "data", "SITE")
+	if err := standby.Client.Update(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	r.syncer.Resync()
+	waitStandby(t, "the drift was repaired", func() (bool, error) {
+		c, err := getStandby(t, configMapGVK, ns, "config")
+		v, _, _ := unstructured.NestedString(c.Object, "data", "SITE")
+		return v == "west", err
+	})
+}
+
+func TestRejectedObjectIsReportedWhileTheRestSyncs(t *testing.T) {
+	ns := "shop-reject"
+	// The standby refuses ConfigMaps labelled reject=yes; the active side
+	// does not.
+	create(t, standby.Client, decode(t, `
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: no-rejects}
+spec:
+  failurePolicy: Fail
+  matchConstraints: {resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [configmaps]}]}
+  validations: [{expression: "!has(object.metadata.labels) || !('reject' in object.metadata.labels)", message: "the standby refuses this ConfigMap"}]
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: no-rejects}
+spec: {policyName: no-rejects, validationActions: [Deny]}`)...)
+	// Admission policies take effect a moment after they are created.
+	probe := decode(t, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: probe, namespace: default, labels: {reject: x}}")[0]
+	waitStandby(t, "the standby enforces the policy", func() (bool, error) {
+		err := standby.Client.Create(context.Background(), probe.DeepCopy(), client.DryRunAll)
+		return err != nil, nil
+	})
+	create(t, active.Client, decode(t, strings.ReplaceAll(`
+apiVersion: v1
+kind: Namespace
+metadata: {name: NS}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: bad, namespace: NS, labels: {reject: "yes"}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: good, namespace: NS}`, "NS", ns))...)
+
+	r := startSyncer(t, "shop", "reject", tandemv1.SyncPolicySpec{Namespaces: tandemv1.NamespaceSelection{Names: []string{ns}}})
+	st := r.syncer.Status()
+	msg, failed := st.Failures[plan.Ref{Kind: "ConfigMap", Namespace: ns, Name: "bad"}]
+	if !failed || !strings.Contains(msg, "the standby refuses this ConfigMap") {
+		t.Fatalf("failures = %v, want ConfigMap %s/bad with the standby's message", st.Failures, ns)
+	}
+	if st.Selected != 3 || st.InSync != 2 || st.OutOfSync != 1 {
+		t.Errorf("selected/in sync/out of sync = %d/%d/%d, want 3/2/1", st.Selected, st.InSync, st.OutOfSync)
+	}
+	if _, err := getStandby(t, configMapGVK, ns, "good"); err != nil {
+		t.Errorf("the good ConfigMap did not sync: %v", err)
+	}
+	if fl := st.FailureList(); len(fl) != 1 || fl[0].Object != "ConfigMap "+ns+"/bad" {
+		t.Errorf("failure list = %v", fl)
+	}
+}
