@@ -112,6 +112,18 @@ const (
 
 	// SyncLaggingReason: copies exist but are older than their sources.
 	SyncLaggingReason = "SyncLagging"
+
+	// StandbySideReason: this cluster is the standby; the active side
+	// pushes the copies and reports on them.
+	StandbySideReason = "StandbySide"
+
+	// NotReferencedReason: no HAPair refers to this SyncPolicy, so nothing
+	// is copied.
+	NotReferencedReason = "NotReferenced"
+
+	// LocalClusterUnknownReason: the operator's --cluster-name is not one of
+	// the pair's clusters.
+	LocalClusterUnknownReason = "LocalClusterUnknown"
 )
 
 // Reasons about volumes and traffic.

@@ -8,10 +8,13 @@ import (
 	"os"
 	"regexp"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -19,6 +22,8 @@ import (
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 	"github.com/tandem-dev/tandem/internal/controller"
+	"github.com/tandem-dev/tandem/internal/remote"
+	"github.com/tandem-dev/tandem/internal/replicate"
 )
 
 // clusterNamePattern is the pattern HAPair spec.clusters[].name accepts, so a
@@ -32,6 +37,8 @@ type options struct {
 	probeAddr               string
 	leaderElect             bool
 	leaderElectionNamespace string
+	allowKubeconfigExec     bool
+	allowInsecureKubeconfig bool
 }
 
 func (o *options) bind(fs *flag.FlagSet) {
@@ -41,6 +48,8 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz endpoints bind to.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader, so only one replica of the operator acts at a time.")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; the pod's namespace when empty (required when running outside a cluster with --leader-elect).")
+	fs.BoolVar(&o.allowKubeconfigExec, "allow-kubeconfig-exec", false, "Allow exec credential plugins in peer and witness kubeconfig Secrets (they run binaries inside the operator).")
+	fs.BoolVar(&o.allowInsecureKubeconfig, "allow-insecure-kubeconfig", false, "Allow insecure-skip-tls-verify in peer and witness kubeconfig Secrets.")
 }
 
 func (o *options) validate() error {
@@ -100,10 +109,41 @@ func run(opts options) error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 
-	if err := (&controller.HAPairReconciler{ClusterName: opts.clusterName}).SetupWithManager(mgr); err != nil {
+	// Sync status changes reach the controllers through these channels, so
+	// status follows a full pass without polling.
+	pairEvents := make(chan event.GenericEvent, 1024)
+	policyEvents := make(chan event.GenericEvent, 1024)
+	notify := func(k replicate.Key) {
+		for ch, obj := range map[chan event.GenericEvent]client.Object{
+			pairEvents:   &tandemv1.HAPair{ObjectMeta: metav1.ObjectMeta{Namespace: k.Namespace, Name: k.Pair}},
+			policyEvents: &tandemv1.SyncPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: k.Namespace, Name: k.Policy}},
+		} {
+			select {
+			case ch <- event.GenericEvent{Object: obj}:
+			default: // full: a reconcile is queued already, and status refreshes periodically
+			}
+		}
+	}
+	syncs, err := replicate.NewManager(mgr.GetConfig(), notify, ctrl.Log.WithName("sync"))
+	if err != nil {
+		return fmt.Errorf("creating the sync manager: %w", err)
+	}
+	if err := mgr.Add(syncs); err != nil {
+		return fmt.Errorf("adding the sync manager: %w", err)
+	}
+	kubeconfigPolicy := remote.Policy{AllowExec: opts.allowKubeconfigExec, AllowInsecure: opts.allowInsecureKubeconfig}
+	recorder := mgr.GetEventRecorder("tandem-operator")
+
+	if err := (&controller.HAPairReconciler{
+		Client: mgr.GetClient(), ClusterName: opts.clusterName, Syncs: syncs,
+		Kubeconfig: kubeconfigPolicy, Events: recorder, SyncEvents: pairEvents,
+	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the HAPair controller: %w", err)
 	}
-	if err := (&controller.SyncPolicyReconciler{ClusterName: opts.clusterName}).SetupWithManager(mgr); err != nil {
+	if err := (&controller.SyncPolicyReconciler{
+		Client: mgr.GetClient(), ClusterName: opts.clusterName, Syncs: syncs,
+		Events: recorder, SyncEvents: policyEvents,
+	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the SyncPolicy controller: %w", err)
 	}
 	if err := (&controller.SwitchoverReconciler{ClusterName: opts.clusterName}).SetupWithManager(mgr); err != nil {

@@ -1,34 +1,321 @@
 package controller
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/plan"
+	"github.com/tandem-dev/tandem/internal/remote"
+	"github.com/tandem-dev/tandem/internal/replicate"
 )
 
-// HAPairReconciler reconciles HAPairs. Peer access, roles and fencing are not
-// built yet; until they are, it only marks pairs Ready=Unknown with
-// NotImplementedReason.
+// statusRefresh is how often a pair's status is refreshed when nothing else
+// triggers a reconcile; the syncers also trigger one after every full pass.
+const statusRefresh = 30 * time.Second
+
+// HAPairReconciler reconciles HAPairs: it works out this cluster's role and,
+// on the active side, runs the sync of the pair's SyncPolicies to the
+// standby. Peer probing, the epoch, fencing, failover, volumes and traffic
+// are not built yet.
 type HAPairReconciler struct {
+	client.Client
 	// ClusterName is the data center this operator runs in (--cluster-name).
 	ClusterName string
+	Syncs       *replicate.Manager
+	Kubeconfig  remote.Policy
+	Events      events.EventRecorder
+	// SyncEvents carries a pair to reconcile when its sync status changed.
+	SyncEvents <-chan event.GenericEvent
+}
+
+// hapairScope is the per-reconcile state; the reconciler itself is shared
+// by concurrent reconciles.
+type hapairScope struct {
+	pair    *tandemv1.HAPair
+	peer    *tandemv1.ClusterSpec
+	active  string
+	standby string
+	summary syncSummary
 }
 
 // +kubebuilder:rbac:groups=tandem.dev,resources=hapairs,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=tandem.dev,resources=hapairs/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=tandem.dev,resources=hapairs/finalizers,verbs=update
+// +kubebuilder:rbac:groups=tandem.dev,resources=syncpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// The sync engine selects objects of every kind through discovery, so it
+// reads every kind on this cluster; it writes only to the peer, with the
+// peer kubeconfig's credentials. Narrow this with the Helm chart's values.
+// +kubebuilder:rbac:groups=*,resources=*,verbs=get;list;watch
 
 // SetupWithManager registers the reconciler.
 func (r *HAPairReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&tandemv1.HAPair{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Named("hapair").
-		Complete(&notImplemented{
-			Client: mgr.GetClient(),
-			newObj: func() conditionedObject { return &tandemv1.HAPair{} },
-			message: "The HAPair controller of " + r.ClusterName + " does not act yet: peer probing, roles, " +
-				"fencing, sync, volume protection and traffic flips are not implemented in this version",
-		})
+		Watches(&tandemv1.SyncPolicy{}, handler.EnqueueRequestsFromMapFunc(r.pairsOfPolicy),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Named("hapair")
+	if r.SyncEvents != nil {
+		b = b.WatchesRawSource(source.Channel(r.SyncEvents, &handler.EnqueueRequestForObject{}))
+	}
+	return b.Complete(r)
+}
+
+func (r *HAPairReconciler) pairsOfPolicy(ctx context.Context, obj client.Object) []reconcile.Request {
+	var pairs tandemv1.HAPairList
+	if err := r.List(ctx, &pairs, client.InNamespace(obj.GetNamespace())); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, p := range pairs.Items {
+		if refersTo(&p, obj.GetName()) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&p)})
+		}
+	}
+	return out
+}
+
+func refersTo(p *tandemv1.HAPair, policy string) bool {
+	for _, ref := range p.Spec.SyncPolicyRefs {
+		if ref.Name == policy {
+			return true
+		}
+	}
+	return false
+}
+
+// Reconcile runs the phases in order and patches status once.
+func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	obj := &tandemv1.HAPair{}
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			// Copies already on the standby stay: deleting a pair must
+			// never delete data.
+			r.Syncs.StopPair(req.Namespace, req.Name, nil)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !obj.DeletionTimestamp.IsZero() {
+		r.Syncs.StopPair(req.Namespace, req.Name, nil)
+		return ctrl.Result{}, nil
+	}
+
+	before := obj.DeepCopy()
+	s := &hapairScope{pair: obj}
+	defer func() {
+		setHAPairSummary(obj)
+		obj.Status.ObservedGeneration = obj.Generation
+		r.emitTransitions(obj, before)
+		if err := r.Status().Patch(ctx, obj, client.MergeFrom(before)); err != nil {
+			retErr = errors.Join(retErr, fmt.Errorf("patching status of HAPair %s: %w", req.NamespacedName, err))
+		}
+	}()
+
+	if obj.Spec.Suspend {
+		r.Syncs.StopPair(obj.Namespace, obj.Name, nil)
+		setSuspended(obj)
+		return ctrl.Result{}, nil
+	}
+	for _, phase := range []func(context.Context, *hapairScope) (ctrl.Result, error){
+		r.reconcileRoles,
+		r.reconcileSync,
+	} {
+		res, err := phase(ctx, s)
+		if err != nil || !res.IsZero() {
+			return res, err
+		}
+	}
+	return ctrl.Result{RequeueAfter: statusRefresh}, nil
+}
+
+// reconcileRoles works out which cluster is active. Until roles and epochs
+// are recorded (the peers issue), the active cluster is the one in status,
+// or spec.primary for a new pair.
+func (r *HAPairReconciler) reconcileRoles(_ context.Context, s *hapairScope) (ctrl.Result, error) {
+	pair := s.pair
+	var local *tandemv1.ClusterSpec
+	for i := range pair.Spec.Clusters {
+		c := &pair.Spec.Clusters[i]
+		if c.Name == r.ClusterName {
+			local = c
+		} else {
+			s.peer = c
+		}
+	}
+	if local == nil || s.peer == nil {
+		r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
+		setLocalClusterUnknown(pair, r.ClusterName)
+		return ctrl.Result{}, reconcile.TerminalError(fmt.Errorf("cluster %s is not one of spec.clusters", r.ClusterName))
+	}
+	s.active = pair.Status.ActiveCluster
+	if s.active == "" {
+		s.active = pair.Spec.Primary
+	}
+	s.standby = s.peer.Name
+	if s.active == s.peer.Name {
+		s.standby = local.Name
+	}
+	pair.Status.ActiveCluster = s.active
+	pair.Status.StandbyCluster = s.standby
+	pair.Status.LocalRole = tandemv1.RoleStandby
+	if s.active == r.ClusterName {
+		pair.Status.LocalRole = tandemv1.RoleActive
+	}
+	return ctrl.Result{}, nil
+}
+
+// reconcileSync runs, on the active side, one sync per referenced
+// SyncPolicy to the standby, and stops the rest.
+func (r *HAPairReconciler) reconcileSync(ctx context.Context, s *hapairScope) (ctrl.Result, error) {
+	pair := s.pair
+	if pair.Status.LocalRole != tandemv1.RoleActive {
+		r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
+		setSyncedOnStandby(pair, s.active)
+		return ctrl.Result{}, nil
+	}
+	if s.peer.KubeconfigSecretRef == nil {
+		r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
+		setSyncedInvalidSpec(pair, fmt.Sprintf("spec.clusters[%s].kubeconfigSecretRef is required: the operator in %s reaches the standby through it", s.peer.Name, r.ClusterName))
+		return ctrl.Result{}, nil
+	}
+	target, err := remote.ConfigFromSecret(ctx, r.Client, pair.Namespace, *s.peer.KubeconfigSecretRef, r.Kubeconfig)
+	if err != nil {
+		if remote.IsInvalidKubeconfig(err) {
+			r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
+			setSyncedPeerKubeconfigInvalid(pair, s.peer.Name, err)
+			// The Secret is not watched; look again soon.
+			return ctrl.Result{RequeueAfter: statusRefresh}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	fingerprint := remote.Fingerprint(target)
+
+	keep := map[string]bool{}
+	var missing []string
+	for _, ref := range pair.Spec.SyncPolicyRefs {
+		var policy tandemv1.SyncPolicy
+		if err := r.Get(ctx, client.ObjectKey{Namespace: pair.Namespace, Name: ref.Name}, &policy); err != nil {
+			if apierrors.IsNotFound(err) {
+				missing = append(missing, ref.Name)
+				continue
+			}
+			return ctrl.Result{}, fmt.Errorf("reading SyncPolicy %s/%s: %w", pair.Namespace, ref.Name, err)
+		}
+		if policy.Spec.Suspend {
+			continue
+		}
+		key := replicate.Key{Namespace: pair.Namespace, Pair: pair.Name, Policy: policy.Name}
+		if err := r.Syncs.Ensure(ctx, key, policy.Spec, target, pairSecrets(pair),
+			fmt.Sprintf("%s/%d/%d", fingerprint, pair.Generation, policy.Generation)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("starting the sync of SyncPolicy %s/%s: %w", pair.Namespace, policy.Name, err)
+		}
+		keep[policy.Name] = true
+	}
+	r.Syncs.StopPair(pair.Namespace, pair.Name, keep)
+
+	s.summary = summarize(r.Syncs, pair, keep)
+	pair.Status.Sync = s.summary.status()
+	setSyncedFromSummary(pair, s.standby, missing, s.summary)
+	return ctrl.Result{}, nil
+}
+
+// pairSecrets are the Secrets a pair refers to. Each belongs to one side
+// (a kubeconfig for the other cluster, a TSIG key), so they are never
+// copied, whatever a policy selects.
+func pairSecrets(pair *tandemv1.HAPair) map[plan.Ref]bool {
+	out := map[plan.Ref]bool{}
+	add := func(ref *tandemv1.SecretKeyRef) {
+		if ref != nil {
+			out[plan.Ref{Kind: "Secret", Namespace: pair.Namespace, Name: ref.Name}] = true
+		}
+	}
+	for i := range pair.Spec.Clusters {
+		add(pair.Spec.Clusters[i].KubeconfigSecretRef)
+	}
+	if pair.Spec.Witness != nil {
+		add(&pair.Spec.Witness.KubeconfigSecretRef)
+	}
+	if pair.Spec.Traffic != nil && pair.Spec.Traffic.RFC2136 != nil {
+		add(&pair.Spec.Traffic.RFC2136.TSIGSecretRef)
+	}
+	return out
+}
+
+func (r *HAPairReconciler) emitTransitions(obj, before *tandemv1.HAPair) {
+	if r.Events == nil {
+		return
+	}
+	emitConditionTransition(r.Events, obj, before.Status.Conditions, obj.Status.Conditions, tandemv1.SyncedCondition)
+}
+
+// syncSummary adds up the syncs of a pair.
+type syncSummary struct {
+	running, passed   int
+	selected, inSync  int
+	outOfSync, failed int
+	lastFullSync      time.Time
+	lag               time.Duration
+	firstErr          error
+	failures          []tandemv1.ObjectFailure
+}
+
+func summarize(m *replicate.Manager, pair *tandemv1.HAPair, policies map[string]bool) syncSummary {
+	var s syncSummary
+	for policy := range policies {
+		st, ok := m.Status(replicate.Key{Namespace: pair.Namespace, Pair: pair.Name, Policy: policy})
+		if !ok {
+			continue
+		}
+		s.running++
+		if st.Err != nil && s.firstErr == nil {
+			s.firstErr = fmt.Errorf("SyncPolicy %s: %w", policy, st.Err)
+		}
+		if st.LastFullSync.IsZero() {
+			continue
+		}
+		s.passed++
+		s.selected += st.Selected
+		s.inSync += st.InSync
+		s.outOfSync += st.OutOfSync
+		s.failed += len(st.Failures)
+		s.failures = append(s.failures, st.FailureList()...)
+		if s.lastFullSync.IsZero() || st.LastFullSync.Before(s.lastFullSync) {
+			s.lastFullSync = st.LastFullSync
+		}
+		s.lag = max(s.lag, st.Lag)
+	}
+	return s
+}
+
+func (s syncSummary) status() *tandemv1.SyncSummary {
+	out := &tandemv1.SyncSummary{
+		Selected:  int32(s.selected),
+		InSync:    int32(s.inSync),
+		OutOfSync: int32(s.outOfSync),
+		Failed:    int32(s.failed),
+	}
+	if !s.lastFullSync.IsZero() {
+		t := metav1.NewTime(s.lastFullSync)
+		out.LastFullSync = &t
+	}
+	if s.lag > 0 {
+		out.Lag = &metav1.Duration{Duration: s.lag.Round(time.Millisecond)}
+	}
+	return out
 }

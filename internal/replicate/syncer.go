@@ -47,6 +47,9 @@ type Config struct {
 	Target dynamic.Interface
 	// Informers watch the active cluster.
 	Informers *SourceInformers
+	// Exclude are objects never copied whatever the policy selects: the
+	// pair's own kubeconfig and TSIG Secrets, which belong to one side.
+	Exclude map[plan.Ref]bool
 	// Workers apply objects of a wave in parallel; 16 when zero.
 	Workers int
 	// Notify is called after every full pass and when failures change, so
@@ -196,9 +199,15 @@ func (s *Syncer) Run(ctx context.Context) error {
 			return err
 		}
 		s.informers[k.GVR] = inf
-		reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    s.onEvent,
-			UpdateFunc: func(old, obj any) { s.onUpdate(old, obj) },
+		reg, err := inf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
+			AddFunc: func(obj any, initial bool) {
+				// The informer replays what it holds to a new handler; the
+				// initial full pass applies those, in plan order.
+				if !initial {
+					s.onEvent(obj)
+				}
+			},
+			UpdateFunc: s.onUpdate,
 			DeleteFunc: s.onEvent,
 		})
 		if err != nil {
@@ -278,10 +287,19 @@ func (s *Syncer) syncRef(ctx context.Context, ref plan.Ref) error {
 	defer s.passMu.RUnlock()
 	obj := s.source(ref)
 	var err error
-	if obj == nil || !s.selected(obj) {
+	switch {
+	case obj == nil || !s.selected(obj):
 		err = s.pruneOne(ctx, ref)
-	} else {
+	case s.heldBack(ref):
+		// On a cycle (or behind one) in the last plan: only a full pass,
+		// which sees the whole graph, may decide it is free.
+		s.Resync()
+	default:
 		err = s.applyWithDeps(ctx, obj, map[plan.Ref]bool{})
+		if errors.Is(err, errCycle) {
+			s.Resync()
+			err = nil
+		}
 	}
 	s.mu.Lock()
 	if err == nil {
@@ -302,14 +320,18 @@ func (s *Syncer) syncRef(ctx context.Context, ref plan.Ref) error {
 func (s *Syncer) applyWithDeps(ctx context.Context, obj *unstructured.Unstructured, visiting map[plan.Ref]bool) error {
 	ref := plan.RefOf(obj)
 	visiting[ref] = true
+	defer delete(visiting, ref)
 	for _, dep := range plan.Dependencies(obj) {
 		d := s.source(dep)
 		if d == nil && dep.Namespace != "" {
 			dep.Namespace = ""
 			d = s.source(dep)
 		}
-		if d == nil || visiting[plan.RefOf(d)] || !s.selected(d) {
+		if d == nil || !s.selected(d) {
 			continue
+		}
+		if visiting[plan.RefOf(d)] {
+			return fmt.Errorf("%s: %w", ref, errCycle)
 		}
 		s.mu.Lock()
 		_, onStandby := s.index[plan.RefOf(d)]
@@ -472,9 +494,36 @@ func (s *Syncer) source(ref plan.Ref) *unstructured.Unstructured {
 	return u
 }
 
+// errCycle stops an incremental apply that found its object on a
+// dependency cycle; the full pass reports the cycle.
+var errCycle = errors.New("on a dependency cycle")
+
+// heldBack says whether the last plan kept ref out of its waves.
+func (s *Syncer) heldBack(ref plan.Ref) bool {
+	s.mu.Lock()
+	p := s.status.Plan
+	s.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	for _, b := range p.Blocked {
+		if b == ref {
+			return true
+		}
+	}
+	for _, c := range p.Cycles {
+		for _, r := range c {
+			if r == ref {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // selected says whether the policy copies obj.
 func (s *Syncer) selected(obj *unstructured.Unstructured) bool {
-	if skipReason(obj) != "" {
+	if skipReason(obj) != "" || s.cfg.Exclude[plan.RefOf(obj)] {
 		return false
 	}
 	gvk := obj.GroupVersionKind()

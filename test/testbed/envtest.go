@@ -132,3 +132,13 @@ func Poll(ctx context.Context, timeout, interval time.Duration, cond func(contex
 		}
 	}
 }
+
+// Kubeconfig returns a kubeconfig for an admin of the API server, with
+// credentials embedded, as a user would put in a peer kubeconfig Secret.
+func (s *APIServer) Kubeconfig() ([]byte, error) {
+	u, err := s.Env.AddUser(envtest.User{Name: "tandem-peer", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("adding a user to API server %s: %w", s.Name, err)
+	}
+	return u.KubeConfig()
+}

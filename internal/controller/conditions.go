@@ -1,0 +1,59 @@
+package controller
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+)
+
+// conditioned is a Tandem object with conditions.
+type conditioned interface {
+	runtime.Object
+	GetConditions() []metav1.Condition
+	SetConditions([]metav1.Condition)
+	GetGeneration() int64
+}
+
+// setCondition sets one condition, keeping its transition time when the
+// status does not change.
+func setCondition(obj conditioned, condType string, status metav1.ConditionStatus, reason, message string) {
+	conds := obj.GetConditions()
+	apimeta.SetStatusCondition(&conds, metav1.Condition{
+		Type:               condType,
+		Status:             status,
+		Reason:             reason,
+		Message:            message,
+		ObservedGeneration: obj.GetGeneration(),
+	})
+	obj.SetConditions(conds)
+}
+
+func removeCondition(obj conditioned, condType string) {
+	conds := obj.GetConditions()
+	apimeta.RemoveStatusCondition(&conds, condType)
+	obj.SetConditions(conds)
+}
+
+func findCondition(obj conditioned, condType string) *metav1.Condition {
+	return apimeta.FindStatusCondition(obj.GetConditions(), condType)
+}
+
+// emitConditionTransition records an event when a condition changes status
+// or reason: Warning when it turns False, Normal otherwise.
+func emitConditionTransition(rec events.EventRecorder, obj runtime.Object, before, after []metav1.Condition, condType string) {
+	now := apimeta.FindStatusCondition(after, condType)
+	if now == nil {
+		return
+	}
+	was := apimeta.FindStatusCondition(before, condType)
+	if was != nil && was.Status == now.Status && was.Reason == now.Reason {
+		return
+	}
+	eventType := corev1.EventTypeNormal
+	if now.Status == metav1.ConditionFalse {
+		eventType = corev1.EventTypeWarning
+	}
+	rec.Eventf(obj, nil, eventType, now.Reason, condType, "%s", now.Message)
+}

@@ -1,0 +1,105 @@
+package controller
+
+import (
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+)
+
+// notBuiltYet is said wherever Ready would otherwise suggest more than this
+// version does.
+const notBuiltYet = "peer probing, epochs, failover, volume protection and traffic flips are not implemented yet"
+
+func setSuspended(pair *tandemv1.HAPair) {
+	setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.SuspendedReason, "spec.suspend is set; nothing is copied")
+}
+
+func setLocalClusterUnknown(pair *tandemv1.HAPair, local string) {
+	names := make([]string, len(pair.Spec.Clusters))
+	for i, c := range pair.Spec.Clusters {
+		names[i] = c.Name
+	}
+	setCondition(pair, tandemv1.StalledCondition, metav1.ConditionTrue, tandemv1.LocalClusterUnknownReason,
+		fmt.Sprintf("This operator runs with --cluster-name %s, which is not one of spec.clusters (%s)", local, strings.Join(names, ", ")))
+	removeCondition(pair, tandemv1.SyncedCondition)
+}
+
+func setSyncedOnStandby(pair *tandemv1.HAPair, active string) {
+	setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.StandbySideReason,
+		fmt.Sprintf("This cluster is the standby; %s copies the objects here and reports on them", active))
+}
+
+func setSyncedInvalidSpec(pair *tandemv1.HAPair, msg string) {
+	setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionFalse, tandemv1.InvalidSpecReason, msg)
+}
+
+func setSyncedPeerKubeconfigInvalid(pair *tandemv1.HAPair, peer string, err error) {
+	setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.PeerKubeconfigInvalidReason,
+		fmt.Sprintf("Cannot reach the standby %s: %v", peer, err))
+}
+
+func setSyncedFromSummary(pair *tandemv1.HAPair, standby string, missing []string, s syncSummary) {
+	switch {
+	case len(missing) > 0:
+		setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionFalse, tandemv1.InvalidSpecReason,
+			fmt.Sprintf("spec.syncPolicyRefs names SyncPolicies that do not exist: %s", strings.Join(missing, ", ")))
+	case s.firstErr != nil:
+		setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.PeerUnreachableReason,
+			fmt.Sprintf("Cannot sync to the standby %s: %v", standby, s.firstErr))
+	case s.running == 0:
+		setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason,
+			"No SyncPolicy to copy: spec.syncPolicyRefs is empty or every policy is suspended")
+	case s.passed < s.running:
+		setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason,
+			fmt.Sprintf("The first sync to %s is running", standby))
+	case s.failed > 0 || s.outOfSync > 0:
+		setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionFalse, tandemv1.SyncFailedReason,
+			fmt.Sprintf("%d of %d objects are out of sync on %s%s", s.outOfSync, s.selected, standby, firstFailures(s.failures)))
+	default:
+		setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionTrue, tandemv1.SucceededReason,
+			fmt.Sprintf("%d objects in sync on %s", s.selected, standby))
+	}
+}
+
+func firstFailures(f []tandemv1.ObjectFailure) string {
+	if len(f) == 0 {
+		return ""
+	}
+	const show = 3
+	var parts []string
+	for i, x := range f {
+		if i == show {
+			parts = append(parts, fmt.Sprintf("and %d more", len(f)-show))
+			break
+		}
+		parts = append(parts, x.Object+": "+x.Message)
+	}
+	return "; " + strings.Join(parts, "; ")
+}
+
+// setHAPairSummary derives Ready and Stalled from the owned conditions.
+// Ready follows Synced, the one capability built; its message says what is
+// not built, so a green Ready promises nothing more.
+func setHAPairSummary(pair *tandemv1.HAPair) {
+	if st := findCondition(pair, tandemv1.StalledCondition); st != nil && st.Status == metav1.ConditionTrue && st.Reason == tandemv1.LocalClusterUnknownReason {
+		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionFalse, st.Reason, st.Message)
+		return
+	}
+	synced := findCondition(pair, tandemv1.SyncedCondition)
+	if synced != nil && synced.Reason == tandemv1.InvalidSpecReason {
+		setCondition(pair, tandemv1.StalledCondition, metav1.ConditionTrue, synced.Reason, synced.Message)
+	} else {
+		removeCondition(pair, tandemv1.StalledCondition)
+	}
+	switch {
+	case synced == nil:
+		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason, "Not reconciled yet")
+	case synced.Reason == tandemv1.StandbySideReason:
+		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionTrue, synced.Reason, synced.Message+"; "+notBuiltYet)
+	default:
+		setCondition(pair, tandemv1.ReadyCondition, synced.Status, synced.Reason, synced.Message+"; "+notBuiltYet)
+	}
+}

@@ -1,0 +1,311 @@
+package controller_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/controller"
+	"github.com/tandem-dev/tandem/internal/remote"
+	"github.com/tandem-dev/tandem/internal/replicate"
+	"github.com/tandem-dev/tandem/test/testbed"
+)
+
+// dc-east runs the controllers; dc-west is the standby, reached through a
+// kubeconfig Secret the way a real pair is.
+var east, west *testbed.APIServer
+
+func TestMain(m *testing.M) {
+	ctrl.SetLogger(logr.Discard())
+	ctx, cancel := context.WithCancel(context.Background())
+	servers, err := testbed.StartAPIServers(ctx, "dc-east", "dc-west")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	east, west = servers[0], servers[1]
+	done, err := startManager(ctx)
+	code := 1
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	} else {
+		code = m.Run()
+	}
+	cancel()
+	if done != nil {
+		<-done
+	}
+	for _, s := range servers {
+		_ = s.Stop()
+	}
+	os.Exit(code)
+}
+
+func startManager(ctx context.Context) (chan struct{}, error) {
+	mgr, err := ctrl.NewManager(east.Config, ctrl.Options{
+		Scheme:  testbed.Scheme(),
+		Metrics: metricsserver.Options{BindAddress: "0"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	pairEvents := make(chan event.GenericEvent, 100)
+	policyEvents := make(chan event.GenericEvent, 100)
+	syncs, err := replicate.NewManager(east.Config, func(k replicate.Key) {
+		pairEvents <- event.GenericEvent{Object: &tandemv1.HAPair{ObjectMeta: metav1.ObjectMeta{Namespace: k.Namespace, Name: k.Pair}}}
+		policyEvents <- event.GenericEvent{Object: &tandemv1.SyncPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: k.Namespace, Name: k.Policy}}}
+	}, ctrl.Log.WithName("sync"))
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(syncs); err != nil {
+		return nil, err
+	}
+	rec := mgr.GetEventRecorder("tandem-operator")
+	if err := (&controller.HAPairReconciler{Client: mgr.GetClient(), ClusterName: "dc-east", Syncs: syncs,
+		Kubeconfig: remote.Policy{}, Events: rec, SyncEvents: pairEvents}).SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	if err := (&controller.SyncPolicyReconciler{Client: mgr.GetClient(), ClusterName: "dc-east", Syncs: syncs,
+		Events: rec, SyncEvents: policyEvents}).SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "manager:", err)
+		}
+	}()
+	return done, nil
+}
+
+func apply(t *testing.T, c client.Client, ns, docs string) {
+	t.Helper()
+	for _, doc := range strings.Split(strings.ReplaceAll(docs, "NS", ns), "\n---\n") {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		j, err := yaml.YAMLToJSON([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(j); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Create(context.Background(), u); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("creating %s %s: %v", u.GetKind(), u.GetName(), err)
+		}
+	}
+}
+
+func kubeconfigSecret(t *testing.T, ns, name string, data []byte) {
+	t.Helper()
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: map[string][]byte{"kubeconfig": data}}
+	if err := east.Client.Create(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const pairAndPolicy = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: NS}
+---
+apiVersion: tandem.dev/v1alpha1
+kind: HAPair
+metadata: {name: shop, namespace: NS}
+spec:
+  clusters:
+  - name: dc-east
+  - name: dc-west
+    kubeconfigSecretRef: {name: dc-west-kubeconfig}
+  primary: dc-east
+  syncPolicyRefs: [{name: app}]
+---
+apiVersion: tandem.dev/v1alpha1
+kind: SyncPolicy
+metadata: {name: app, namespace: NS}
+spec:
+  namespaces: {names: [NS]}
+`
+
+const app = `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: config, namespace: NS}
+data: {SITE: east}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: web, namespace: NS}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: NS}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      serviceAccountName: web
+      containers: [{name: web, image: registry.example/web:1, envFrom: [{configMapRef: {name: config}}]}]
+`
+
+func waitFor(t *testing.T, what string, cond func(context.Context) (bool, error)) {
+	t.Helper()
+	if err := testbed.Poll(context.Background(), 45*time.Second, 100*time.Millisecond, cond); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func condition(conds []metav1.Condition, t string) *metav1.Condition {
+	for i := range conds {
+		if conds[i].Type == t {
+			return &conds[i]
+		}
+	}
+	return nil
+}
+
+func TestActiveSideSyncsThePairAndReports(t *testing.T) {
+	ctx := context.Background()
+	ns := "shop-sync"
+	kc, err := west.Kubeconfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, east.Client, ns, "apiVersion: v1\nkind: Namespace\nmetadata: {name: NS}")
+	kubeconfigSecret(t, ns, "dc-west-kubeconfig", kc)
+	apply(t, east.Client, ns, app)
+	apply(t, east.Client, ns, pairAndPolicy)
+
+	var pair tandemv1.HAPair
+	waitFor(t, "the HAPair reports Synced=True", func(ctx context.Context) (bool, error) {
+		if err := east.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop"}, &pair); err != nil {
+			return false, err
+		}
+		c := condition(pair.Status.Conditions, tandemv1.SyncedCondition)
+		return c != nil && c.Status == metav1.ConditionTrue, fmt.Errorf("conditions: %+v", pair.Status.Conditions)
+	})
+	if pair.Status.ActiveCluster != "dc-east" || pair.Status.StandbyCluster != "dc-west" || pair.Status.LocalRole != tandemv1.RoleActive {
+		t.Errorf("roles: active %q standby %q local %q", pair.Status.ActiveCluster, pair.Status.StandbyCluster, pair.Status.LocalRole)
+	}
+	if s := pair.Status.Sync; s == nil || s.Selected != 4 || s.InSync != 4 || s.LastFullSync == nil {
+		t.Errorf("sync summary = %+v, want 4 selected and in sync (Namespace, ConfigMap, ServiceAccount, Deployment)", s)
+	}
+	ready := condition(pair.Status.Conditions, tandemv1.ReadyCondition)
+	if ready == nil || ready.Status != metav1.ConditionTrue || !strings.Contains(ready.Message, "not implemented yet") {
+		t.Errorf("Ready = %+v; want True, saying what is not built", ready)
+	}
+
+	var policy tandemv1.SyncPolicy
+	waitFor(t, "the SyncPolicy reports its plan and copies", func(ctx context.Context) (bool, error) {
+		if err := east.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, &policy); err != nil {
+			return false, err
+		}
+		return policy.Status.InSync == 4, fmt.Errorf("status: %+v", policy.Status)
+	})
+	if policy.Status.Waves != 3 {
+		t.Errorf("waves = %d, want 3 (Namespace; ConfigMap and ServiceAccount; Deployment)", policy.Status.Waves)
+	}
+	if c := condition(policy.Status.Conditions, tandemv1.PlanValidCondition); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("PlanValid = %+v", c)
+	}
+
+	// The peer's kubeconfig Secret sits in the synced namespace but is never
+	// copied: it belongs to this side.
+	var secret corev1.Secret
+	if err := west.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "dc-west-kubeconfig"}, &secret); !apierrors.IsNotFound(err) {
+		t.Errorf("the kubeconfig Secret was copied to the standby (err %v)", err)
+	}
+
+	// The copy is on dc-west, warm.
+	var d unstructured.Unstructured
+	d.SetAPIVersion("apps/v1")
+	d.SetKind("Deployment")
+	if err := west.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, &d); err != nil {
+		t.Fatalf("the Deployment is not on dc-west: %v", err)
+	}
+	if r, _, _ := unstructured.NestedInt64(d.Object, "spec", "replicas"); r != 0 || d.GetAnnotations()[replicate.ReplicasAnnotation] != "2" {
+		t.Errorf("dc-west Deployment: replicas %d, annotation %q", r, d.GetAnnotations()[replicate.ReplicasAnnotation])
+	}
+}
+
+func TestCycleIsReportedOnThePolicy(t *testing.T) {
+	ns := "shop-cycle"
+	kc, err := west.Kubeconfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, east.Client, ns, "apiVersion: v1\nkind: Namespace\nmetadata: {name: NS}")
+	kubeconfigSecret(t, ns, "dc-west-kubeconfig", kc)
+	apply(t, east.Client, ns, `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: chicken, namespace: NS, annotations: {tandem.dev/depends-on: configmap/egg}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: egg, namespace: NS, annotations: {tandem.dev/depends-on: configmap/chicken}}`)
+	apply(t, east.Client, ns, pairAndPolicy)
+
+	var policy tandemv1.SyncPolicy
+	waitFor(t, "PlanValid=False names the cycle", func(ctx context.Context) (bool, error) {
+		if err := east.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, &policy); err != nil {
+			return false, err
+		}
+		c := condition(policy.Status.Conditions, tandemv1.PlanValidCondition)
+		return c != nil && c.Status == metav1.ConditionFalse, fmt.Errorf("conditions: %+v", policy.Status.Conditions)
+	})
+	c := condition(policy.Status.Conditions, tandemv1.PlanValidCondition)
+	want := "cycle between ConfigMap " + ns + "/chicken, ConfigMap " + ns + "/egg"
+	if c.Reason != tandemv1.PlanCycleReason || !strings.Contains(c.Message, want) {
+		t.Fatalf("PlanValid = %s: %s; want reason %s naming %q", c.Reason, c.Message, tandemv1.PlanCycleReason, want)
+	}
+	var cm corev1.ConfigMap
+	if err := west.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "chicken"}, &cm); !apierrors.IsNotFound(err) {
+		t.Fatalf("an object on a cycle reached the standby (err %v)", err)
+	}
+}
+
+func TestBadKubeconfigSecretIsReported(t *testing.T) {
+	ns := "shop-badkc"
+	apply(t, east.Client, ns, "apiVersion: v1\nkind: Namespace\nmetadata: {name: NS}")
+	kubeconfigSecret(t, ns, "dc-west-kubeconfig", []byte(`apiVersion: v1
+kind: Config
+current-context: w
+clusters: [{name: w, cluster: {server: "https://127.0.0.1:1"}}]
+contexts: [{name: w, context: {cluster: w, user: u}}]
+users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: /bin/steal-secrets}}}]`))
+	apply(t, east.Client, ns, pairAndPolicy)
+	var pair tandemv1.HAPair
+	waitFor(t, "Synced names the kubeconfig problem", func(ctx context.Context) (bool, error) {
+		if err := east.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop"}, &pair); err != nil {
+			return false, err
+		}
+		c := condition(pair.Status.Conditions, tandemv1.SyncedCondition)
+		return c != nil && c.Reason == tandemv1.PeerKubeconfigInvalidReason, fmt.Errorf("conditions: %+v", pair.Status.Conditions)
+	})
+	c := condition(pair.Status.Conditions, tandemv1.SyncedCondition)
+	if !strings.Contains(c.Message, "kubeconfig Secret "+ns+"/dc-west-kubeconfig") || !strings.Contains(c.Message, "exec credential plugin") {
+		t.Fatalf("Synced message %q does not name the Secret and the problem", c.Message)
+	}
+}
