@@ -19,7 +19,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
-	"github.com/tandem-dev/tandem/internal/plan"
 	"github.com/tandem-dev/tandem/internal/remote"
 	"github.com/tandem-dev/tandem/internal/replicate"
 )
@@ -221,7 +220,7 @@ func (r *HAPairReconciler) reconcileSync(ctx context.Context, s *hapairScope) (c
 			continue
 		}
 		key := replicate.Key{Namespace: pair.Namespace, Pair: pair.Name, Policy: policy.Name}
-		if err := r.Syncs.Ensure(ctx, key, policy.Spec, target, pairSecrets(pair),
+		if err := r.Syncs.Ensure(ctx, key, policy.Spec, target, replicate.PairSecrets(pair),
 			fmt.Sprintf("%s/%d/%d", fingerprint, pair.Generation, policy.Generation)); err != nil {
 			return ctrl.Result{}, fmt.Errorf("starting the sync of SyncPolicy %s/%s: %w", pair.Namespace, policy.Name, err)
 		}
@@ -233,28 +232,6 @@ func (r *HAPairReconciler) reconcileSync(ctx context.Context, s *hapairScope) (c
 	pair.Status.Sync = s.summary.status()
 	setSyncedFromSummary(pair, s.standby, missing, s.summary)
 	return ctrl.Result{}, nil
-}
-
-// pairSecrets are the Secrets a pair refers to. Each belongs to one side
-// (a kubeconfig for the other cluster, a TSIG key), so they are never
-// copied, whatever a policy selects.
-func pairSecrets(pair *tandemv1.HAPair) map[plan.Ref]bool {
-	out := map[plan.Ref]bool{}
-	add := func(ref *tandemv1.SecretKeyRef) {
-		if ref != nil {
-			out[plan.Ref{Kind: "Secret", Namespace: pair.Namespace, Name: ref.Name}] = true
-		}
-	}
-	for i := range pair.Spec.Clusters {
-		add(pair.Spec.Clusters[i].KubeconfigSecretRef)
-	}
-	if pair.Spec.Witness != nil {
-		add(&pair.Spec.Witness.KubeconfigSecretRef)
-	}
-	if pair.Spec.Traffic != nil && pair.Spec.Traffic.RFC2136 != nil {
-		add(&pair.Spec.Traffic.RFC2136.TSIGSecretRef)
-	}
-	return out
 }
 
 func (r *HAPairReconciler) emitTransitions(obj, before *tandemv1.HAPair) {

@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/discovery"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/plan"
 )
 
 // Kind is a kind found through discovery on the active cluster.
@@ -177,6 +178,25 @@ func (s *selector) namespaceSelected(name string, nsLabels map[string]string) bo
 	return s.nsSelector != nil && s.nsSelector.Matches(labels.Set(nsLabels))
 }
 
+// selects says whether the policy copies obj; nsLabels looks up the labels
+// of a namespace of the active cluster.
+func (s *selector) selects(obj *unstructured.Unstructured, exclude map[plan.Ref]bool, nsLabels func(string) (map[string]string, bool)) bool {
+	if skipReason(obj) != "" || exclude[plan.RefOf(obj)] {
+		return false
+	}
+	gvk := obj.GroupVersionKind()
+	if gvk.Group == "" && gvk.Kind == "Namespace" {
+		return s.namespaceSelected(obj.GetName(), obj.GetLabels())
+	}
+	if ns := obj.GetNamespace(); ns != "" {
+		l, exists := nsLabels(ns)
+		if !exists || !s.namespaceSelected(ns, l) {
+			return false
+		}
+	}
+	return s.objects.Matches(labels.Set(obj.GetLabels()))
+}
+
 // skipReason says why an object of a selected kind is never copied, or "".
 func skipReason(obj *unstructured.Unstructured) string {
 	if obj.GetDeletionTimestamp() != nil {
@@ -205,4 +225,26 @@ func skipReason(obj *unstructured.Unstructured) string {
 		}
 	}
 	return ""
+}
+
+// PairSecrets are the Secrets a pair refers to. Each belongs to one side (a
+// kubeconfig for the other cluster, a TSIG key), so they are never copied,
+// whatever a policy selects.
+func PairSecrets(pair *tandemv1.HAPair) map[plan.Ref]bool {
+	out := map[plan.Ref]bool{}
+	add := func(ref *tandemv1.SecretKeyRef) {
+		if ref != nil {
+			out[plan.Ref{Kind: "Secret", Namespace: pair.Namespace, Name: ref.Name}] = true
+		}
+	}
+	for i := range pair.Spec.Clusters {
+		add(pair.Spec.Clusters[i].KubeconfigSecretRef)
+	}
+	if pair.Spec.Witness != nil {
+		add(&pair.Spec.Witness.KubeconfigSecretRef)
+	}
+	if pair.Spec.Traffic != nil && pair.Spec.Traffic.RFC2136 != nil {
+		add(&pair.Spec.Traffic.RFC2136.TSIGSecretRef)
+	}
+	return out
 }

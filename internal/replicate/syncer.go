@@ -14,7 +14,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/cache"
@@ -523,24 +522,17 @@ func (s *Syncer) heldBack(ref plan.Ref) bool {
 
 // selected says whether the policy copies obj.
 func (s *Syncer) selected(obj *unstructured.Unstructured) bool {
-	if skipReason(obj) != "" || s.cfg.Exclude[plan.RefOf(obj)] {
-		return false
-	}
-	gvk := obj.GroupVersionKind()
-	if gvk.Group == "" && gvk.Kind == "Namespace" {
-		return s.sel.namespaceSelected(obj.GetName(), obj.GetLabels())
-	}
-	if ns := obj.GetNamespace(); ns != "" {
+	return s.sel.selects(obj, s.cfg.Exclude, func(ns string) (map[string]string, bool) {
 		item, exists, _ := s.nsInf.GetIndexer().GetByKey(ns)
 		if !exists {
-			return false
+			return nil, false
 		}
-		nsObj, _ := item.(*unstructured.Unstructured)
-		if nsObj == nil || !s.sel.namespaceSelected(ns, nsObj.GetLabels()) {
-			return false
+		nsObj, ok := item.(*unstructured.Unstructured)
+		if !ok {
+			return nil, false
 		}
-	}
-	return s.sel.objects.Matches(labels.Set(obj.GetLabels()))
+		return nsObj.GetLabels(), true
+	})
 }
 
 // selectedObjects lists every object the policy copies, from the watch

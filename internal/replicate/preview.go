@@ -1,0 +1,160 @@
+package replicate
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/plan"
+)
+
+// PreviewItem is one object of a previewed plan.
+type PreviewItem struct {
+	Wave int      `json:"wave"`
+	Ref  plan.Ref `json:"object"`
+	// Changes are what the transforms do to the copy, in words.
+	Changes []string `json:"changes,omitempty"`
+	// Error is why the object cannot be transformed (a bad JSON patch).
+	Error string `json:"error,omitempty"`
+}
+
+// Preview is what a sync would apply to the standby, without applying.
+type Preview struct {
+	Items   []PreviewItem `json:"items"`
+	Waves   int           `json:"waves"`
+	Missing []plan.Edge   `json:"missingDependencies,omitempty"`
+	Cycles  [][]plan.Ref  `json:"cycles,omitempty"`
+	Blocked []plan.Ref    `json:"blocked,omitempty"`
+	Invalid []string      `json:"invalidAnnotations,omitempty"`
+}
+
+// PreviewPlan lists what the policy selects on the cluster behind cfg (the
+// active side), builds the plan and transforms every object, without
+// touching any cluster.
+func PreviewPlan(ctx context.Context, cfg *rest.Config, spec tandemv1.SyncPolicySpec, opts Options, exclude map[plan.Ref]bool) (*Preview, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	kinds, err := DiscoverKinds(dc, spec)
+	if err != nil {
+		return nil, err
+	}
+	sel, err := newSelector(spec)
+	if err != nil {
+		return nil, err
+	}
+	nsList, err := dyn.Resource(namespacesGVR).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing namespaces: %w", err)
+	}
+	nsLabels := map[string]map[string]string{}
+	for _, n := range nsList.Items {
+		nsLabels[n.GetName()] = n.GetLabels()
+	}
+	lookup := func(ns string) (map[string]string, bool) { l, ok := nsLabels[ns]; return l, ok }
+
+	var objs []*unstructured.Unstructured
+	for _, k := range kinds {
+		list, err := dyn.Resource(k.GVR).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", k.GVR.GroupResource(), err)
+		}
+		for i := range list.Items {
+			if o := &list.Items[i]; sel.selects(o, exclude, lookup) {
+				objs = append(objs, o)
+			}
+		}
+	}
+
+	p := plan.Build(plan.Input{Objects: objs, Extra: spec.ExtraDependencies})
+	out := &Preview{Waves: len(p.Waves), Missing: p.Missing, Cycles: p.Cycles, Blocked: p.Blocked}
+	for _, e := range p.Invalid {
+		out.Invalid = append(out.Invalid, e.Error())
+	}
+	for i, wave := range p.Waves {
+		for _, o := range wave {
+			item := PreviewItem{Wave: i + 1, Ref: plan.RefOf(o)}
+			copied, _, err := Transform(o, opts)
+			if err != nil {
+				item.Error = err.Error()
+			} else {
+				item.Changes = describeChanges(o, copied, spec)
+			}
+			out.Items = append(out.Items, item)
+		}
+	}
+	return out, nil
+}
+
+// describeChanges says in words what the transforms changed that a user
+// would care about (not the metadata every copy loses).
+func describeChanges(src, dst *unstructured.Unstructured, spec tandemv1.SyncPolicySpec) []string {
+	var out []string
+	if r, ok := dst.GetAnnotations()[ReplicasAnnotation]; ok {
+		out = append(out, fmt.Sprintf("replicas %s -> 0 (warm standby; restored on promotion)", r))
+	}
+	if _, ok := dst.GetAnnotations()[SuspendAnnotation]; ok {
+		out = append(out, "suspended (warm standby)")
+	}
+	if ns, _, _ := unstructured.NestedStringMap(dst.Object, "spec", "template", "spec", "nodeSelector"); ns[ParkedNodeSelector] != "" {
+		out = append(out, "parked on no node (warm standby)")
+	}
+	before, after := images(src), images(dst)
+	for i := range before {
+		if i < len(after) && before[i] != after[i] {
+			out = append(out, fmt.Sprintf("image %s -> %s", before[i], after[i]))
+		}
+	}
+	for _, path := range [][]string{{"spec", "storageClassName"}} {
+		a, _, _ := unstructured.NestedString(src.Object, path...)
+		b, _, _ := unstructured.NestedString(dst.Object, path...)
+		if a != b {
+			out = append(out, fmt.Sprintf("storageClassName %s -> %s", a, b))
+		}
+	}
+	ref := plan.RefOf(src)
+	for _, r := range spec.Transforms.RemoveFields {
+		if !plan.Matches(r.Target, ref) {
+			continue
+		}
+		for _, p := range r.Paths {
+			if _, found, _ := unstructured.NestedFieldNoCopy(src.Object, strings.Split(p, ".")...); found {
+				out = append(out, "removed "+p)
+			}
+		}
+	}
+	for i, p := range spec.Transforms.Patches {
+		if plan.Matches(p.Target, ref) {
+			out = append(out, fmt.Sprintf("JSON patch spec.transforms.patches[%d]", i))
+		}
+	}
+	return out
+}
+
+func images(obj *unstructured.Unstructured) []string {
+	var out []string
+	for _, path := range [][]string{{"spec", "template", "spec"}, {"spec", "jobTemplate", "spec", "template", "spec"}} {
+		for _, field := range []string{"initContainers", "containers"} {
+			cs, _, _ := unstructured.NestedSlice(obj.Object, append(append([]string{}, path...), field)...)
+			for _, c := range cs {
+				if m, ok := c.(map[string]any); ok {
+					img, _ := m["image"].(string)
+					out = append(out, img)
+				}
+			}
+		}
+	}
+	return out
+}
