@@ -156,7 +156,7 @@ type WitnessSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('10m')",message="spec.witness.leaseDuration must be between 1s and 10m"
 	// +optional
-	LeaseDuration metav1.Duration `json:"leaseDuration,omitempty"`
+	LeaseDuration *metav1.Duration `json:"leaseDuration,omitempty"`
 
 	// RenewInterval is how often the active side renews the lease.
 	// +kubebuilder:default="5s"
@@ -165,7 +165,7 @@ type WitnessSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="spec.witness.renewInterval must be positive"
 	// +optional
-	RenewInterval metav1.Duration `json:"renewInterval,omitempty"`
+	RenewInterval *metav1.Duration `json:"renewInterval,omitempty"`
 }
 
 // FailoverSpec is how the active side's health is judged.
@@ -192,7 +192,7 @@ type FailoverSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('5m')",message="spec.failover.probePeriod must be between 1s and 5m"
 	// +optional
-	ProbePeriod metav1.Duration `json:"probePeriod,omitempty"`
+	ProbePeriod *metav1.Duration `json:"probePeriod,omitempty"`
 
 	// ProbeTimeout bounds one probe.
 	// +kubebuilder:default="2s"
@@ -201,7 +201,7 @@ type FailoverSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('100ms') && duration(self) <= duration('1m')",message="spec.failover.probeTimeout must be between 100ms and 1m"
 	// +optional
-	ProbeTimeout metav1.Duration `json:"probeTimeout,omitempty"`
+	ProbeTimeout *metav1.Duration `json:"probeTimeout,omitempty"`
 
 	// FailureThreshold is how many consecutive failed probe rounds declare
 	// the active side lost.

@@ -63,7 +63,7 @@ type SyncPolicySpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s')",message="spec.fullResyncInterval must be at least 10s"
 	// +optional
-	FullResyncInterval metav1.Duration `json:"fullResyncInterval,omitempty"`
+	FullResyncInterval *metav1.Duration `json:"fullResyncInterval,omitempty"`
 
 	// Suspend stops copying; copies already made stay.
 	// +optional
@@ -196,7 +196,7 @@ type VolumeProtection struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="spec.volumes.interval must be at least 1s"
 	// +optional
-	Interval metav1.Duration `json:"interval,omitempty"`
+	Interval *metav1.Duration `json:"interval,omitempty"`
 
 	// SnapshotClassName is the VolumeSnapshotClass used on the active side.
 	// +kubebuilder:validation:MinLength=1

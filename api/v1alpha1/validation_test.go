@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 	"github.com/tandem-dev/tandem/test/testbed"
 )
 
@@ -386,4 +387,50 @@ func TestSwitchoverSpecIsImmutableExceptCancel(t *testing.T) {
 	}
 	_ = unstructured.SetNestedField(obj.Object, false, "spec", "cancel")
 	wantRefused(t, k8s.Update(ctx, obj), "spec.cancel", "spec.cancel cannot be unset once set")
+}
+
+// Objects built in Go with only the required fields must be accepted: the
+// API server fills in the defaults. (A non-pointer metav1.Duration used to
+// be sent as "0s" and refused.)
+func TestMinimalObjectsFromGoAreAccepted(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t)
+	pair := &tandemv1.HAPair{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "minimal"},
+		Spec: tandemv1.HAPairSpec{
+			Clusters: []tandemv1.ClusterSpec{{Name: "dc-east"}, {Name: "dc-west"}},
+			Primary:  "dc-east",
+			Witness:  &tandemv1.WitnessSpec{KubeconfigSecretRef: tandemv1.SecretKeyRef{Name: "w"}},
+			Drills:   &tandemv1.DrillSchedule{Schedule: "@daily"},
+		},
+	}
+	if err := k8s.Create(ctx, pair); err != nil {
+		t.Fatalf("minimal HAPair refused: %v", err)
+	}
+	if pair.Spec.Failover.ProbePeriod == nil || pair.Spec.Failover.ProbePeriod.Duration != 5*time.Second || pair.Spec.Failover.FailureThreshold != 3 {
+		t.Errorf("failover defaults not applied: %+v", pair.Spec.Failover)
+	}
+	if pair.Spec.Witness.LeaseDuration == nil || pair.Spec.Witness.LeaseDuration.Duration != 15*time.Second {
+		t.Errorf("witness defaults not applied: %+v", pair.Spec.Witness)
+	}
+	policy := &tandemv1.SyncPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "minimal"},
+		Spec: tandemv1.SyncPolicySpec{
+			Namespaces: tandemv1.NamespaceSelection{Names: []string{"shop"}},
+			Volumes:    &tandemv1.VolumeProtection{SnapshotClassName: "csi"},
+		},
+	}
+	if err := k8s.Create(ctx, policy); err != nil {
+		t.Fatalf("minimal SyncPolicy refused: %v", err)
+	}
+	if policy.Spec.FullResyncInterval == nil || policy.Spec.FullResyncInterval.Duration != 5*time.Minute || policy.Spec.StandbyMode != tandemv1.StandbyWarm {
+		t.Errorf("defaults not applied: %+v", policy.Spec)
+	}
+	so := &tandemv1.Switchover{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "minimal"},
+		Spec:       tandemv1.SwitchoverSpec{PairRef: "minimal", Type: tandemv1.SwitchoverDrill, TargetCluster: "dc-west", Drill: &tandemv1.DrillOptions{}},
+	}
+	if err := k8s.Create(ctx, so); err != nil {
+		t.Fatalf("minimal Switchover refused: %v", err)
+	}
 }

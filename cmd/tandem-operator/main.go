@@ -39,6 +39,9 @@ type options struct {
 	leaderElectionNamespace string
 	allowKubeconfigExec     bool
 	allowInsecureKubeconfig bool
+	peerQPS                 float64
+	peerBurst               int
+	syncWorkers             int
 }
 
 func (o *options) bind(fs *flag.FlagSet) {
@@ -50,6 +53,9 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; the pod's namespace when empty (required when running outside a cluster with --leader-elect).")
 	fs.BoolVar(&o.allowKubeconfigExec, "allow-kubeconfig-exec", false, "Allow exec credential plugins in peer and witness kubeconfig Secrets (they run binaries inside the operator).")
 	fs.BoolVar(&o.allowInsecureKubeconfig, "allow-insecure-kubeconfig", false, "Allow insecure-skip-tls-verify in peer and witness kubeconfig Secrets.")
+	fs.Float64Var(&o.peerQPS, "peer-qps", 1000, "Client-side rate limit of requests to the peer cluster.")
+	fs.IntVar(&o.peerBurst, "peer-burst", 2000, "Client-side burst of requests to the peer cluster.")
+	fs.IntVar(&o.syncWorkers, "sync-workers", 16, "Objects applied to the standby in parallel, per SyncPolicy.")
 }
 
 func (o *options) validate() error {
@@ -128,10 +134,14 @@ func run(opts options) error {
 	if err != nil {
 		return fmt.Errorf("creating the sync manager: %w", err)
 	}
+	syncs.Workers = opts.syncWorkers
 	if err := mgr.Add(syncs); err != nil {
 		return fmt.Errorf("adding the sync manager: %w", err)
 	}
-	kubeconfigPolicy := remote.Policy{AllowExec: opts.allowKubeconfigExec, AllowInsecure: opts.allowInsecureKubeconfig}
+	kubeconfigPolicy := remote.Policy{
+		AllowExec: opts.allowKubeconfigExec, AllowInsecure: opts.allowInsecureKubeconfig,
+		QPS: float32(opts.peerQPS), Burst: opts.peerBurst,
+	}
 	recorder := mgr.GetEventRecorder("tandem-operator")
 
 	if err := (&controller.HAPairReconciler{

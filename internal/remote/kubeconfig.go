@@ -33,9 +33,10 @@ type Policy struct {
 	AllowInsecure bool
 	// Timeout of every request; 10s when zero.
 	Timeout time.Duration
-	// QPS and Burst of the client; 200 and 400 when zero, because the sync
-	// engine applies thousands of objects and client-go's default of 5 QPS
-	// would make it crawl.
+	// QPS and Burst of the client; 1000 and 2000 when zero, because the
+	// sync engine applies thousands of objects and client-go's default of
+	// 5 QPS would make it crawl. The peer's API priority and fairness still
+	// protects it.
 	QPS   float32
 	Burst int
 }
@@ -134,7 +135,7 @@ func ParseKubeconfig(data []byte, p Policy) (*rest.Config, error) {
 	}
 	cfg.QPS, cfg.Burst = p.QPS, p.Burst
 	if cfg.QPS == 0 {
-		cfg.QPS, cfg.Burst = 200, 400
+		cfg.QPS, cfg.Burst = 1000, 2000
 	}
 	return cfg, nil
 }

@@ -33,6 +33,9 @@ type Manager struct {
 	notify    func(Key)
 	log       logr.Logger
 
+	// Workers apply the objects of a wave in parallel, per sync.
+	Workers int
+
 	ready   chan struct{}
 	baseCtx context.Context
 
@@ -123,7 +126,7 @@ func (m *Manager) Ensure(ctx context.Context, key Key, spec tandemv1.SyncPolicyS
 	}
 	s, err := NewSyncer(Config{
 		Namespace: key.Namespace, Pair: key.Pair, Policy: key.Policy,
-		Spec: spec, Kinds: kinds, Target: dyn, Informers: m.informers, Exclude: exclude,
+		Spec: spec, Kinds: kinds, Target: dyn, Informers: m.informers, Exclude: exclude, Workers: m.Workers,
 		Notify: func() { m.notify(key) },
 		Log:    m.log.WithValues("namespace", key.Namespace, "hapair", key.Pair, "syncpolicy", key.Policy),
 	})

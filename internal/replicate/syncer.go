@@ -219,9 +219,11 @@ func (s *Syncer) Run(ctx context.Context) error {
 	for range s.cfg.Workers {
 		go s.worker(ctx)
 	}
-	interval := s.cfg.Spec.FullResyncInterval.Duration
-	if interval <= 0 {
-		interval = 5 * time.Minute
+	// The API server defaults the field; a policy built in Go for a test
+	// may leave it out.
+	interval := 5 * time.Minute
+	if d := s.cfg.Spec.FullResyncInterval; d != nil && d.Duration > 0 {
+		interval = d.Duration
 	}
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()

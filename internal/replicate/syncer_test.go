@@ -219,7 +219,7 @@ func startSyncer(t *testing.T, pair, policy string, spec tandemv1.SyncPolicySpec
 		spec.StandbyMode = tandemv1.StandbyWarm
 	}
 	// A long interval: the test asks for full passes itself.
-	spec.FullResyncInterval = metav1.Duration{Duration: time.Hour}
+	spec.FullResyncInterval = &metav1.Duration{Duration: time.Hour}
 	dc := discovery.NewDiscoveryClientForConfigOrDie(active.Config)
 	kinds, err := replicate.DiscoverKinds(dc, spec)
 	if err != nil {

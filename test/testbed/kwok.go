@@ -16,6 +16,7 @@ import (
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -284,4 +285,17 @@ func survivors(pids map[string]int) []int {
 		}
 	}
 	return out
+}
+
+// FlatKubeconfig returns the cluster's kubeconfig with certificates
+// embedded instead of referenced by path, as a kubeconfig Secret must be.
+func (c *Cluster) FlatKubeconfig() ([]byte, error) {
+	cfg, err := clientcmd.LoadFromFile(c.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	if err := clientcmdapi.FlattenConfig(cfg); err != nil {
+		return nil, err
+	}
+	return clientcmd.Write(*cfg)
 }

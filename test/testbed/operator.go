@@ -67,18 +67,29 @@ type Operator struct {
 // temp dir.
 func StartOperator(t testing.TB, c *Cluster, clusterName string, extraArgs ...string) *Operator {
 	t.Helper()
-	bin, err := OperatorBinary()
+	op, err := LaunchOperator(c, clusterName, filepath.Join(t.TempDir(), "operator-"+clusterName+".log"), extraArgs...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(op.Stop)
+	return op
+}
+
+// LaunchOperator starts the operator for a data center against cluster c,
+// logging to logPath. The caller stops it.
+func LaunchOperator(c *Cluster, clusterName, logPath string, extraArgs ...string) (*Operator, error) {
+	bin, err := OperatorBinary()
+	if err != nil {
+		return nil, err
+	}
 	port, err := FreePort()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	op := &Operator{
 		Cluster:    clusterName,
 		HealthAddr: fmt.Sprintf("127.0.0.1:%d", port),
-		LogPath:    filepath.Join(t.TempDir(), "operator-"+clusterName+".log"),
+		LogPath:    logPath,
 	}
 	op.args = append([]string{
 		"--kubeconfig", c.Kubeconfig,
@@ -86,14 +97,15 @@ func StartOperator(t testing.TB, c *Cluster, clusterName string, extraArgs ...st
 		"--health-probe-bind-address", op.HealthAddr,
 		"--metrics-bind-address", "0",
 		"--leader-election-namespace", "tandem-system",
-		"--zap-log-level", "debug",
 	}, extraArgs...)
 	if err := op.start(bin); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(op.Stop)
-	return op
+	return op, nil
 }
+
+// PID of the running operator process.
+func (o *Operator) PID() int { return o.cmd.Process.Pid }
 
 func (o *Operator) start(bin string) error {
 	logFile, err := os.OpenFile(o.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
