@@ -10,9 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/yaml"
 
 	"github.com/tandem-dev/tandem/internal/replicate"
 	"github.com/tandem-dev/tandem/test/testbed"
@@ -95,15 +93,7 @@ spec:
 
 func setup(t *testing.T) {
 	t.Helper()
-	for _, doc := range strings.Split(shop, "\n---\n") {
-		j, err := yaml.YAMLToJSON([]byte(doc))
-		if err != nil {
-			t.Fatal(err)
-		}
-		u := &unstructured.Unstructured{}
-		if err := u.UnmarshalJSON(j); err != nil {
-			t.Fatal(err)
-		}
+	for _, u := range testbed.MustDecode(t, shop) {
 		if err := server.Client.Create(context.Background(), u); err != nil && !strings.Contains(err.Error(), "already exists") {
 			t.Fatal(err)
 		}

@@ -17,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/yaml"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 	"github.com/tandem-dev/tandem/internal/controller"
@@ -85,6 +84,9 @@ func startManager(ctx context.Context) (chan struct{}, error) {
 		Events: rec, SyncEvents: policyEvents}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
+	if err := (&controller.SwitchoverReconciler{ClusterName: "dc-east"}).SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -97,18 +99,7 @@ func startManager(ctx context.Context) (chan struct{}, error) {
 
 func apply(t *testing.T, c client.Client, ns, docs string) {
 	t.Helper()
-	for _, doc := range strings.Split(strings.ReplaceAll(docs, "NS", ns), "\n---\n") {
-		if strings.TrimSpace(doc) == "" {
-			continue
-		}
-		j, err := yaml.YAMLToJSON([]byte(doc))
-		if err != nil {
-			t.Fatal(err)
-		}
-		u := &unstructured.Unstructured{}
-		if err := u.UnmarshalJSON(j); err != nil {
-			t.Fatal(err)
-		}
+	for _, u := range testbed.MustDecode(t, strings.ReplaceAll(docs, "NS", ns)) {
 		if err := c.Create(context.Background(), u); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatalf("creating %s %s: %v", u.GetKind(), u.GetName(), err)
 		}
@@ -307,5 +298,30 @@ users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, com
 	c := condition(pair.Status.Conditions, tandemv1.SyncedCondition)
 	if !strings.Contains(c.Message, "kubeconfig Secret "+ns+"/dc-west-kubeconfig") || !strings.Contains(c.Message, "exec credential plugin") {
 		t.Fatalf("Synced message %q does not name the Secret and the problem", c.Message)
+	}
+}
+
+// Switchovers are not built yet: the controller must say so on the object
+// and move nothing.
+func TestSwitchoverSaysItIsNotImplemented(t *testing.T) {
+	ns := "shop-switch"
+	apply(t, east.Client, ns, "apiVersion: v1\nkind: Namespace\nmetadata: {name: NS}")
+	so := &tandemv1.Switchover{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "to-west"},
+		Spec:       tandemv1.SwitchoverSpec{PairRef: "shop", Type: tandemv1.SwitchoverPlanned, TargetCluster: "dc-west"},
+	}
+	if err := east.Client.Create(context.Background(), so); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the Switchover reports Ready=Unknown/NotImplemented", func(ctx context.Context) (bool, error) {
+		if err := east.Client.Get(ctx, client.ObjectKeyFromObject(so), so); err != nil {
+			return false, err
+		}
+		c := condition(so.Status.Conditions, tandemv1.ReadyCondition)
+		return c != nil && c.Status == metav1.ConditionUnknown && c.Reason == tandemv1.NotImplementedReason &&
+			strings.Contains(c.Message, "nothing was moved"), fmt.Errorf("conditions %+v", so.Status.Conditions)
+	})
+	if so.Status.Phase != "" {
+		t.Errorf("phase %q set by a controller that does nothing", so.Status.Phase)
 	}
 }

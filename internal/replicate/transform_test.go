@@ -5,23 +5,14 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/test/testbed"
 )
 
 func obj(t *testing.T, doc string) *unstructured.Unstructured {
 	t.Helper()
-	// Through JSON, as client-go decodes objects: numbers become int64.
-	j, err := yaml.YAMLToJSON([]byte(doc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &unstructured.Unstructured{}
-	if err := u.UnmarshalJSON(j); err != nil {
-		t.Fatal(err)
-	}
-	return u
+	return testbed.MustDecode(t, doc)[0]
 }
 
 func field(t *testing.T, u *unstructured.Unstructured, path string) any {

@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -156,59 +154,4 @@ func TestTestbedDataCenterGoesDarkAndReturns(t *testing.T) {
 		t.Fatalf("dc-east came back without its Deployment: %v", err)
 	}
 	t.Logf("dc-east back with its state in %s", time.Since(start).Round(time.Millisecond))
-}
-
-// The operator binary runs against a data center as a local process, with
-// its --cluster-name, and says honestly on each object that its
-// controllers do not act yet.
-func TestOperatorRunsAgainstADataCenter(t *testing.T) {
-	ctx := context.Background()
-	_, clusters := upBed(t, testbed.UpOptions{Nodes: 1})
-	east := clusters[testbed.East]
-	if err := testbed.ApplyDir(ctx, east.Client, filepath.Join(testbed.RepoRoot(), "config", "crd", "bases")); err != nil {
-		t.Fatal(err)
-	}
-	if err := east.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tandem-system"}}); err != nil {
-		t.Fatal(err)
-	}
-
-	op := testbed.StartOperator(t, east, testbed.East)
-	if err := op.WaitHealthy(ctx, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
-
-	objs, err := testbed.ReadManifests(filepath.Join(testbed.RepoRoot(), "config", "samples", "tandem_v1alpha1_hapair.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair := objs[0]
-	if err := east.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: pair.GetNamespace()}}); err != nil {
-		t.Fatal(err)
-	}
-	// CRDs take a moment to be served after they are created.
-	if err := testbed.Poll(ctx, 30*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
-		err := east.Client.Create(ctx, pair.DeepCopy())
-		return err == nil, err
-	}); err != nil {
-		t.Fatalf("creating the sample HAPair: %v", err)
-	}
-	if err := testbed.Poll(ctx, 30*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
-		got := pair.DeepCopy()
-		if err := east.Client.Get(ctx, client.ObjectKeyFromObject(pair), got); err != nil {
-			return false, err
-		}
-		ready := testbed.FindCondition(got, "Ready")
-		if ready == nil {
-			return false, fmt.Errorf("no Ready condition yet")
-		}
-		if ready["status"] != "Unknown" || ready["reason"] != "NotImplemented" {
-			t.Fatalf("Ready condition is %v, want Unknown/NotImplemented", ready)
-		}
-		return true, nil
-	}); err != nil {
-		t.Fatalf("the operator did not report on the HAPair: %v\n%s", err, op.Logs())
-	}
-	if out, err := exec.Command("kubectl", "--kubeconfig", east.Kubeconfig, "get", "hapairs", "-A").CombinedOutput(); err == nil {
-		t.Logf("kubectl get hapairs -A:\n%s", out)
-	}
 }

@@ -2,7 +2,6 @@ package testbed
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -25,7 +26,17 @@ func ReadManifests(path string) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
-	dec := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	objs, err := Decode(string(data))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return objs, nil
+}
+
+// Decode decodes the objects of a multi-document YAML string, with numbers
+// as int64 the way client-go decodes objects from an API server.
+func Decode(docs string) ([]*unstructured.Unstructured, error) {
+	dec := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(docs)))
 	var objs []*unstructured.Unstructured
 	for {
 		doc, err := dec.Read()
@@ -33,11 +44,11 @@ func ReadManifests(path string) ([]*unstructured.Unstructured, error) {
 			return objs, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", path, err)
+			return nil, fmt.Errorf("reading a document: %w", err)
 		}
 		obj := &unstructured.Unstructured{}
 		if err := utilyaml.Unmarshal(doc, &obj.Object); err != nil {
-			return nil, fmt.Errorf("decoding %s: %w", path, err)
+			return nil, fmt.Errorf("decoding a document: %w", err)
 		}
 		if len(obj.Object) == 0 {
 			continue
@@ -74,4 +85,14 @@ func ApplyDir(ctx context.Context, c client.Client, dir string) error {
 // Apply server-side applies obj with the test bed's field manager.
 func Apply(ctx context.Context, c client.Client, obj *unstructured.Unstructured) error {
 	return c.Patch(ctx, obj, client.Apply, FieldOwner, client.ForceOwnership) //nolint:staticcheck // client.Apply on unstructured is the simplest SSA call
+}
+
+// MustDecode is Decode for tests, failing the test on bad YAML.
+func MustDecode(t testing.TB, docs string) []*unstructured.Unstructured {
+	t.Helper()
+	objs, err := Decode(docs)
+	if err != nil {
+		t.Fatalf("bad test YAML: %v", err)
+	}
+	return objs
 }

@@ -5,10 +5,12 @@
 //     across namespaces) by the operator, against the same objects copied by
 //     a plain parallel client (the API server's ceiling) and by
 //     `kubectl get -o yaml | kubectl apply -f -`, each into a fresh cluster;
+//
 //   - change-propagation lag p50/p99 at a steady rate of changes;
+//
 //   - the operator's peak RSS.
 //
-//	go run ./test/bench/sync [-objects 10000] [-namespaces 20] [-rate 50] [-duration 20s]
+//     go run ./test/bench/sync [-objects 10000] [-namespaces 20] [-rate 50] [-duration 20s]
 package main
 
 import (
@@ -51,6 +53,11 @@ var (
 
 const benchLabel = "tandem.dev/bench"
 
+var (
+	syncWorkers int
+	skipKubectl bool
+)
+
 func main() {
 	objects := flag.Int("objects", 10000, "Objects to sync (a quarter each of ConfigMaps, Secrets, Services, Deployments).")
 	namespaces := flag.Int("namespaces", 20, "Namespaces the objects are spread over.")
@@ -58,6 +65,8 @@ func main() {
 	duration := flag.Duration("duration", 20*time.Second, "Length of the lag measurement.")
 	workers := flag.Int("workers", 32, "Parallel requests of the direct-create baseline.")
 	dir := flag.String("dir", "", "Work directory (a temp dir when empty).")
+	flag.IntVar(&syncWorkers, "sync-workers", 0, "The operator's --sync-workers (its default when 0).")
+	flag.BoolVar(&skipKubectl, "skip-kubectl", false, "Skip the kubectl baseline (slow), when tuning.")
 	flag.Parse()
 	if err := run(*objects, *namespaces, *rate, *duration, *workers, *dir); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -88,7 +97,7 @@ func run(objects, namespaces, rate int, duration time.Duration, workers int, dir
 	defer func() { _ = bed.Down(context.Background()) }()
 	fmt.Printf("Bringing up dc-east, dc-west and two baseline clusters in %s\n", dir)
 	clusters := map[string]*testbed.Cluster{}
-	for _, n := range []string{testbed.East, testbed.West, "ceiling", "kubectl"} {
+	for _, n := range []string{testbed.East, testbed.West, "ceiling", "ceiling-apply", "kubectl"} {
 		c, err := bed.Create(ctx, n, 1)
 		if err != nil {
 			return err
@@ -113,11 +122,34 @@ func run(objects, namespaces, rate int, duration time.Duration, workers int, dir
 		return err
 	}
 	ceiling := time.Since(start)
+	// Each baseline cluster goes once measured, so every measurement runs
+	// beside the same two busy data centers.
+	if err := bed.Delete(ctx, "ceiling"); err != nil {
+		return err
+	}
 	fmt.Printf("Direct parallel create (%d workers): %s, %.0f objects/s\n", workers, ceiling.Round(time.Millisecond), float64(total)/ceiling.Seconds())
 
+	// Baseline 1b: the same with server-side apply, which the sync uses
+	// (it keeps field ownership, so drift and removed fields can be
+	// repaired) and which costs the API server more than a create.
+	start = time.Now()
+	if err := applyAll(ctx, dynamic.NewForConfigOrDie(fast(clusters["ceiling-apply"].Config)), src, workers); err != nil {
+		return err
+	}
+	ceilingApply := time.Since(start)
+	if err := bed.Delete(ctx, "ceiling-apply"); err != nil {
+		return err
+	}
+	fmt.Printf("Direct parallel server-side apply (%d workers): %s, %.0f objects/s\n", workers, ceilingApply.Round(time.Millisecond), float64(total)/ceilingApply.Seconds())
+
 	// Baseline 2: kubectl get -o yaml | kubectl apply -f -.
-	kubectlTime, err := kubectlCopy(ctx, east, clusters["kubectl"], dir)
-	if err != nil {
+	kubectlTime := time.Duration(0)
+	if !skipKubectl {
+		if kubectlTime, err = kubectlCopy(ctx, east, clusters["kubectl"], dir); err != nil {
+			return err
+		}
+	}
+	if err := bed.Delete(ctx, "kubectl"); err != nil {
 		return err
 	}
 	fmt.Printf("kubectl get -o yaml | kubectl apply -f -: %s, %.0f objects/s\n", kubectlTime.Round(time.Millisecond), float64(total)/kubectlTime.Seconds())
@@ -149,6 +181,7 @@ func run(objects, namespaces, rate int, duration time.Duration, workers int, dir
 		return fmt.Errorf("initial sync: %w\n%s", err, op.Logs())
 	}
 	initial := time.Since(start)
+	cpu := cpuSeconds(op.PID())
 	onWest, err := count(ctx, dynamic.NewForConfigOrDie(fast(west.Config)))
 	if err != nil {
 		return err
@@ -156,8 +189,8 @@ func run(objects, namespaces, rate int, duration time.Duration, workers int, dir
 	if onWest != total {
 		return fmt.Errorf("dc-west has %d bench objects, want %d", onWest, total)
 	}
-	fmt.Printf("Tandem initial sync: %s, %.0f objects/s (%d objects verified on dc-west, %d waves)\n",
-		initial.Round(time.Millisecond), float64(total)/initial.Seconds(), onWest, policy.Status.Waves)
+	fmt.Printf("Tandem initial sync: %s, %.0f objects/s (%d objects verified on dc-west, %d waves); operator CPU %.1f s\n",
+		initial.Round(time.Millisecond), float64(total)/initial.Seconds(), onWest, policy.Status.Waves, cpu)
 
 	p50, p99, maxLag, seen, sent, err := measureLag(ctx, eastDyn, dynamic.NewForConfigOrDie(west.Config), src, rate, duration)
 	if err != nil {
@@ -172,9 +205,10 @@ func run(objects, namespaces, rate int, duration time.Duration, workers int, dir
 	fmt.Printf("\n| measure | value |\n|---|---|\n")
 	fmt.Printf("| objects (incl. %d namespaces) | %d |\n", namespaces, total)
 	fmt.Printf("| direct parallel create (ceiling) | %.1f s, %.0f obj/s |\n", ceiling.Seconds(), float64(total)/ceiling.Seconds())
+	fmt.Printf("| direct parallel server-side apply | %.1f s, %.0f obj/s |\n", ceilingApply.Seconds(), float64(total)/ceilingApply.Seconds())
 	fmt.Printf("| kubectl get -o yaml \\| kubectl apply -f - | %.1f s, %.0f obj/s |\n", kubectlTime.Seconds(), float64(total)/kubectlTime.Seconds())
-	fmt.Printf("| Tandem initial sync | %.1f s, %.0f obj/s (%.2fx the ceiling's time, %.1fx faster than kubectl) |\n",
-		initial.Seconds(), float64(total)/initial.Seconds(), initial.Seconds()/ceiling.Seconds(), kubectlTime.Seconds()/initial.Seconds())
+	fmt.Printf("| Tandem initial sync | %.1f s, %.0f obj/s (%.2fx the create ceiling's time, %.2fx the apply ceiling's, %.1fx faster than kubectl); operator CPU %.1f s |\n",
+		initial.Seconds(), float64(total)/initial.Seconds(), initial.Seconds()/ceiling.Seconds(), initial.Seconds()/ceilingApply.Seconds(), kubectlTime.Seconds()/initial.Seconds(), cpu)
 	fmt.Printf("| lag at %d changes/s | p50 %s, p99 %s, max %s (%d of %d changes seen) |\n", rate, p50.Round(time.Millisecond), p99.Round(time.Millisecond), maxLag.Round(time.Millisecond), seen, sent)
 	fmt.Printf("| operator peak RSS | %s |\n", hwm)
 	return nil
@@ -197,8 +231,11 @@ func generate(objects, namespaces int) []*unstructured.Unstructured {
 			obj("v1", "ConfigMap", ns, name, map[string]any{"data": map[string]any{"payload": payload, "ts": ""}}),
 			obj("v1", "Secret", ns, name, map[string]any{"stringData": map[string]any{"token": name}}),
 			obj("v1", "Service", ns, name, map[string]any{"spec": map[string]any{
-				"selector": map[string]any{"app": name},
-				"ports":    []any{map[string]any{"port": int64(80)}},
+				// Headless: the test bed's service IP range holds only a
+				// few hundred addresses.
+				"clusterIP": "None",
+				"selector":  map[string]any{"app": name},
+				"ports":     []any{map[string]any{"port": int64(80)}},
 			}}),
 			obj("apps/v1", "Deployment", ns, name, map[string]any{"spec": map[string]any{
 				// No replicas on the source: the measure is the copy, not
@@ -250,6 +287,15 @@ func gvrOf(u *unstructured.Unstructured) schema.GroupVersionResource {
 // createAll creates the namespaces, then everything else with parallel
 // workers.
 func createAll(ctx context.Context, dyn dynamic.Interface, objs []*unstructured.Unstructured, workers int) error {
+	return forAll(objs, workers, func(ri dynamic.ResourceInterface, o *unstructured.Unstructured) error {
+		_, err := ri.Create(ctx, o, metav1.CreateOptions{})
+		return err
+	}, dyn)
+}
+
+// forAll calls do for the namespaces, then for everything else, with
+// parallel workers.
+func forAll(objs []*unstructured.Unstructured, workers int, do func(dynamic.ResourceInterface, *unstructured.Unstructured) error, dyn dynamic.Interface) error {
 	var nss, rest []*unstructured.Unstructured
 	for _, o := range objs {
 		if o.GetKind() == "Namespace" {
@@ -271,8 +317,8 @@ func createAll(ctx context.Context, dyn dynamic.Interface, objs []*unstructured.
 					if o.GetNamespace() != "" {
 						ri = dyn.Resource(gvrOf(o)).Namespace(o.GetNamespace())
 					}
-					if _, err := ri.Create(ctx, o, metav1.CreateOptions{}); err != nil {
-						firstErr.CompareAndSwap(nil, fmt.Errorf("creating %s %s/%s: %w", o.GetKind(), o.GetNamespace(), o.GetName(), err))
+					if err := do(ri, o); err != nil {
+						firstErr.CompareAndSwap(nil, fmt.Errorf("%s %s/%s: %w", o.GetKind(), o.GetNamespace(), o.GetName(), err))
 					}
 				}
 			}()
@@ -287,6 +333,14 @@ func createAll(ctx context.Context, dyn dynamic.Interface, objs []*unstructured.
 		}
 	}
 	return nil
+}
+
+// applyAll is createAll with server-side apply.
+func applyAll(ctx context.Context, dyn dynamic.Interface, objs []*unstructured.Unstructured, workers int) error {
+	return forAll(objs, workers, func(ri dynamic.ResourceInterface, o *unstructured.Unstructured) error {
+		_, err := ri.Apply(ctx, o.GetName(), o, metav1.ApplyOptions{FieldManager: "bench", Force: true})
+		return err
+	}, dyn)
 }
 
 // kubectlCopy copies the objects the way people do by hand. kubectl get
@@ -316,8 +370,10 @@ func kubectlCopy(ctx context.Context, from, to *testbed.Cluster, dir string) (ti
 			unstructured.RemoveNestedField(o.Object, "metadata", f)
 		}
 		unstructured.RemoveNestedField(o.Object, "status")
-		unstructured.RemoveNestedField(o.Object, "spec", "clusterIP")
-		unstructured.RemoveNestedField(o.Object, "spec", "clusterIPs")
+		if ip, _, _ := unstructured.NestedString(o.Object, "spec", "clusterIP"); ip != "None" {
+			unstructured.RemoveNestedField(o.Object, "spec", "clusterIP")
+			unstructured.RemoveNestedField(o.Object, "spec", "clusterIPs")
+		}
 	}
 	data, err := list.MarshalJSON()
 	if err != nil {
@@ -368,7 +424,11 @@ func startOperator(ctx context.Context, east, west *testbed.Cluster, dir string)
 	}); err != nil {
 		return nil, err
 	}
-	op, err := testbed.LaunchOperator(east, testbed.East, filepath.Join(dir, "operator-dc-east.log"))
+	var args []string
+	if syncWorkers > 0 {
+		args = append(args, fmt.Sprintf("--sync-workers=%d", syncWorkers))
+	}
+	op, err := testbed.LaunchOperator(east, testbed.East, filepath.Join(dir, "operator-dc-east.log"), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -467,4 +527,21 @@ func memory(pid int) (hwm, rss string) {
 		}
 	}
 	return hwm, rss
+}
+
+// cpuSeconds is the user+system CPU time a process has used.
+func cpuSeconds(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses: utime and
+	// stime are the 12th and 13th, in clock ticks of 1/100 s.
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	s, _ := strconv.ParseFloat(f[12], 64)
+	return (u + s) / 100
 }
