@@ -61,7 +61,7 @@ say "Pairing the data centers: kubeconfig Secrets, the sample HAPair and SyncPol
 for pair in "dc-east dc-west" "dc-west dc-east"; do
   set -- $pair
   k="kubectl --kubeconfig $work/$1.kubeconfig"
-  $k create namespace shop 2>/dev/null || true
+  $k create namespace shop >/dev/null 2>&1 || true
   # Each side holds the kubeconfig of the other, with certificates embedded.
   $k -n shop create secret generic "$2-kubeconfig" \
     --from-literal=kubeconfig="$(kubectl --kubeconfig "$work/$2.kubeconfig" config view --raw --flatten)" >/dev/null
@@ -70,7 +70,7 @@ for pair in "dc-east dc-west" "dc-west dc-east"; do
 done
 echo "The sample policy copies what is labelled app.kubernetes.io/part-of=shop, except Secrets,"
 echo "maps the image registry and storage class, drops the zone nodeSelector, patches SITE."
-step kubectl --kubeconfig "$work/dc-east.kubeconfig" tandem plan shop -n shop
+step kubectl tandem plan shop -n shop --kubeconfig "$work/dc-east.kubeconfig"
 
 say "dc-east copies the shop to dc-west ($(elapsed))"
 t1=$(date +%s%N)
