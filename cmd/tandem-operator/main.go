@@ -120,15 +120,8 @@ func run(opts options) error {
 	pairEvents := make(chan event.GenericEvent, 1024)
 	policyEvents := make(chan event.GenericEvent, 1024)
 	notify := func(k replicate.Key) {
-		for ch, obj := range map[chan event.GenericEvent]client.Object{
-			pairEvents:   &tandemv1.HAPair{ObjectMeta: metav1.ObjectMeta{Namespace: k.Namespace, Name: k.Pair}},
-			policyEvents: &tandemv1.SyncPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: k.Namespace, Name: k.Policy}},
-		} {
-			select {
-			case ch <- event.GenericEvent{Object: obj}:
-			default: // full: a reconcile is queued already, and status refreshes periodically
-			}
-		}
+		trySend(pairEvents, &tandemv1.HAPair{ObjectMeta: metav1.ObjectMeta{Namespace: k.Namespace, Name: k.Pair}})
+		trySend(policyEvents, &tandemv1.SyncPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: k.Namespace, Name: k.Policy}})
 	}
 	syncs, err := replicate.NewManager(mgr.GetConfig(), notify, ctrl.Log.WithName("sync"))
 	if err != nil {
@@ -169,4 +162,14 @@ func run(opts options) error {
 
 	ctrl.Log.WithName("setup").Info("Started the operator", "cluster", opts.clusterName)
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// trySend queues a reconcile of obj unless the channel is full, in which case
+// reconciles are queued already and status refreshes periodically anyway: a
+// syncer must never block on the controllers.
+func trySend(ch chan<- event.GenericEvent, obj client.Object) {
+	select {
+	case ch <- event.GenericEvent{Object: obj}:
+	default:
+	}
 }
