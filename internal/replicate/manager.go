@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/discovery"
@@ -35,6 +36,10 @@ type Manager struct {
 
 	// Workers apply the objects of a wave in parallel, per sync.
 	Workers int
+	// RediscoverEvery is how often Ensure looks for new kinds on the active
+	// cluster (a CRD installed after the sync started) and restarts a sync
+	// whose kinds changed; 30s when zero.
+	RediscoverEvery time.Duration
 
 	ready   chan struct{}
 	baseCtx context.Context
@@ -45,6 +50,8 @@ type Manager struct {
 
 type running struct {
 	syncer      *Syncer
+	kinds       []Kind
+	discovered  time.Time
 	cancel      context.CancelFunc
 	done        chan struct{}
 	fingerprint string
@@ -106,19 +113,38 @@ func (m *Manager) Ensure(ctx context.Context, key Key, spec tandemv1.SyncPolicyS
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	var kinds []Kind
 	if r, ok := m.syncers[key]; ok {
-		if r.fingerprint == fingerprint {
+		if r.fingerprint == fingerprint && time.Since(r.discovered) < m.rediscoverEvery() {
 			return nil
+		}
+		if r.fingerprint == fingerprint {
+			// Same inputs: restart only when the active cluster serves new
+			// kinds (or stopped serving some).
+			m.discovery.Invalidate()
+			found, err := DiscoverKinds(m.discovery, spec)
+			if err != nil {
+				return err
+			}
+			r.discovered = time.Now()
+			if sameKinds(found, r.kinds) {
+				return nil
+			}
+			m.log.Info("Restarting a sync for new kinds", "namespace", key.Namespace, "hapair", key.Pair, "syncpolicy", key.Policy,
+				"kinds", len(found), "before", len(r.kinds))
+			kinds = found
 		}
 		// The old syncer must have stopped applying before the new one
 		// starts; its workers exit within one request timeout.
 		waitAll([]*running{m.detachLocked(key)})
 	}
-	// New CRDs on the active side become kinds to copy on the next start.
-	m.discovery.Invalidate()
-	kinds, err := DiscoverKinds(m.discovery, spec)
-	if err != nil {
-		return err
+	if kinds == nil {
+		m.discovery.Invalidate()
+		found, err := DiscoverKinds(m.discovery, spec)
+		if err != nil {
+			return err
+		}
+		kinds = found
 	}
 	dyn, err := dynamic.NewForConfig(target)
 	if err != nil {
@@ -134,7 +160,7 @@ func (m *Manager) Ensure(ctx context.Context, key Key, spec tandemv1.SyncPolicyS
 		return err
 	}
 	runCtx, cancel := context.WithCancel(m.baseCtx)
-	r := &running{syncer: s, cancel: cancel, done: make(chan struct{}), fingerprint: fingerprint}
+	r := &running{syncer: s, cancel: cancel, done: make(chan struct{}), fingerprint: fingerprint, kinds: kinds, discovered: time.Now()}
 	m.syncers[key] = r
 	go func() {
 		defer close(r.done)
@@ -205,4 +231,23 @@ func (m *Manager) Running() []Key {
 	}
 	sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
 	return keys
+}
+
+func (m *Manager) rediscoverEvery() time.Duration {
+	if m.RediscoverEvery > 0 {
+		return m.RediscoverEvery
+	}
+	return 30 * time.Second
+}
+
+func sameKinds(a, b []Kind) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
