@@ -138,7 +138,7 @@ func run(opts options) error {
 	recorder := mgr.GetEventRecorder("tandem-operator")
 
 	if err := (&controller.HAPairReconciler{
-		Client: mgr.GetClient(), ClusterName: opts.clusterName, Syncs: syncs,
+		Client: mgr.GetClient(), ClusterName: opts.clusterName, Syncs: syncs, Peers: &remote.Peers{},
 		Kubeconfig: kubeconfigPolicy, Events: recorder, SyncEvents: pairEvents,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the HAPair controller: %w", err)

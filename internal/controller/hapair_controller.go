@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -27,15 +29,16 @@ import (
 // triggers a reconcile; the syncers also trigger one after every full pass.
 const statusRefresh = 30 * time.Second
 
-// HAPairReconciler reconciles HAPairs: it works out this cluster's role and,
-// on the active side, runs the sync of the pair's SyncPolicies to the
-// standby. Peer probing, the epoch, fencing, failover, volumes and traffic
-// are not built yet.
+// HAPairReconciler reconciles HAPairs: it works out this cluster's role,
+// probes the peer cluster and, on the active side, runs the sync of the
+// pair's SyncPolicies to the standby. The epoch, fencing, failure detection
+// and failover, volumes and traffic are not built yet.
 type HAPairReconciler struct {
 	client.Client
 	// ClusterName is the data center this operator runs in (--cluster-name).
 	ClusterName string
 	Syncs       *replicate.Manager
+	Peers       *remote.Peers
 	Kubeconfig  remote.Policy
 	Events      events.EventRecorder
 	// SyncEvents carries a pair to reconcile when its sync status changed.
@@ -49,7 +52,11 @@ type hapairScope struct {
 	peer    *tandemv1.ClusterSpec
 	active  string
 	standby string
-	summary syncSummary
+	// peerConfig reaches the peer; nil when its kubeconfig Secret is not
+	// set or not usable (peerErr says why).
+	peerConfig *rest.Config
+	peerErr    error
+	summary    syncSummary
 }
 
 // +kubebuilder:rbac:groups=tandem.dev,resources=hapairs,verbs=get;list;watch;update;patch
@@ -107,6 +114,7 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 			// Copies already on the standby stay: deleting a pair must
 			// never delete data.
 			r.Syncs.StopPair(req.Namespace, req.Name, nil)
+			r.Peers.Forget(req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -121,6 +129,9 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		setHAPairSummary(obj)
 		obj.Status.ObservedGeneration = obj.Generation
 		r.emitTransitions(obj, before)
+		if equality.Semantic.DeepEqual(before.Status, obj.Status) {
+			return
+		}
 		if err := r.Status().Patch(ctx, obj, client.MergeFrom(before)); err != nil {
 			retErr = errors.Join(retErr, fmt.Errorf("patching status of HAPair %s: %w", req.NamespacedName, err))
 		}
@@ -133,6 +144,7 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	}
 	for _, phase := range []func(context.Context, *hapairScope) (ctrl.Result, error){
 		r.reconcileRoles,
+		r.reconcilePeer,
 		r.reconcileSync,
 	} {
 		res, err := phase(ctx, s)
@@ -140,7 +152,52 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 			return res, err
 		}
 	}
-	return ctrl.Result{RequeueAfter: statusRefresh}, nil
+	// The next probe round is the next reconcile.
+	next := statusRefresh
+	if p := obj.Spec.Failover.ProbePeriod; p != nil && p.Duration > 0 && p.Duration < next {
+		next = p.Duration
+	}
+	return ctrl.Result{RequeueAfter: next}, nil
+}
+
+// reconcilePeer reads the peer's kubeconfig Secret and runs one probe round
+// of the peer's API server and endpoints. An unreachable peer is a
+// condition, never an error: the reconcile goes on and probes again next
+// period.
+func (r *HAPairReconciler) reconcilePeer(ctx context.Context, s *hapairScope) (ctrl.Result, error) {
+	pair := s.pair
+	if s.peer.KubeconfigSecretRef == nil {
+		s.peerErr = fmt.Errorf("spec.clusters[%s].kubeconfigSecretRef is required: the operator in %s reaches %s through it", s.peer.Name, r.ClusterName, s.peer.Name)
+		setPeerNotConfigured(pair, s.peerErr)
+		return ctrl.Result{}, nil
+	}
+	cfg, err := remote.ConfigFromSecret(ctx, r.Client, pair.Namespace, *s.peer.KubeconfigSecretRef, r.Kubeconfig)
+	if err != nil {
+		if !remote.IsInvalidKubeconfig(err) {
+			return ctrl.Result{}, err
+		}
+		s.peerErr = err
+		setPeerKubeconfigInvalid(pair, s.peer.Name, err)
+		return ctrl.Result{}, nil
+	}
+	s.peerConfig = cfg
+
+	var endpoints []tandemv1.ProbeEndpoint
+	for _, e := range pair.Spec.Failover.Endpoints {
+		if e.Cluster == s.peer.Name {
+			endpoints = append(endpoints, e)
+		}
+	}
+	spec := remote.ProbeSpec{
+		Namespace: pair.Namespace, Pair: pair.Name, Peer: s.peer.Name, Config: cfg, Endpoints: endpoints,
+		Policy: pair.Spec.Failover.ProbePolicy, Timeout: 2 * time.Second, Threshold: pair.Spec.Failover.FailureThreshold,
+	}
+	if t := pair.Spec.Failover.ProbeTimeout; t != nil && t.Duration > 0 {
+		spec.Timeout = t.Duration
+	}
+	h := r.Peers.Probe(ctx, spec)
+	setPeerStatus(pair, s.peer.Name, h)
+	return ctrl.Result{}, nil
 }
 
 // reconcileRoles works out which cluster is active. Until roles and epochs
@@ -188,21 +245,18 @@ func (r *HAPairReconciler) reconcileSync(ctx context.Context, s *hapairScope) (c
 		setSyncedOnStandby(pair, s.active)
 		return ctrl.Result{}, nil
 	}
-	if s.peer.KubeconfigSecretRef == nil {
+	switch {
+	case s.peer.KubeconfigSecretRef == nil:
 		r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
-		setSyncedInvalidSpec(pair, fmt.Sprintf("spec.clusters[%s].kubeconfigSecretRef is required: the operator in %s reaches the standby through it", s.peer.Name, r.ClusterName))
+		setSyncedInvalidSpec(pair, s.peerErr.Error())
+		return ctrl.Result{}, nil
+	case s.peerConfig == nil:
+		// The Secret is not watched; the periodic reconcile looks again.
+		r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
+		setSyncedPeerKubeconfigInvalid(pair, s.peer.Name, s.peerErr)
 		return ctrl.Result{}, nil
 	}
-	target, err := remote.ConfigFromSecret(ctx, r.Client, pair.Namespace, *s.peer.KubeconfigSecretRef, r.Kubeconfig)
-	if err != nil {
-		if remote.IsInvalidKubeconfig(err) {
-			r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
-			setSyncedPeerKubeconfigInvalid(pair, s.peer.Name, err)
-			// The Secret is not watched; look again soon.
-			return ctrl.Result{RequeueAfter: statusRefresh}, nil
-		}
-		return ctrl.Result{}, err
-	}
+	target := s.peerConfig
 	fingerprint := remote.Fingerprint(target)
 
 	keep := map[string]bool{}
@@ -239,6 +293,7 @@ func (r *HAPairReconciler) emitTransitions(obj, before *tandemv1.HAPair) {
 		return
 	}
 	emitConditionTransition(r.Events, obj, before.Status.Conditions, obj.Status.Conditions, tandemv1.SyncedCondition)
+	emitConditionTransition(r.Events, obj, before.Status.Conditions, obj.Status.Conditions, tandemv1.PeerReachableCondition)
 }
 
 // syncSummary adds up the syncs of a pair.

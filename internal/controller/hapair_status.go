@@ -7,11 +7,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/remote"
 )
 
 // notBuiltYet is said wherever Ready would otherwise suggest more than this
 // version does.
-const notBuiltYet = "peer probing, epochs, failover, volume protection and traffic flips are not implemented yet"
+const notBuiltYet = "epochs, failure detection and failover, volume protection and traffic flips are not implemented yet"
 
 func setSuspended(pair *tandemv1.HAPair) {
 	setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.SuspendedReason, "spec.suspend is set; nothing is copied")
@@ -25,6 +26,41 @@ func setLocalClusterUnknown(pair *tandemv1.HAPair, local string) {
 	setCondition(pair, tandemv1.StalledCondition, metav1.ConditionTrue, tandemv1.LocalClusterUnknownReason,
 		fmt.Sprintf("This operator runs with --cluster-name %s, which is not one of spec.clusters (%s)", local, strings.Join(names, ", ")))
 	removeCondition(pair, tandemv1.SyncedCondition)
+}
+
+func setPeerNotConfigured(pair *tandemv1.HAPair, err error) {
+	pair.Status.Peer = nil
+	setCondition(pair, tandemv1.PeerReachableCondition, metav1.ConditionUnknown, tandemv1.PeerNotConnectedReason, err.Error())
+}
+
+func setPeerKubeconfigInvalid(pair *tandemv1.HAPair, peer string, err error) {
+	pair.Status.Peer = nil
+	setCondition(pair, tandemv1.PeerReachableCondition, metav1.ConditionUnknown, tandemv1.PeerKubeconfigInvalidReason,
+		fmt.Sprintf("Cannot probe %s: %v", peer, err))
+}
+
+// setPeerStatus records a probe round. The probe times are written every
+// round, so status shows that probing goes on.
+func setPeerStatus(pair *tandemv1.HAPair, peer string, h remote.Health) {
+	st := &tandemv1.PeerStatus{
+		Cluster:             peer,
+		Reachable:           h.Reachable(),
+		ConsecutiveFailures: int32(h.ConsecutiveFailures),
+	}
+	if !h.LastProbe.IsZero() {
+		t := metav1.NewTime(h.LastProbe)
+		st.LastProbeTime = &t
+	}
+	if !h.LastSuccess.IsZero() {
+		t := metav1.NewTime(h.LastSuccess)
+		st.LastSuccessTime = &t
+	}
+	pair.Status.Peer = st
+	if h.Reachable() {
+		setCondition(pair, tandemv1.PeerReachableCondition, metav1.ConditionTrue, tandemv1.PeerConnectedReason, h.Describe(peer))
+		return
+	}
+	setCondition(pair, tandemv1.PeerReachableCondition, metav1.ConditionFalse, tandemv1.PeerUnreachableReason, h.Describe(peer))
 }
 
 func setSyncedOnStandby(pair *tandemv1.HAPair, active string) {
@@ -94,7 +130,11 @@ func setHAPairSummary(pair *tandemv1.HAPair) {
 	} else {
 		removeCondition(pair, tandemv1.StalledCondition)
 	}
+	peer := findCondition(pair, tandemv1.PeerReachableCondition)
 	switch {
+	case peer != nil && peer.Status == metav1.ConditionFalse:
+		// Without its peer the pair cannot fail over or be synced.
+		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionFalse, peer.Reason, peer.Message)
 	case synced == nil:
 		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason, "Not reconciled yet")
 	case synced.Reason == tandemv1.StandbySideReason:

@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -76,7 +77,7 @@ func startManager(ctx context.Context) (chan struct{}, error) {
 		return nil, err
 	}
 	rec := mgr.GetEventRecorder("tandem-operator")
-	if err := (&controller.HAPairReconciler{Client: mgr.GetClient(), ClusterName: "dc-east", Syncs: syncs,
+	if err := (&controller.HAPairReconciler{Client: mgr.GetClient(), ClusterName: "dc-east", Syncs: syncs, Peers: &remote.Peers{},
 		Kubeconfig: remote.Policy{}, Events: rec, SyncEvents: pairEvents}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
@@ -202,6 +203,12 @@ func TestActiveSideSyncsThePairAndReports(t *testing.T) {
 	if s := pair.Status.Sync; s == nil || s.Selected != 4 || s.InSync != 4 || s.LastFullSync == nil {
 		t.Errorf("sync summary = %+v, want 4 selected and in sync (Namespace, ConfigMap, ServiceAccount, Deployment)", s)
 	}
+	if c := condition(pair.Status.Conditions, tandemv1.PeerReachableCondition); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("PeerReachable = %+v, want True", c)
+	}
+	if p := pair.Status.Peer; p == nil || p.Cluster != "dc-west" || !p.Reachable || p.LastProbeTime == nil || p.ConsecutiveFailures != 0 {
+		t.Errorf("status.peer = %+v", p)
+	}
 	ready := condition(pair.Status.Conditions, tandemv1.ReadyCondition)
 	if ready == nil || ready.Status != metav1.ConditionTrue || !strings.Contains(ready.Message, "not implemented yet") {
 		t.Errorf("Ready = %+v; want True, saying what is not built", ready)
@@ -324,4 +331,77 @@ func TestSwitchoverSaysItIsNotImplemented(t *testing.T) {
 	if so.Status.Phase != "" {
 		t.Errorf("phase %q set by a controller that does nothing", so.Status.Phase)
 	}
+}
+
+// A peer that does not answer makes PeerReachable False after the probe
+// rounds fail, with what failed; fixing the kubeconfig Secret reconnects.
+func TestUnreachablePeerIsReportedAndRecovers(t *testing.T) {
+	ctx := context.Background()
+	ns := "shop-dead"
+	good, err := west.Kubeconfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := testbed.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := clientcmd.Load(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range raw.Clusters {
+		c.Server = fmt.Sprintf("https://127.0.0.1:%d", port)
+	}
+	dead, err := clientcmd.Write(*raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, east.Client, ns, "apiVersion: v1\nkind: Namespace\nmetadata: {name: NS}")
+	kubeconfigSecret(t, ns, "dc-west-kubeconfig", dead)
+	apply(t, east.Client, ns, `
+apiVersion: tandem.dev/v1alpha1
+kind: HAPair
+metadata: {name: shop, namespace: NS}
+spec:
+  clusters:
+  - name: dc-east
+  - name: dc-west
+    kubeconfigSecretRef: {name: dc-west-kubeconfig}
+  primary: dc-east
+  failover: {probePeriod: 1s, probeTimeout: 500ms, failureThreshold: 2}
+`)
+
+	var pair tandemv1.HAPair
+	waitFor(t, "PeerReachable=False after failed rounds", func(ctx context.Context) (bool, error) {
+		if err := east.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop"}, &pair); err != nil {
+			return false, err
+		}
+		c := condition(pair.Status.Conditions, tandemv1.PeerReachableCondition)
+		return c != nil && c.Status == metav1.ConditionFalse && pair.Status.Peer != nil && pair.Status.Peer.ConsecutiveFailures >= 2,
+			fmt.Errorf("conditions %+v, peer %+v", pair.Status.Conditions, pair.Status.Peer)
+	})
+	c := condition(pair.Status.Conditions, tandemv1.PeerReachableCondition)
+	if c.Reason != tandemv1.PeerUnreachableReason || !strings.Contains(c.Message, "probe rounds of dc-west failed (never answered): /readyz:") {
+		t.Errorf("PeerReachable = %s: %s", c.Reason, c.Message)
+	}
+	if r := condition(pair.Status.Conditions, tandemv1.ReadyCondition); r == nil || r.Status != metav1.ConditionFalse {
+		t.Errorf("Ready = %+v, want False while the peer is unreachable", r)
+	}
+
+	var secret corev1.Secret
+	if err := east.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "dc-west-kubeconfig"}, &secret); err != nil {
+		t.Fatal(err)
+	}
+	secret.Data["kubeconfig"] = good
+	if err := east.Client.Update(ctx, &secret); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "PeerReachable=True after the Secret was fixed", func(ctx context.Context) (bool, error) {
+		if err := east.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop"}, &pair); err != nil {
+			return false, err
+		}
+		c := condition(pair.Status.Conditions, tandemv1.PeerReachableCondition)
+		return c != nil && c.Status == metav1.ConditionTrue && pair.Status.Peer.LastSuccessTime != nil, fmt.Errorf("conditions %+v", pair.Status.Conditions)
+	})
 }

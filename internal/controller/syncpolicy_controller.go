@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -78,6 +79,9 @@ func (r *SyncPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		if r.Events != nil {
 			emitConditionTransition(r.Events, obj, before.Status.Conditions, obj.Status.Conditions, tandemv1.SyncedCondition)
 			emitConditionTransition(r.Events, obj, before.Status.Conditions, obj.Status.Conditions, tandemv1.PlanValidCondition)
+		}
+		if equality.Semantic.DeepEqual(before.Status, obj.Status) {
+			return
 		}
 		if err := r.Status().Patch(ctx, obj, client.MergeFrom(before)); err != nil {
 			retErr = errors.Join(retErr, fmt.Errorf("patching status of SyncPolicy %s: %w", req.NamespacedName, err))

@@ -1,0 +1,189 @@
+package remote
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+)
+
+var (
+	peerUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tandem_peer_up",
+		Help: "1 when the last probe round of the peer cluster succeeded, else 0.",
+	}, []string{"namespace", "pair", "peer"})
+	probeSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "tandem_peer_probe_duration_seconds",
+		Help:    "Duration of one probe of the peer: its API server's /readyz (target=api) or an HTTP endpoint (target=endpoint).",
+		Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"namespace", "pair", "peer", "target"})
+	probeFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tandem_peer_probe_failures_total",
+		Help: "Failed probes of the peer, by target (api or endpoint).",
+	}, []string{"namespace", "pair", "peer", "target"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(peerUp, probeSeconds, probeFailures)
+}
+
+// Peers probes the peer clusters of pairs and remembers what it saw, in
+// memory: one entry per pair, shared by the reconciles of that pair.
+type Peers struct {
+	// Clock is injected by tests; the real clock when nil.
+	Clock clock.PassiveClock
+	// HTTP probes the endpoints; a client with no timeout of its own when
+	// nil (each probe carries its timeout in its context).
+	HTTP *http.Client
+
+	mu    sync.Mutex
+	state map[string]*peerState
+}
+
+type peerState struct {
+	fingerprint string
+	api         rest.Interface
+	health      Health
+}
+
+// ProbeSpec says how to probe one pair's peer.
+type ProbeSpec struct {
+	Namespace, Pair, Peer string
+	Config                *rest.Config
+	Endpoints             []tandemv1.ProbeEndpoint
+	Policy                tandemv1.ProbePolicy
+	Timeout               time.Duration
+	Threshold             int32
+}
+
+// Probe runs one round against the peer and returns its health. A new
+// kubeconfig (another fingerprint) starts from a fresh connection and a
+// clean count. The connection is dropped after an Unauthorized answer and
+// after every threshold failed rounds, so the next round reconnects from
+// scratch instead of reusing a dead transport.
+func (p *Peers) Probe(ctx context.Context, s ProbeSpec) Health {
+	key := s.Namespace + "/" + s.Pair
+	fp := Fingerprint(s.Config)
+	p.mu.Lock()
+	if p.state == nil {
+		p.state = map[string]*peerState{}
+	}
+	st := p.state[key]
+	if st == nil || st.fingerprint != fp {
+		st = &peerState{fingerprint: fp}
+		p.state[key] = st
+	}
+	api := st.api
+	p.mu.Unlock()
+
+	labels := []string{s.Namespace, s.Pair, s.Peer}
+	round := Round{Endpoints: map[string]error{}}
+	if api == nil {
+		var err error
+		if api, err = newProbeClient(s.Config); err != nil {
+			round.API = err
+		}
+	}
+	if api != nil {
+		start := time.Now()
+		round.API = probeAPI(ctx, api, s.Timeout)
+		probeSeconds.WithLabelValues(append(labels, "api")...).Observe(time.Since(start).Seconds())
+	}
+	if round.API != nil {
+		probeFailures.WithLabelValues(append(labels, "api")...).Inc()
+	}
+	for _, e := range s.Endpoints {
+		start := time.Now()
+		err := p.probeEndpoint(ctx, e, s.Timeout)
+		probeSeconds.WithLabelValues(append(labels, "endpoint")...).Observe(time.Since(start).Seconds())
+		if err != nil {
+			probeFailures.WithLabelValues(append(labels, "endpoint")...).Inc()
+		}
+		round.Endpoints[e.URL] = err
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st.health = st.health.Next(round, s.Policy, p.now())
+	st.api = api
+	if st.health.Unauthorized || (s.Threshold > 0 && st.health.ConsecutiveFailures > 0 && st.health.ConsecutiveFailures%int(s.Threshold) == 0) {
+		st.api = nil
+	}
+	up := 0.0
+	if st.health.Reachable() {
+		up = 1
+	}
+	peerUp.WithLabelValues(labels...).Set(up)
+	return st.health
+}
+
+// Forget drops what is known of a pair's peer (the pair was deleted).
+func (p *Peers) Forget(namespace, pair string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.state, namespace+"/"+pair)
+}
+
+func (p *Peers) now() time.Time {
+	if p.Clock != nil {
+		return p.Clock.Now()
+	}
+	return time.Now()
+}
+
+func newProbeClient(cfg *rest.Config) (rest.Interface, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("client for the peer: %w", err)
+	}
+	return dc.RESTClient(), nil
+}
+
+func probeAPI(ctx context.Context, api rest.Interface, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := api.Get().AbsPath("/readyz").Do(ctx).Error()
+	switch {
+	case err == nil:
+		return nil
+	case apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err):
+		return fmt.Errorf("%w: %v", ErrUnauthorized, err)
+	default:
+		return err
+	}
+}
+
+func (p *Peers) probeEndpoint(ctx context.Context, e tandemv1.ProbeEndpoint, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.URL, nil)
+	if err != nil {
+		return err
+	}
+	c := p.HTTP
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if e.ExpectStatus != 0 && resp.StatusCode != int(e.ExpectStatus) {
+		return fmt.Errorf("answered %d, want %d", resp.StatusCode, e.ExpectStatus)
+	}
+	if e.ExpectStatus == 0 && (resp.StatusCode < 200 || resp.StatusCode > 299) {
+		return fmt.Errorf("answered %d", resp.StatusCode)
+	}
+	return nil
+}
