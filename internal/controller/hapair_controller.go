@@ -153,11 +153,16 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		}
 	}
 	// The next probe round is the next reconcile.
-	next := statusRefresh
-	if p := obj.Spec.Failover.ProbePeriod; p != nil && p.Duration > 0 && p.Duration < next {
-		next = p.Duration
+	return ctrl.Result{RequeueAfter: min(probePeriod(obj), statusRefresh)}, nil
+}
+
+// probePeriod is spec.failover.probePeriod, defaulted by the API server to
+// 5s; the same default here for a pair created before the field existed.
+func probePeriod(pair *tandemv1.HAPair) time.Duration {
+	if p := pair.Spec.Failover.ProbePeriod; p != nil && p.Duration > 0 {
+		return p.Duration
 	}
-	return ctrl.Result{RequeueAfter: next}, nil
+	return 5 * time.Second
 }
 
 // reconcilePeer reads the peer's kubeconfig Secret and runs one probe round
@@ -191,6 +196,7 @@ func (r *HAPairReconciler) reconcilePeer(ctx context.Context, s *hapairScope) (c
 	spec := remote.ProbeSpec{
 		Namespace: pair.Namespace, Pair: pair.Name, Peer: s.peer.Name, Config: cfg, Endpoints: endpoints,
 		Policy: pair.Spec.Failover.ProbePolicy, Timeout: 2 * time.Second, Threshold: pair.Spec.Failover.FailureThreshold,
+		Period: probePeriod(pair),
 	}
 	if t := pair.Spec.Failover.ProbeTimeout; t != nil && t.Duration > 0 {
 		spec.Timeout = t.Duration

@@ -64,6 +64,11 @@ type ProbeSpec struct {
 	Policy                tandemv1.ProbePolicy
 	Timeout               time.Duration
 	Threshold             int32
+	// Period between rounds. A round asked for sooner (a reconcile
+	// triggered by something else) returns the last health instead of
+	// probing, so failures never pile up faster than one per period and
+	// detection takes threshold x period, as documented.
+	Period time.Duration
 }
 
 // Probe runs one round against the peer and returns its health. A new
@@ -82,6 +87,11 @@ func (p *Peers) Probe(ctx context.Context, s ProbeSpec) Health {
 	if st == nil || st.fingerprint != fp {
 		st = &peerState{fingerprint: fp}
 		p.state[key] = st
+	}
+	if last := st.health.LastProbe; !last.IsZero() && p.now().Sub(last) < s.Period*9/10 {
+		h := st.health
+		p.mu.Unlock()
+		return h
 	}
 	api := st.api
 	p.mu.Unlock()
