@@ -168,6 +168,21 @@ func waitFor(t *testing.T, what string, cond func(context.Context) (bool, error)
 	}
 }
 
+// waitPair waits until the HAPair "shop" of ns has a condition of condType
+// for which ok holds, and returns the pair and that condition.
+func waitPair(t *testing.T, ns, condType, what string, ok func(*tandemv1.HAPair, *metav1.Condition) bool) (*tandemv1.HAPair, *metav1.Condition) {
+	t.Helper()
+	var pair tandemv1.HAPair
+	waitFor(t, what, func(ctx context.Context) (bool, error) {
+		if err := east.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop"}, &pair); err != nil {
+			return false, err
+		}
+		c := condition(pair.Status.Conditions, condType)
+		return c != nil && ok(&pair, c), fmt.Errorf("conditions %+v, peer %+v", pair.Status.Conditions, pair.Status.Peer)
+	})
+	return &pair, condition(pair.Status.Conditions, condType)
+}
+
 func condition(conds []metav1.Condition, t string) *metav1.Condition {
 	for i := range conds {
 		if conds[i].Type == t {
@@ -189,13 +204,8 @@ func TestActiveSideSyncsThePairAndReports(t *testing.T) {
 	apply(t, east.Client, ns, app)
 	apply(t, east.Client, ns, pairAndPolicy)
 
-	var pair tandemv1.HAPair
-	waitFor(t, "the HAPair reports Synced=True", func(ctx context.Context) (bool, error) {
-		if err := east.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop"}, &pair); err != nil {
-			return false, err
-		}
-		c := condition(pair.Status.Conditions, tandemv1.SyncedCondition)
-		return c != nil && c.Status == metav1.ConditionTrue, fmt.Errorf("conditions: %+v", pair.Status.Conditions)
+	pair, _ := waitPair(t, ns, tandemv1.SyncedCondition, "the HAPair reports Synced=True", func(_ *tandemv1.HAPair, c *metav1.Condition) bool {
+		return c.Status == metav1.ConditionTrue
 	})
 	if pair.Status.ActiveCluster != "dc-east" || pair.Status.StandbyCluster != "dc-west" || pair.Status.LocalRole != tandemv1.RoleActive {
 		t.Errorf("roles: active %q standby %q local %q", pair.Status.ActiveCluster, pair.Status.StandbyCluster, pair.Status.LocalRole)
@@ -294,15 +304,9 @@ clusters: [{name: w, cluster: {server: "https://127.0.0.1:1"}}]
 contexts: [{name: w, context: {cluster: w, user: u}}]
 users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: /bin/steal-secrets}}}]`))
 	apply(t, east.Client, ns, pairAndPolicy)
-	var pair tandemv1.HAPair
-	waitFor(t, "Synced names the kubeconfig problem", func(ctx context.Context) (bool, error) {
-		if err := east.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop"}, &pair); err != nil {
-			return false, err
-		}
-		c := condition(pair.Status.Conditions, tandemv1.SyncedCondition)
-		return c != nil && c.Reason == tandemv1.PeerKubeconfigInvalidReason, fmt.Errorf("conditions: %+v", pair.Status.Conditions)
+	_, c := waitPair(t, ns, tandemv1.SyncedCondition, "Synced names the kubeconfig problem", func(_ *tandemv1.HAPair, c *metav1.Condition) bool {
+		return c.Reason == tandemv1.PeerKubeconfigInvalidReason
 	})
-	c := condition(pair.Status.Conditions, tandemv1.SyncedCondition)
 	if !strings.Contains(c.Message, "kubeconfig Secret "+ns+"/dc-west-kubeconfig") || !strings.Contains(c.Message, "exec credential plugin") {
 		t.Fatalf("Synced message %q does not name the Secret and the problem", c.Message)
 	}
@@ -372,16 +376,9 @@ spec:
   failover: {probePeriod: 1s, probeTimeout: 500ms, failureThreshold: 2}
 `)
 
-	var pair tandemv1.HAPair
-	waitFor(t, "PeerReachable=False after failed rounds", func(ctx context.Context) (bool, error) {
-		if err := east.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop"}, &pair); err != nil {
-			return false, err
-		}
-		c := condition(pair.Status.Conditions, tandemv1.PeerReachableCondition)
-		return c != nil && c.Status == metav1.ConditionFalse && pair.Status.Peer != nil && pair.Status.Peer.ConsecutiveFailures >= 2,
-			fmt.Errorf("conditions %+v, peer %+v", pair.Status.Conditions, pair.Status.Peer)
+	pair, c := waitPair(t, ns, tandemv1.PeerReachableCondition, "PeerReachable=False after failed rounds", func(p *tandemv1.HAPair, c *metav1.Condition) bool {
+		return c.Status == metav1.ConditionFalse && p.Status.Peer != nil && p.Status.Peer.ConsecutiveFailures >= 2
 	})
-	c := condition(pair.Status.Conditions, tandemv1.PeerReachableCondition)
 	if c.Reason != tandemv1.PeerUnreachableReason || !strings.Contains(c.Message, "probe rounds of dc-west failed (never answered): /readyz:") {
 		t.Errorf("PeerReachable = %s: %s", c.Reason, c.Message)
 	}
@@ -397,11 +394,7 @@ spec:
 	if err := east.Client.Update(ctx, &secret); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "PeerReachable=True after the Secret was fixed", func(ctx context.Context) (bool, error) {
-		if err := east.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop"}, &pair); err != nil {
-			return false, err
-		}
-		c := condition(pair.Status.Conditions, tandemv1.PeerReachableCondition)
-		return c != nil && c.Status == metav1.ConditionTrue && pair.Status.Peer.LastSuccessTime != nil, fmt.Errorf("conditions %+v", pair.Status.Conditions)
+	waitPair(t, ns, tandemv1.PeerReachableCondition, "PeerReachable=True after the Secret was fixed", func(p *tandemv1.HAPair, c *metav1.Condition) bool {
+		return c.Status == metav1.ConditionTrue && p.Status.Peer != nil && p.Status.Peer.LastSuccessTime != nil
 	})
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -21,13 +20,7 @@ func TestPeerGoingDarkIsDetected(t *testing.T) {
 	bed, clusters := upBed(t, testbed.UpOptions{Nodes: 1})
 	east, west := clusters[testbed.East], clusters[testbed.West]
 	installTandem(t, east)
-	kc, err := west.FlatKubeconfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "dc-west-kubeconfig"}, Data: map[string][]byte{"kubeconfig": kc}},
+	pairNamespace(t, east, west, "shop",
 		&tandemv1.HAPair{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "shop"},
 			Spec: tandemv1.HAPairSpec{
@@ -42,12 +35,7 @@ func TestPeerGoingDarkIsDetected(t *testing.T) {
 					FailureThreshold: 3,
 				},
 			},
-		},
-	} {
-		if err := east.Client.Create(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
+		})
 	op := testbed.StartOperator(t, east, testbed.East)
 	if err := op.WaitHealthy(ctx, time.Minute); err != nil {
 		t.Fatal(err)

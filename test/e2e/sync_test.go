@@ -43,6 +43,26 @@ func installTandem(t *testing.T, c *testbed.Cluster) {
 	}
 }
 
+// pairNamespace creates namespace ns on the active cluster with the Secret
+// holding the standby's kubeconfig (certificates embedded), as a platform
+// team would before applying an HAPair, plus extra objects.
+func pairNamespace(t *testing.T, active, standby *testbed.Cluster, ns string, extra ...client.Object) {
+	t.Helper()
+	kc, err := standby.FlatKubeconfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := append([]client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: standby.Name + "-kubeconfig"}, Data: map[string][]byte{"kubeconfig": kc}},
+	}, extra...)
+	for _, o := range objs {
+		if err := active.Client.Create(context.Background(), o); err != nil {
+			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
+		}
+	}
+}
+
 // The operator of dc-east, a local process with --cluster-name dc-east,
 // copies the app to dc-west through a kubeconfig Secret: workloads run on
 // dc-east and wait at 0 replicas on dc-west; a change and a deletion follow.
@@ -52,19 +72,8 @@ func TestOperatorSyncsTheActiveDataCenterToTheStandby(t *testing.T) {
 	east, west := clusters[testbed.East], clusters[testbed.West]
 	installTandem(t, east)
 
-	kc, err := west.FlatKubeconfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "dc-west-kubeconfig"}, Data: map[string][]byte{"kubeconfig": kc}},
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "config"}, Data: map[string]string{"SITE": "east"}},
-	} {
-		if err := east.Client.Create(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pairNamespace(t, east, west, "shop",
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "config"}, Data: map[string]string{"SITE": "east"}})
 	if err := createDeployment(ctx, east.Client, "shop", "web", 3); err != nil {
 		t.Fatal(err)
 	}
