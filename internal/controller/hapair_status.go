@@ -82,21 +82,41 @@ func setSyncedFromSummary(pair *tandemv1.HAPair, standby string, missing []strin
 	case len(missing) > 0:
 		setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionFalse, tandemv1.InvalidSpecReason,
 			fmt.Sprintf("spec.syncPolicyRefs names SyncPolicies that do not exist: %s", strings.Join(missing, ", ")))
-	case s.firstErr != nil:
-		setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.PeerUnreachableReason,
-			fmt.Sprintf("Cannot sync to the standby %s: %v", standby, s.firstErr))
-	case s.running == 0:
+	case s.running == 0 && s.firstErr == nil:
 		setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason,
 			"No SyncPolicy to copy: spec.syncPolicyRefs is empty or every policy is suspended")
-	case s.passed < s.running:
-		setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason,
-			fmt.Sprintf("The first sync to %s is running", standby))
-	case s.failed > 0 || s.outOfSync > 0:
-		setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionFalse, tandemv1.SyncFailedReason,
-			fmt.Sprintf("%d of %d objects are out of sync on %s%s", s.outOfSync, s.selected, standby, firstFailures(s.failures)))
 	default:
-		setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionTrue, tandemv1.SucceededReason,
-			fmt.Sprintf("%d objects in sync on %s", s.selected, standby))
+		setSyncedVerdict(pair, standby, syncCounts{
+			err: s.firstErr, passed: s.passed == s.running,
+			selected: s.selected, outOfSync: s.outOfSync, failures: s.failures,
+		})
+	}
+}
+
+// syncCounts are what the Synced verdict is made of, for a pair or a policy.
+type syncCounts struct {
+	err                 error
+	passed              bool // every sync has finished its first full pass
+	selected, outOfSync int
+	failures            []tandemv1.ObjectFailure
+}
+
+// setSyncedVerdict sets Synced on a pair or a policy from its sync counts,
+// with the same reasons and messages on both.
+func setSyncedVerdict(obj conditioned, standby string, c syncCounts) {
+	switch {
+	case c.err != nil:
+		setCondition(obj, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.PeerUnreachableReason,
+			fmt.Sprintf("Cannot sync to the standby %s: %v", standby, c.err))
+	case !c.passed:
+		setCondition(obj, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason,
+			fmt.Sprintf("The first sync to %s is running", standby))
+	case len(c.failures) > 0 || c.outOfSync > 0:
+		setCondition(obj, tandemv1.SyncedCondition, metav1.ConditionFalse, tandemv1.SyncFailedReason,
+			fmt.Sprintf("%d of %d objects are out of sync on %s%s", c.outOfSync, c.selected, standby, firstFailures(c.failures)))
+	default:
+		setCondition(obj, tandemv1.SyncedCondition, metav1.ConditionTrue, tandemv1.SucceededReason,
+			fmt.Sprintf("%d objects in sync on %s", c.selected, standby))
 	}
 }
 

@@ -147,20 +147,10 @@ func setSyncPolicyStatus(obj *tandemv1.SyncPolicy, standby string, st replicate.
 	}
 	setPlanValid(obj, st.Plan)
 
-	switch {
-	case st.Err != nil:
-		setCondition(obj, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.PeerUnreachableReason,
-			fmt.Sprintf("Cannot sync to the standby %s: %v", standby, st.Err))
-	case st.LastFullSync.IsZero():
-		setCondition(obj, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason,
-			fmt.Sprintf("The first sync to %s is running", standby))
-	case len(st.Failures) > 0 || st.OutOfSync > 0:
-		setCondition(obj, tandemv1.SyncedCondition, metav1.ConditionFalse, tandemv1.SyncFailedReason,
-			fmt.Sprintf("%d of %d objects are out of sync on %s%s", st.OutOfSync, st.Selected, standby, firstFailures(obj.Status.Failures)))
-	default:
-		setCondition(obj, tandemv1.SyncedCondition, metav1.ConditionTrue, tandemv1.SucceededReason,
-			fmt.Sprintf("%d objects in sync on %s", st.Selected, standby))
-	}
+	setSyncedVerdict(obj, standby, syncCounts{
+		err: st.Err, passed: !st.LastFullSync.IsZero(),
+		selected: st.Selected, outOfSync: st.OutOfSync, failures: obj.Status.Failures,
+	})
 }
 
 func setPlanValid(obj *tandemv1.SyncPolicy, p *plan.Plan) {
