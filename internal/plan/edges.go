@@ -63,7 +63,7 @@ func refsOf(obj *unstructured.Unstructured) []Edge {
 		add(Ref{Kind: "Namespace", Name: ns}, ReasonNamespace)
 	}
 
-	for _, podSpec := range podSpecs(obj) {
+	for _, podSpec := range PodSpecs(obj) {
 		podSpecRefs(podSpec, ns, add)
 	}
 
@@ -147,10 +147,10 @@ func refsOf(obj *unstructured.Unstructured) []Edge {
 	return out
 }
 
-// podSpecs finds the pod specs of any workload kind: Pods, every built-in
+// PodSpecs finds the pod specs of any workload kind: Pods, every built-in
 // controller, CronJobs, and custom resources shaped like them
-// (spec.template.spec with containers).
-func podSpecs(obj *unstructured.Unstructured) []map[string]any {
+// (spec.template.spec with containers). They are copies: reading only.
+func PodSpecs(obj *unstructured.Unstructured) []map[string]any {
 	var specs []map[string]any
 	for _, path := range [][]string{
 		{"spec", "template", "spec"},

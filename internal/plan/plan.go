@@ -72,7 +72,7 @@ func Build(in Input) *Plan {
 			kind := str(obj.Object, "spec", "names", "kind")
 			crdByGroupKind[kind+"."+group] = r
 		}
-		if len(podSpecs(obj)) > 0 {
+		if len(PodSpecs(obj)) > 0 {
 			workloads = append(workloads, obj)
 		}
 	}

@@ -117,12 +117,8 @@ func describeChanges(src, dst *unstructured.Unstructured, spec tandemv1.SyncPoli
 			out = append(out, fmt.Sprintf("image %s -> %s", before[i], after[i]))
 		}
 	}
-	for _, path := range [][]string{{"spec", "storageClassName"}} {
-		a, _, _ := unstructured.NestedString(src.Object, path...)
-		b, _, _ := unstructured.NestedString(dst.Object, path...)
-		if a != b {
-			out = append(out, fmt.Sprintf("storageClassName %s -> %s", a, b))
-		}
+	if a, b := storageClass(src), storageClass(dst); a != b {
+		out = append(out, fmt.Sprintf("storageClassName %s -> %s", a, b))
 	}
 	ref := plan.RefOf(src)
 	for _, r := range spec.Transforms.RemoveFields {
@@ -143,11 +139,13 @@ func describeChanges(src, dst *unstructured.Unstructured, spec tandemv1.SyncPoli
 	return out
 }
 
+// images lists the container images of obj's pod specs, in a fixed order,
+// so the images before and after a transform can be compared pairwise.
 func images(obj *unstructured.Unstructured) []string {
 	var out []string
-	for _, path := range [][]string{{"spec", "template", "spec"}, {"spec", "jobTemplate", "spec", "template", "spec"}} {
-		for _, field := range []string{"initContainers", "containers"} {
-			cs, _, _ := unstructured.NestedSlice(obj.Object, append(append([]string{}, path...), field)...)
+	for _, spec := range plan.PodSpecs(obj) {
+		for _, field := range []string{"initContainers", "containers", "ephemeralContainers"} {
+			cs, _, _ := unstructured.NestedSlice(spec, field)
 			for _, c := range cs {
 				if m, ok := c.(map[string]any); ok {
 					img, _ := m["image"].(string)
@@ -157,4 +155,9 @@ func images(obj *unstructured.Unstructured) []string {
 		}
 	}
 	return out
+}
+
+func storageClass(obj *unstructured.Unstructured) string {
+	sc, _, _ := unstructured.NestedString(obj.Object, "spec", "storageClassName")
+	return sc
 }
