@@ -88,6 +88,36 @@ const (
 	// act until the epochs settle it.
 	BothActiveReason = "BothActive"
 
+	// RolesAgreedReason: this side's role record agrees with what the peer
+	// and the witness show.
+	RolesAgreedReason = "RolesAgreed"
+
+	// RoleUnconfirmedReason: the pair is new on this side and neither the
+	// peer nor the witness could confirm which cluster is active, so this
+	// side does not claim Active yet.
+	RoleUnconfirmedReason = "RoleUnconfirmed"
+
+	// LeaseHeldReason: the witness Lease is held by the other side and has
+	// not expired, so this side may not promote.
+	LeaseHeldReason = "LeaseHeld"
+
+	// FailoverStartedReason: the standby created a Failover Switchover.
+	FailoverStartedReason = "FailoverStarted"
+
+	// PromotedReason: this side became the active one.
+	PromotedReason = "Promoted"
+
+	// UnfencedReason: a fenced side regained its peer or the witness and
+	// found nobody had taken over, so it serves again.
+	UnfencedReason = "Unfenced"
+
+	// MirroredReason: the pair or a SyncPolicy was copied to the peer.
+	MirroredReason = "Mirrored"
+
+	// MirrorConflictReason: both sides changed the pair since it was last
+	// mirrored; the active side's spec was kept.
+	MirrorConflictReason = "MirrorConflict"
+
 	// FencedReason: this side stopped serving because it could prove
 	// neither its lease nor its peer.
 	FencedReason = "Fenced"

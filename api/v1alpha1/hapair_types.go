@@ -429,16 +429,20 @@ type Objectives struct {
 // HAPairStatus is what the operator on this side observes of the pair.
 //
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.epoch) || (has(self.epoch) && self.epoch >= oldSelf.epoch)",message="status.epoch may never decrease"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.activeCluster) || (has(self.activeCluster) && self.activeCluster == oldSelf.activeCluster) || (has(self.epoch) && (!has(oldSelf.epoch) || self.epoch > oldSelf.epoch))",message="status.activeCluster may change only with a higher status.epoch"
 type HAPairStatus struct {
 	// ObservedGeneration is the generation of the spec last acted on.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// ActiveCluster is the cluster that serves, as this side knows it.
+	// Together with Epoch it is this cluster's role record for the pair.
+	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	ActiveCluster string `json:"activeCluster,omitempty"`
 
 	// StandbyCluster is the other cluster of the pair.
+	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	StandbyCluster string `json:"standbyCluster,omitempty"`
 
@@ -534,6 +538,10 @@ type WitnessStatus struct {
 	// RenewTime is when the Lease was last renewed.
 	// +optional
 	RenewTime *metav1.Time `json:"renewTime,omitempty"`
+
+	// Message says what the last request to the witness found.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // SyncSummary counts replicated objects.

@@ -22,6 +22,7 @@ import (
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 	"github.com/tandem-dev/tandem/internal/controller"
+	"github.com/tandem-dev/tandem/internal/fence"
 	"github.com/tandem-dev/tandem/internal/remote"
 	"github.com/tandem-dev/tandem/internal/replicate"
 )
@@ -137,10 +138,12 @@ func run(opts options) error {
 	}
 	recorder := mgr.GetEventRecorder("tandem-operator")
 
-	if err := (&controller.HAPairReconciler{
-		Client: mgr.GetClient(), ClusterName: opts.clusterName, Syncs: syncs, Peers: &remote.Peers{},
+	pairs := &controller.HAPairReconciler{
+		Client: mgr.GetClient(), ClusterName: opts.clusterName, Syncs: syncs,
+		Peers: &remote.Peers{Scheme: scheme}, Witness: &fence.Witness{},
 		Kubeconfig: kubeconfigPolicy, Events: recorder, SyncEvents: pairEvents,
-	}).SetupWithManager(mgr); err != nil {
+	}
+	if err := pairs.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the HAPair controller: %w", err)
 	}
 	if err := (&controller.SyncPolicyReconciler{
@@ -149,7 +152,9 @@ func run(opts options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the SyncPolicy controller: %w", err)
 	}
-	if err := (&controller.SwitchoverReconciler{ClusterName: opts.clusterName}).SetupWithManager(mgr); err != nil {
+	if err := (&controller.SwitchoverReconciler{
+		Client: mgr.GetClient(), ClusterName: opts.clusterName, Pairs: pairs, Events: recorder,
+	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Switchover controller: %w", err)
 	}
 

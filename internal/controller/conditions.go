@@ -6,6 +6,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 )
 
 // conditioned is a Tandem object with conditions.
@@ -41,7 +43,8 @@ func findCondition(obj conditioned, condType string) *metav1.Condition {
 }
 
 // emitConditionTransition records an event when a condition changes status
-// or reason: Warning when it turns False, Normal otherwise.
+// or reason: Warning when it turns False (True for Degraded), Normal
+// otherwise.
 func emitConditionTransition(rec events.EventRecorder, obj runtime.Object, before, after []metav1.Condition, condType string) {
 	now := apimeta.FindStatusCondition(after, condType)
 	if now == nil {
@@ -52,7 +55,8 @@ func emitConditionTransition(rec events.EventRecorder, obj runtime.Object, befor
 		return
 	}
 	eventType := corev1.EventTypeNormal
-	if now.Status == metav1.ConditionFalse {
+	// Degraded is abnormal-true: its True is the warning.
+	if (now.Status == metav1.ConditionFalse) != (condType == tandemv1.DegradedCondition) && now.Status != metav1.ConditionUnknown {
 		eventType = corev1.EventTypeWarning
 	}
 	rec.Eventf(obj, nil, eventType, now.Reason, condType, "%s", now.Message)

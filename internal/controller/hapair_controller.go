@@ -8,19 +8,23 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/fence"
 	"github.com/tandem-dev/tandem/internal/remote"
 	"github.com/tandem-dev/tandem/internal/replicate"
 )
@@ -29,18 +33,22 @@ import (
 // triggers a reconcile; the syncers also trigger one after every full pass.
 const statusRefresh = 30 * time.Second
 
-// HAPairReconciler reconciles HAPairs: it works out this cluster's role,
-// probes the peer cluster and, on the active side, runs the sync of the
-// pair's SyncPolicies to the standby. The epoch, fencing, failure detection
-// and failover, volumes and traffic are not built yet.
+// HAPairReconciler reconciles HAPairs: it probes the peer cluster, mirrors
+// the pair to it, settles this cluster's role against the peer's record and
+// the witness Lease (demoting or fencing itself when it must), detects a
+// lost active side and, on the active side, runs the sync of the pair's
+// SyncPolicies to the standby. Volumes and traffic are not built yet.
 type HAPairReconciler struct {
 	client.Client
 	// ClusterName is the data center this operator runs in (--cluster-name).
 	ClusterName string
 	Syncs       *replicate.Manager
 	Peers       *remote.Peers
+	Witness     *fence.Witness
 	Kubeconfig  remote.Policy
 	Events      events.EventRecorder
+	// Clock is injected by tests; the real clock when nil.
+	Clock clock.PassiveClock
 	// SyncEvents carries a pair to reconcile when its sync status changed.
 	SyncEvents <-chan event.GenericEvent
 }
@@ -48,15 +56,28 @@ type HAPairReconciler struct {
 // hapairScope is the per-reconcile state; the reconciler itself is shared
 // by concurrent reconciles.
 type hapairScope struct {
-	pair    *tandemv1.HAPair
-	peer    *tandemv1.ClusterSpec
-	active  string
-	standby string
+	pair *tandemv1.HAPair
+	peer *tandemv1.ClusterSpec
 	// peerConfig reaches the peer; nil when its kubeconfig Secret is not
 	// set or not usable (peerErr says why).
 	peerConfig *rest.Config
 	peerErr    error
-	summary    syncSummary
+	health     remote.Health
+	// peerPair is the pair as the peer has it, when the peer answered;
+	// peerAnswered is also true when the peer answered that it has none.
+	peerPair     *tandemv1.HAPair
+	peerClient   client.Client
+	peerAnswered bool
+	// witness reaches the witness cluster and lease is the pair's Lease
+	// there, both nil when there is no witness or it does not answer.
+	witness    client.Client
+	lease      *fence.LeaseView
+	witnessErr error
+	// stop ends the phases early without an error: the pair may not act
+	// (fenced, ambiguous roles, role not confirmed).
+	stop     bool
+	promoted bool
+	summary  syncSummary
 }
 
 // +kubebuilder:rbac:groups=tandem.dev,resources=hapairs,verbs=get;list;watch;update;patch
@@ -132,7 +153,13 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		if equality.Semantic.DeepEqual(before.Status, obj.Status) {
 			return
 		}
-		if err := r.Status().Patch(ctx, obj, client.MergeFrom(before)); err != nil {
+		patch := client.MergeFrom(before)
+		if recordOf(obj) != recordOf(before) {
+			// The role record is the fencing token: a record written from
+			// a stale read must fail, not overwrite a newer one.
+			patch = client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+		}
+		if err := r.Status().Patch(ctx, obj, patch); err != nil {
 			retErr = errors.Join(retErr, fmt.Errorf("patching status of HAPair %s: %w", req.NamespacedName, err))
 		}
 	}()
@@ -143,17 +170,25 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		return ctrl.Result{}, nil
 	}
 	for _, phase := range []func(context.Context, *hapairScope) (ctrl.Result, error){
-		r.reconcileRoles,
+		r.reconcileMembers,
 		r.reconcilePeer,
+		r.reconcileMirror,
+		r.reconcileWitness,
+		r.reconcileRoles,
+		r.reconcileFailureDetection,
 		r.reconcileSync,
 	} {
 		res, err := phase(ctx, s)
-		if err != nil || !res.IsZero() {
+		if err != nil || !res.IsZero() || s.stop {
 			return res, err
 		}
 	}
-	// The next probe round is the next reconcile.
-	return ctrl.Result{RequeueAfter: min(probePeriod(obj), statusRefresh)}, nil
+	// The next probe round (and lease renewal) is the next reconcile.
+	next := min(probePeriod(obj), statusRefresh)
+	if obj.Spec.Witness != nil && obj.Status.LocalRole == tandemv1.RoleActive {
+		next = min(next, renewInterval(obj))
+	}
+	return ctrl.Result{RequeueAfter: next}, nil
 }
 
 // probePeriod is spec.failover.probePeriod, defaulted by the API server to
@@ -202,14 +237,31 @@ func (r *HAPairReconciler) reconcilePeer(ctx context.Context, s *hapairScope) (c
 		spec.Timeout = t.Duration
 	}
 	h := r.Peers.Probe(ctx, spec)
+	s.health = h
 	setPeerStatus(pair, s.peer.Name, h)
+	if !h.Reachable() {
+		return ctrl.Result{}, nil
+	}
+	c, err := r.Peers.Client(pair.Namespace, pair.Name)
+	if err != nil {
+		// Lost between the probe and now: the next round tells.
+		return ctrl.Result{}, nil
+	}
+	var theirs tandemv1.HAPair
+	switch err := c.Get(ctx, client.ObjectKeyFromObject(pair), &theirs); {
+	case err == nil:
+		s.peerPair, s.peerAnswered = &theirs, true
+	case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
+		s.peerAnswered = true
+	default:
+		log.FromContext(ctx).V(1).Info("Could not read the pair on the peer", "peer", s.peer.Name, "error", err.Error())
+	}
+	s.peerClient = c
 	return ctrl.Result{}, nil
 }
 
-// reconcileRoles works out which cluster is active. Until roles and epochs
-// are recorded (the peers issue), the active cluster is the one in status,
-// or spec.primary for a new pair.
-func (r *HAPairReconciler) reconcileRoles(_ context.Context, s *hapairScope) (ctrl.Result, error) {
+// reconcileMembers finds this cluster and its peer in spec.clusters.
+func (r *HAPairReconciler) reconcileMembers(_ context.Context, s *hapairScope) (ctrl.Result, error) {
 	pair := s.pair
 	var local *tandemv1.ClusterSpec
 	for i := range pair.Spec.Clusters {
@@ -225,20 +277,6 @@ func (r *HAPairReconciler) reconcileRoles(_ context.Context, s *hapairScope) (ct
 		setLocalClusterUnknown(pair, r.ClusterName)
 		return ctrl.Result{}, reconcile.TerminalError(fmt.Errorf("cluster %s is not one of spec.clusters", r.ClusterName))
 	}
-	s.active = pair.Status.ActiveCluster
-	if s.active == "" {
-		s.active = pair.Spec.Primary
-	}
-	s.standby = s.peer.Name
-	if s.active == s.peer.Name {
-		s.standby = local.Name
-	}
-	pair.Status.ActiveCluster = s.active
-	pair.Status.StandbyCluster = s.standby
-	pair.Status.LocalRole = tandemv1.RoleStandby
-	if s.active == r.ClusterName {
-		pair.Status.LocalRole = tandemv1.RoleActive
-	}
 	return ctrl.Result{}, nil
 }
 
@@ -248,7 +286,7 @@ func (r *HAPairReconciler) reconcileSync(ctx context.Context, s *hapairScope) (c
 	pair := s.pair
 	if pair.Status.LocalRole != tandemv1.RoleActive {
 		r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
-		setSyncedOnStandby(pair, s.active)
+		setSyncedOnStandby(pair, pair.Status.ActiveCluster)
 		return ctrl.Result{}, nil
 	}
 	switch {
@@ -290,7 +328,7 @@ func (r *HAPairReconciler) reconcileSync(ctx context.Context, s *hapairScope) (c
 
 	s.summary = summarize(r.Syncs, pair, keep)
 	pair.Status.Sync = s.summary.status()
-	setSyncedFromSummary(pair, s.standby, missing, s.summary)
+	setSyncedFromSummary(pair, s.peer.Name, missing, s.summary)
 	return ctrl.Result{}, nil
 }
 
@@ -300,6 +338,7 @@ func (r *HAPairReconciler) emitTransitions(obj, before *tandemv1.HAPair) {
 	}
 	emitConditionTransition(r.Events, obj, before.Status.Conditions, obj.Status.Conditions, tandemv1.SyncedCondition)
 	emitConditionTransition(r.Events, obj, before.Status.Conditions, obj.Status.Conditions, tandemv1.PeerReachableCondition)
+	emitConditionTransition(r.Events, obj, before.Status.Conditions, obj.Status.Conditions, tandemv1.DegradedCondition)
 }
 
 // syncSummary adds up the syncs of a pair.

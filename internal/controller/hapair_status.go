@@ -7,12 +7,39 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/fence"
 	"github.com/tandem-dev/tandem/internal/remote"
 )
 
 // notBuiltYet is said wherever Ready would otherwise suggest more than this
 // version does.
-const notBuiltYet = "epochs, failure detection and failover, volume protection and traffic flips are not implemented yet"
+const notBuiltYet = "volume protection, traffic flips, planned switchovers and drills are not implemented yet"
+
+// setRecord writes the role record into status, with the standby it
+// implies.
+func setRecord(pair *tandemv1.HAPair, rec fence.Record, peer, local string) {
+	pair.Status.ActiveCluster = rec.Active
+	pair.Status.Epoch = rec.Epoch
+	pair.Status.StandbyCluster = peer
+	if rec.Active == peer {
+		pair.Status.StandbyCluster = local
+	}
+}
+
+func rolesMessage(pair *tandemv1.HAPair) string {
+	return fmt.Sprintf("%s is active at epoch %d; %s is the standby", pair.Status.ActiveCluster, pair.Status.Epoch, pair.Status.StandbyCluster)
+}
+
+// setDegraded sets Degraded: False with RolesAgreedReason when the roles
+// are settled and both sides are accounted for, True with the reason
+// otherwise.
+func setDegraded(pair *tandemv1.HAPair, reason, message string) {
+	status := metav1.ConditionTrue
+	if reason == tandemv1.RolesAgreedReason {
+		status = metav1.ConditionFalse
+	}
+	setCondition(pair, tandemv1.DegradedCondition, status, reason, message)
+}
 
 func setSuspended(pair *tandemv1.HAPair) {
 	setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.SuspendedReason, "spec.suspend is set; nothing is copied")
@@ -66,6 +93,19 @@ func setPeerStatus(pair *tandemv1.HAPair, peer string, h remote.Health) {
 func setSyncedOnStandby(pair *tandemv1.HAPair, active string) {
 	setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.StandbySideReason,
 		fmt.Sprintf("This cluster is the standby; %s copies the objects here and reports on them", active))
+}
+
+// setSyncedBlocked says why nothing is synced while the role is not
+// settled: the peer's kubeconfig first, since fixing it settles the role.
+func setSyncedBlocked(pair *tandemv1.HAPair, s *hapairScope, why string) {
+	switch {
+	case s.peer.KubeconfigSecretRef == nil:
+		setSyncedInvalidSpec(pair, s.peerErr.Error())
+	case s.peerConfig == nil && s.peerErr != nil:
+		setSyncedPeerKubeconfigInvalid(pair, s.peer.Name, s.peerErr)
+	default:
+		setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.RoleUnconfirmedReason, why)
+	}
 }
 
 func setSyncedInvalidSpec(pair *tandemv1.HAPair, msg string) {
@@ -151,7 +191,11 @@ func setHAPairSummary(pair *tandemv1.HAPair) {
 		removeCondition(pair, tandemv1.StalledCondition)
 	}
 	peer := findCondition(pair, tandemv1.PeerReachableCondition)
+	degraded := findCondition(pair, tandemv1.DegradedCondition)
 	switch {
+	case degraded != nil && degraded.Status == metav1.ConditionTrue &&
+		(degraded.Reason == tandemv1.FencedReason || degraded.Reason == tandemv1.BothActiveReason || degraded.Reason == tandemv1.RoleUnconfirmedReason):
+		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionFalse, degraded.Reason, degraded.Message)
 	case peer != nil && peer.Status == metav1.ConditionFalse:
 		// Without its peer the pair cannot fail over or be synced.
 		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionFalse, peer.Reason, peer.Message)

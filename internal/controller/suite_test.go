@@ -21,6 +21,7 @@ import (
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 	"github.com/tandem-dev/tandem/internal/controller"
+	"github.com/tandem-dev/tandem/internal/fence"
 	"github.com/tandem-dev/tandem/internal/remote"
 	"github.com/tandem-dev/tandem/internal/replicate"
 	"github.com/tandem-dev/tandem/test/testbed"
@@ -77,15 +78,17 @@ func startManager(ctx context.Context) (chan struct{}, error) {
 		return nil, err
 	}
 	rec := mgr.GetEventRecorder("tandem-operator")
-	if err := (&controller.HAPairReconciler{Client: mgr.GetClient(), ClusterName: "dc-east", Syncs: syncs, Peers: &remote.Peers{},
-		Kubeconfig: remote.Policy{}, Events: rec, SyncEvents: pairEvents}).SetupWithManager(mgr); err != nil {
+	pairs := &controller.HAPairReconciler{Client: mgr.GetClient(), ClusterName: "dc-east", Syncs: syncs,
+		Peers: &remote.Peers{Scheme: testbed.Scheme()}, Witness: &fence.Witness{},
+		Kubeconfig: remote.Policy{}, Events: rec, SyncEvents: pairEvents}
+	if err := pairs.SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	if err := (&controller.SyncPolicyReconciler{Client: mgr.GetClient(), ClusterName: "dc-east", Syncs: syncs,
 		Events: rec, SyncEvents: policyEvents}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
-	if err := (&controller.SwitchoverReconciler{ClusterName: "dc-east"}).SetupWithManager(mgr); err != nil {
+	if err := (&controller.SwitchoverReconciler{Client: mgr.GetClient(), ClusterName: "dc-east", Pairs: pairs, Events: rec}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	done := make(chan struct{})

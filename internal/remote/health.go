@@ -48,6 +48,9 @@ type Health struct {
 	ConsecutiveFailures int
 	LastProbe           time.Time
 	LastSuccess         time.Time
+	// FirstFailure is when the current run of failed rounds began; zero
+	// while the peer answers. A failover's RTO is measured from it.
+	FirstFailure time.Time
 	// LastError says what failed in the last failed round.
 	LastError string
 	// Unauthorized is true when the peer refused the credentials: retrying
@@ -60,11 +63,15 @@ func (h Health) Next(r Round, policy tandemv1.ProbePolicy, now time.Time) Health
 	h.LastProbe = now
 	h.Unauthorized = errors.Is(r.API, ErrUnauthorized)
 	if failed, why := r.Failed(policy); failed {
+		if h.ConsecutiveFailures == 0 {
+			h.FirstFailure = now
+		}
 		h.ConsecutiveFailures++
 		h.LastError = why
 		return h
 	}
 	h.ConsecutiveFailures = 0
+	h.FirstFailure = time.Time{}
 	h.LastError = ""
 	h.LastSuccess = now
 	return h

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -9,9 +10,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
@@ -45,15 +48,86 @@ type Peers struct {
 	// HTTP probes the endpoints; a client with no timeout of its own when
 	// nil (each probe carries its timeout in its context).
 	HTTP *http.Client
+	// Scheme of the clients handed out by Client and ClientFor.
+	Scheme *runtime.Scheme
 
-	mu    sync.Mutex
-	state map[string]*peerState
+	mu      sync.Mutex
+	state   map[string]*peerState
+	clients map[string]client.Client
 }
 
 type peerState struct {
+	peer        string
 	fingerprint string
+	config      *rest.Config
 	api         rest.Interface
 	health      Health
+}
+
+// NotConnectedError is what callers get for a peer that is not connected:
+// never probed, or the last probe round failed. It is a state to report
+// (PeerReachable Unknown or False), not an error to retry in a loop.
+type NotConnectedError struct {
+	Peer   string
+	Reason string
+}
+
+func (e *NotConnectedError) Error() string {
+	return fmt.Sprintf("peer %s is not connected: %s", e.Peer, e.Reason)
+}
+
+// IsNotConnected reports whether err is a NotConnectedError.
+func IsNotConnected(err error) bool {
+	var e *NotConnectedError
+	return errors.As(err, &e)
+}
+
+// Client returns a client for a pair's peer while its last probe round
+// succeeded, and NotConnectedError otherwise.
+func (p *Peers) Client(namespace, pair string) (client.Client, error) {
+	p.mu.Lock()
+	st := p.state[namespace+"/"+pair]
+	p.mu.Unlock()
+	switch {
+	case st == nil || st.health.LastProbe.IsZero():
+		return nil, &NotConnectedError{Peer: pair, Reason: "not probed yet"}
+	case !st.health.Reachable():
+		return nil, &NotConnectedError{Peer: st.peer, Reason: st.health.Describe(st.peer)}
+	}
+	return p.ClientFor(st.config)
+}
+
+// Health returns the last health of a pair's peer, and false when it was
+// never probed by this process.
+func (p *Peers) Health(namespace, pair string) (Health, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.state[namespace+"/"+pair]
+	if st == nil {
+		return Health{}, false
+	}
+	return st.health, true
+}
+
+// ClientFor returns a client for a cluster, one per kubeconfig fingerprint,
+// so a changed Secret gets a new client and an unchanged one reuses its
+// connections.
+func (p *Peers) ClientFor(cfg *rest.Config) (client.Client, error) {
+	fp := Fingerprint(cfg)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.clients[fp]; ok {
+		return c, nil
+	}
+	c, err := client.New(cfg, client.Options{Scheme: p.Scheme})
+	if err != nil {
+		return nil, fmt.Errorf("client for %s: %w", cfg.Host, err)
+	}
+	if p.clients == nil {
+		p.clients = map[string]client.Client{}
+	}
+	p.clients[fp] = c
+	return c, nil
 }
 
 // ProbeSpec says how to probe one pair's peer.
@@ -85,7 +159,7 @@ func (p *Peers) Probe(ctx context.Context, s ProbeSpec) Health {
 	}
 	st := p.state[key]
 	if st == nil || st.fingerprint != fp {
-		st = &peerState{fingerprint: fp}
+		st = &peerState{peer: s.Peer, fingerprint: fp, config: s.Config}
 		p.state[key] = st
 	}
 	if last := st.health.LastProbe; !last.IsZero() && p.now().Sub(last) < s.Period*9/10 {
@@ -128,6 +202,7 @@ func (p *Peers) Probe(ctx context.Context, s ProbeSpec) Health {
 	st.api = api
 	if st.health.Unauthorized || (s.Threshold > 0 && st.health.ConsecutiveFailures > 0 && st.health.ConsecutiveFailures%int(s.Threshold) == 0) {
 		st.api = nil
+		delete(p.clients, fp)
 	}
 	up := 0.0
 	if st.health.Reachable() {
