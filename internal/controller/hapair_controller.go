@@ -230,11 +230,8 @@ func (r *HAPairReconciler) reconcilePeer(ctx context.Context, s *hapairScope) (c
 	}
 	spec := remote.ProbeSpec{
 		Namespace: pair.Namespace, Pair: pair.Name, Peer: s.peer.Name, Config: cfg, Endpoints: endpoints,
-		Policy: pair.Spec.Failover.ProbePolicy, Timeout: 2 * time.Second, Threshold: pair.Spec.Failover.FailureThreshold,
+		Policy: pair.Spec.Failover.ProbePolicy, Timeout: probeTimeout(pair), Threshold: pair.Spec.Failover.FailureThreshold,
 		Period: probePeriod(pair),
-	}
-	if t := pair.Spec.Failover.ProbeTimeout; t != nil && t.Duration > 0 {
-		spec.Timeout = t.Duration
 	}
 	h := r.Peers.Probe(ctx, spec)
 	s.health = h
@@ -248,7 +245,9 @@ func (r *HAPairReconciler) reconcilePeer(ctx context.Context, s *hapairScope) (c
 		return ctrl.Result{}, nil
 	}
 	var theirs tandemv1.HAPair
-	switch err := c.Get(ctx, client.ObjectKeyFromObject(pair), &theirs); {
+	rctx, cancel := remoteContext(ctx, pair)
+	defer cancel()
+	switch err := c.Get(rctx, client.ObjectKeyFromObject(pair), &theirs); {
 	case err == nil:
 		s.peerPair, s.peerAnswered = &theirs, true
 	case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -82,6 +83,10 @@ func (r *HAPairReconciler) reconcileMirror(ctx context.Context, s *hapairScope) 
 		return ctrl.Result{}, nil
 	}
 	pair := s.pair
+	// Mirroring is best effort each round; a slow peer must not hold up
+	// the role checks that follow.
+	ctx, cancel := context.WithTimeout(ctx, 2*probeTimeout(pair))
+	defer cancel()
 	localActive := pair.Status.ActiveCluster == r.ClusterName
 	// A nil *HAPair in a client.Object would not compare equal to nil.
 	var theirs client.Object
@@ -157,7 +162,7 @@ func (r *HAPairReconciler) mirror(ctx context.Context, peer client.Client, peerN
 			err = mark(ctx, peer, theirs, ourHash)
 		}
 	}
-	if apierrors.IsConflict(err) || (action == mirrorCreate && apierrors.IsNotFound(err)) {
+	if apierrors.IsConflict(err) || (action == mirrorCreate && apierrors.IsNotFound(err)) || errors.Is(err, context.DeadlineExceeded) {
 		// Someone wrote in between, or the namespace is not on the peer
 		// yet (the sync creates it): the next round compares again.
 		return nil

@@ -30,7 +30,10 @@ func recordOf(pair *tandemv1.HAPair) fence.Record {
 // leaseRef locates the pair's witness Lease.
 func leaseRef(pair *tandemv1.HAPair) fence.LeaseRef {
 	w := pair.Spec.Witness
-	ref := fence.LeaseRef{Namespace: w.Namespace, Name: fence.LeaseName(pair.Namespace, pair.Name), Duration: 15 * time.Second}
+	ref := fence.LeaseRef{
+		Namespace: w.Namespace, Name: fence.LeaseName(pair.Namespace, pair.Name), Duration: 15 * time.Second,
+		Grace: probePeriod(pair) + 3*probeTimeout(pair),
+	}
 	if ref.Namespace == "" {
 		ref.Namespace = "tandem-system"
 	}
@@ -38,6 +41,20 @@ func leaseRef(pair *tandemv1.HAPair) fence.LeaseRef {
 		ref.Duration = w.LeaseDuration.Duration
 	}
 	return ref
+}
+
+// remoteContext bounds a request to the peer or the witness by the probe
+// timeout: a partitioned cluster must not hold a reconcile for the client's
+// full timeout, or the active side would check its fencing deadline late.
+func remoteContext(ctx context.Context, pair *tandemv1.HAPair) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, probeTimeout(pair))
+}
+
+func probeTimeout(pair *tandemv1.HAPair) time.Duration {
+	if t := pair.Spec.Failover.ProbeTimeout; t != nil && t.Duration > 0 {
+		return t.Duration
+	}
+	return 2 * time.Second
 }
 
 func renewInterval(pair *tandemv1.HAPair) time.Duration {
@@ -69,7 +86,9 @@ func (r *HAPairReconciler) reconcileWitness(ctx context.Context, s *hapairScope)
 	c, err := r.Peers.ClientFor(cfg)
 	if err == nil {
 		var v fence.LeaseView
-		if v, err = r.Witness.Read(ctx, c, leaseRef(pair)); err == nil {
+		rctx, cancel := remoteContext(ctx, pair)
+		defer cancel()
+		if v, err = r.Witness.Read(rctx, c, leaseRef(pair)); err == nil {
 			s.witness, s.lease = c, &v
 		}
 	}
@@ -148,7 +167,9 @@ func (r *HAPairReconciler) claimInitialRole(ctx context.Context, s *hapairScope)
 	}
 	confirmed := s.peerAnswered || s.lease != nil
 	if s.lease != nil {
-		if err := r.Witness.Acquire(ctx, s.witness, leaseRef(pair), r.ClusterName, first.Epoch); err != nil {
+		rctx, cancel := remoteContext(ctx, pair)
+		defer cancel()
+		if err := r.Witness.Acquire(rctx, s.witness, leaseRef(pair), r.ClusterName, first.Epoch); err != nil {
 			confirmed = false
 			s.witnessErr = err
 		}
@@ -212,7 +233,9 @@ func (r *HAPairReconciler) holdActiveRole(ctx context.Context, s *hapairScope) (
 	if s.witness != nil {
 		renewErr = nil
 		if r.now().Sub(r.Witness.LastRenew(ref)) >= renewInterval(pair)*9/10 {
-			renewErr = r.Witness.Renew(ctx, s.witness, ref, r.ClusterName, pair.Status.Epoch)
+			rctx, cancel := remoteContext(ctx, pair)
+			renewErr = r.Witness.Renew(rctx, s.witness, ref, r.ClusterName, pair.Status.Epoch)
+			cancel()
 		}
 	}
 	var superseded *fence.SupersededError
@@ -288,7 +311,9 @@ func (r *HAPairReconciler) reconcileFailureDetection(ctx context.Context, s *hap
 			setDegraded(pair, tandemv1.WitnessUnreachableReason, lost+"; not promoting: the witness does not answer, and only its Lease proves the active side cannot still be serving")
 			return ctrl.Result{}, nil
 		}
-		err := r.Witness.Acquire(ctx, s.witness, leaseRef(pair), r.ClusterName, epoch)
+		rctx, cancel := remoteContext(ctx, pair)
+		err := r.Witness.Acquire(rctx, s.witness, leaseRef(pair), r.ClusterName, epoch)
+		cancel()
 		switch {
 		case fence.IsHeld(err):
 			setDegraded(pair, tandemv1.LeaseHeldReason, lost+"; not promoting: "+err.Error())

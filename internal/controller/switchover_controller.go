@@ -204,7 +204,9 @@ func (r *SwitchoverReconciler) confirmLoss(ctx context.Context, s *switchoverSco
 	if err != nil {
 		return switchover.Waiting(v.Message+"; the witness does not answer: "+err.Error(), period), nil
 	}
-	err = r.Pairs.Witness.Acquire(ctx, c, leaseRef(s.pair), r.ClusterName, s.obj.Status.Epoch)
+	rctx, cancel := remoteContext(ctx, s.pair)
+	defer cancel()
+	err = r.Pairs.Witness.Acquire(rctx, c, leaseRef(s.pair), r.ClusterName, s.obj.Status.Epoch)
 	switch {
 	case fence.IsSuperseded(err):
 		return switchover.Failed(err.Error()), nil
@@ -276,7 +278,7 @@ func (r *SwitchoverReconciler) recordDataLoss(s *switchoverScope) switchover.Res
 	msg := fmt.Sprintf("RTO %s from the first failed probe", st.RTO.Duration)
 	if !s.health.LastSuccess.IsZero() {
 		st.DataLossWindow = &metav1.Duration{Duration: st.StartTime.Sub(s.health.LastSuccess).Round(time.Millisecond)}
-		msg += fmt.Sprintf("; object changes made on %s in the %s before its last successful probe and the failover may be lost", st.FromCluster, st.DataLossWindow.Duration)
+		msg += fmt.Sprintf("; data-loss window at most %s: object changes made on %s between its last successful probe and the start of the failover may be lost", st.DataLossWindow.Duration, st.FromCluster)
 	}
 	return switchover.Succeeded(msg)
 }

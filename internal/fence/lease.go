@@ -81,6 +81,12 @@ type observation struct {
 type LeaseRef struct {
 	Namespace, Name string
 	Duration        time.Duration
+	// Grace is how much longer than Duration a taker waits. The holder
+	// checks its deadline only once per reconcile, and a reconcile can
+	// spend a few probe timeouts on unreachable clusters, so the holder
+	// may fence itself up to that much after its lease ran out; the taker
+	// waits it out, so the holder has always stopped first.
+	Grace time.Duration
 }
 
 func (r LeaseRef) key() string { return r.Namespace + "/" + r.Name }
@@ -142,7 +148,7 @@ func (w *Witness) Acquire(ctx context.Context, c client.Client, ref LeaseRef, ho
 			w.mu.Lock()
 			seen := w.observed[ref.key()].at
 			w.mu.Unlock()
-			return &HeldError{Holder: v.Holder, Epoch: v.Epoch, Remaining: ref.Duration - w.now().Sub(seen)}
+			return &HeldError{Holder: v.Holder, Epoch: v.Epoch, Remaining: ref.Duration + ref.Grace - w.now().Sub(seen)}
 		}
 	}
 	return w.write(ctx, c, ref, lease, holder, epoch)
@@ -191,7 +197,7 @@ func (w *Witness) view(ref LeaseRef, lease *coordinationv1.Lease) LeaseView {
 	}
 	w.mu.Unlock()
 
-	v := LeaseView{Expired: now.Sub(o.at) > ref.Duration}
+	v := LeaseView{Expired: now.Sub(o.at) > ref.Duration+ref.Grace}
 	if lease.Spec.HolderIdentity != nil {
 		v.Holder = *lease.Spec.HolderIdentity
 	}

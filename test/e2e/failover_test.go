@@ -1,0 +1,426 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/replicate"
+	"github.com/tandem-dev/tandem/test/testbed"
+)
+
+// pairOptions shape the pair the failover tests run.
+type pairOptions struct {
+	ns      string
+	mode    tandemv1.FailoverMode
+	witness bool
+	// peerKubeconfig returns the kubeconfig one side uses for the other;
+	// direct by default, or through a Link the test can cut.
+	peerKubeconfig    func(from, to *testbed.Cluster) []byte
+	witnessKubeconfig func(from *testbed.Cluster) []byte
+}
+
+const (
+	leaseDuration = 4 * time.Second
+	probePeriod   = time.Second
+	probeTimeout  = 500 * time.Millisecond
+)
+
+// twoSidedPair prepares namespace ns on both data centers as a platform
+// team would (each side's kubeconfig Secrets for the other side and the
+// witness), runs the app on dc-east, and applies the HAPair and its
+// SyncPolicy on dc-east only: mirroring brings them to dc-west.
+func twoSidedPair(t *testing.T, clusters map[string]*testbed.Cluster, o pairOptions) {
+	t.Helper()
+	ctx := context.Background()
+	east, west := clusters[testbed.East], clusters[testbed.West]
+	flat := func(c *testbed.Cluster) []byte {
+		kc, err := c.FlatKubeconfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kc
+	}
+	if o.peerKubeconfig == nil {
+		o.peerKubeconfig = func(_, to *testbed.Cluster) []byte { return flat(to) }
+	}
+	if o.witnessKubeconfig == nil {
+		o.witnessKubeconfig = func(*testbed.Cluster) []byte { return flat(clusters[testbed.Witness]) }
+	}
+	for _, side := range []struct{ self, other *testbed.Cluster }{{east, west}, {west, east}} {
+		objs := []client.Object{
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.ns}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: side.other.Name + "-kubeconfig"},
+				Data: map[string][]byte{"kubeconfig": o.peerKubeconfig(side.self, side.other)}},
+		}
+		if o.witness {
+			objs = append(objs, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: "witness-kubeconfig"},
+				Data: map[string][]byte{"kubeconfig": o.witnessKubeconfig(side.self)}})
+		}
+		for _, obj := range objs {
+			if err := side.self.Client.Create(ctx, obj); client.IgnoreAlreadyExists(err) != nil {
+				t.Fatalf("creating %T %s on %s: %v", obj, obj.GetName(), side.self.Name, err)
+			}
+		}
+	}
+	if err := createDeployment(ctx, east.Client, o.ns, "web", 2); err != nil {
+		t.Fatal(err)
+	}
+	pair := &tandemv1.HAPair{
+		ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: "shop"},
+		Spec: tandemv1.HAPairSpec{
+			Clusters: []tandemv1.ClusterSpec{
+				{Name: testbed.East, KubeconfigSecretRef: &tandemv1.SecretKeyRef{Name: "dc-east-kubeconfig"}},
+				{Name: testbed.West, KubeconfigSecretRef: &tandemv1.SecretKeyRef{Name: "dc-west-kubeconfig"}},
+			},
+			Primary:        testbed.East,
+			SyncPolicyRefs: []tandemv1.LocalObjectReference{{Name: "app"}},
+			Failover: tandemv1.FailoverSpec{
+				Mode:             o.mode,
+				ProbePeriod:      &metav1.Duration{Duration: probePeriod},
+				ProbeTimeout:     &metav1.Duration{Duration: probeTimeout},
+				FailureThreshold: 3,
+			},
+		},
+	}
+	if o.witness {
+		pair.Spec.Witness = &tandemv1.WitnessSpec{
+			KubeconfigSecretRef: tandemv1.SecretKeyRef{Name: "witness-kubeconfig"},
+			LeaseDuration:       &metav1.Duration{Duration: leaseDuration},
+			RenewInterval:       &metav1.Duration{Duration: time.Second},
+		}
+	}
+	policy := &tandemv1.SyncPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: "app"},
+		Spec:       tandemv1.SyncPolicySpec{Namespaces: tandemv1.NamespaceSelection{Names: []string{o.ns}}},
+	}
+	for _, obj := range []client.Object{policy, pair} {
+		if err := east.Client.Create(ctx, obj); err != nil {
+			t.Fatalf("creating %T on dc-east: %v", obj, err)
+		}
+	}
+}
+
+// upPairBed brings up dc-east, dc-west and the witness with Tandem's CRDs
+// installed on both data centers and the Lease namespace on the witness.
+func upPairBed(t *testing.T) (*testbed.Bed, map[string]*testbed.Cluster) {
+	t.Helper()
+	bed, clusters := upBed(t, testbed.UpOptions{Witness: true, Nodes: 1})
+	installTandem(t, clusters[testbed.East])
+	installTandem(t, clusters[testbed.West])
+	if err := clusters[testbed.Witness].Client.Create(context.Background(),
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tandem-system"}}); err != nil {
+		t.Fatal(err)
+	}
+	return bed, clusters
+}
+
+func getPair(ctx context.Context, c *testbed.Cluster, ns string) (*tandemv1.HAPair, error) {
+	var pair tandemv1.HAPair
+	err := c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop"}, &pair)
+	return &pair, err
+}
+
+// waitRole waits until the pair on cluster c reports the local role, the
+// active cluster and the epoch, and returns how long that took.
+func waitRole(t *testing.T, c *testbed.Cluster, ns string, role tandemv1.Role, active string, epoch int64, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if err := testbed.Poll(context.Background(), timeout, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
+		p, err := getPair(ctx, c, ns)
+		if err != nil {
+			return false, err
+		}
+		st := p.Status
+		return st.LocalRole == role && st.ActiveCluster == active && st.Epoch == epoch,
+			fmt.Errorf("%s reports %s, active %s, epoch %d; conditions %+v", c.Name, st.LocalRole, st.ActiveCluster, st.Epoch, st.Conditions)
+	}); err != nil {
+		t.Fatalf("waiting for %s to be %s with %s active at epoch %d: %v", c.Name, role, active, epoch, err)
+	}
+	return time.Since(start)
+}
+
+func replicasOf(ctx context.Context, c *testbed.Cluster, ns, name string) (int32, map[string]string, error) {
+	var d appsv1.Deployment
+	if err := c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &d); err != nil {
+		return 0, nil, err
+	}
+	return *d.Spec.Replicas, d.Annotations, nil
+}
+
+// dc-east, the active side, goes dark entirely. dc-west sees it, takes the
+// witness Lease once it has expired and becomes Active at epoch 2 with the
+// app running. dc-east comes back, sees epoch 2, demotes itself with its app
+// at 0 replicas, and both sides agree that dc-west is active.
+func TestFailoverWhenTheActiveSideDiesAndDemotionOnRejoin(t *testing.T) {
+	ctx := context.Background()
+	bed, clusters := upPairBed(t)
+	east, west := clusters[testbed.East], clusters[testbed.West]
+	const ns = "shop"
+	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverAutomatic, witness: true})
+	eastOp := testbed.StartOperator(t, east, testbed.East)
+	westOp := testbed.StartOperator(t, west, testbed.West)
+	for _, op := range []*testbed.Operator{eastOp, westOp} {
+		if err := op.WaitHealthy(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, time.Minute)
+	waitRole(t, west, ns, tandemv1.RoleStandby, testbed.East, 1, time.Minute)
+	if err := testbed.Poll(ctx, time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		n, ann, err := replicasOf(ctx, west, ns, "web")
+		return err == nil && n == 0 && ann[replicate.ReplicasAnnotation] == "2", fmt.Errorf("web on dc-west: %d replicas, %v", n, err)
+	}); err != nil {
+		t.Fatalf("the warm copy on dc-west: %v", err)
+	}
+
+	// dc-east dies with its operator, as a data center would.
+	eastOp.Kill()
+	if err := bed.Stop(ctx, testbed.East); err != nil {
+		t.Fatal(err)
+	}
+	lost := time.Now()
+	promoted := waitRole(t, west, ns, tandemv1.RoleActive, testbed.West, 2, 2*time.Minute)
+	if err := waitAvailable(ctx, west.Client, ns, "web", 2); err != nil {
+		t.Fatalf("web on dc-west after the failover: %v", err)
+	}
+	available := time.Since(lost)
+	var so tandemv1.Switchover
+	if err := west.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop-failover-2"}, &so); err != nil {
+		t.Fatalf("the Failover Switchover the operator created: %v", err)
+	}
+	if err := testbed.Poll(ctx, 30*time.Second, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		err := west.Client.Get(ctx, client.ObjectKeyFromObject(&so), &so)
+		return err == nil && so.Status.Phase == tandemv1.PhaseSucceeded, fmt.Errorf("phase %s, steps %+v", so.Status.Phase, so.Status.Steps)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if so.Status.RTO == nil || so.Status.FromCluster != testbed.East || so.Status.Epoch != 2 {
+		t.Fatalf("Switchover status = %+v", so.Status)
+	}
+	t.Logf("dc-east stopped: dc-west Active at epoch 2 after %s, web Available after %s; Switchover RTO %s, data-loss window %v",
+		promoted.Round(10*time.Millisecond), available.Round(10*time.Millisecond), so.Status.RTO.Duration, so.Status.DataLossWindow)
+	for _, st := range so.Status.Steps {
+		t.Logf("  step %-15s %-9s %s", st.Name, st.Phase, st.Message)
+	}
+
+	// dc-east comes back with its operator and finds it was replaced.
+	if err := bed.Start(ctx, testbed.East); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	if err := eastOp.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	demoted := waitRole(t, east, ns, tandemv1.RoleStandby, testbed.West, 2, 2*time.Minute)
+	n, ann, err := replicasOf(ctx, east, ns, "web")
+	if err != nil || n != 0 || ann[replicate.ReplicasAnnotation] != "2" {
+		t.Fatalf("web on the demoted dc-east: %d replicas, annotations %v, %v", n, ann, err)
+	}
+	waitRole(t, west, ns, tandemv1.RoleActive, testbed.West, 2, 10*time.Second)
+	t.Logf("dc-east back: demoted %s after its API server started (operator start and leader election included)", time.Since(back).Round(10*time.Millisecond))
+	_ = demoted
+}
+
+// sampler reads both sides' role records every few milliseconds and
+// remembers any instant both said Active.
+type sampler struct {
+	mu       sync.Mutex
+	samples  int
+	bothSeen []string
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+func sampleRoles(clusters map[string]*testbed.Cluster, ns string) *sampler {
+	s := &sampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			e, errE := getPair(ctx, clusters[testbed.East], ns)
+			w, errW := getPair(ctx, clusters[testbed.West], ns)
+			cancel()
+			if errE != nil || errW != nil {
+				continue
+			}
+			s.mu.Lock()
+			s.samples++
+			if e.Status.LocalRole == tandemv1.RoleActive && w.Status.LocalRole == tandemv1.RoleActive {
+				s.bothSeen = append(s.bothSeen, fmt.Sprintf("%s: dc-east epoch %d, dc-west epoch %d",
+					time.Now().Format("15:04:05.000"), e.Status.Epoch, w.Status.Epoch))
+			}
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+func (s *sampler) finish(t *testing.T) {
+	t.Helper()
+	close(s.stop)
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.bothSeen) > 0 {
+		t.Fatalf("both sides reported Active in %d of %d samples: %v", len(s.bothSeen), s.samples, s.bothSeen)
+	}
+	t.Logf("never both Active in %d samples of both role records", s.samples)
+}
+
+// The network between the data centers is cut while both stay up.
+//   - With a witness both sides reach, dc-east keeps renewing the Lease, so
+//     dc-west sees dc-east lost but may not promote: exactly one Active.
+//   - Without a witness (Manual mode; Automatic needs one or an opt-in),
+//     dc-west only reports the loss: nothing promotes.
+//   - When dc-east also loses the witness, it fences itself within the
+//     lease duration and only then can dc-west take the Lease: again exactly
+//     one side is Active at every instant, and it ends with dc-west.
+func TestPartitionNeverMakesTwoActiveSides(t *testing.T) {
+	ctx := context.Background()
+	_, clusters := upPairBed(t)
+	east, west, witness := clusters[testbed.East], clusters[testbed.West], clusters[testbed.Witness]
+
+	links := map[string]*testbed.Link{}
+	for _, l := range []struct {
+		name string
+		to   *testbed.Cluster
+	}{
+		{"dc-east-to-dc-west", west}, {"dc-west-to-dc-east", east}, {"dc-east-to-witness", witness},
+	} {
+		link, err := testbed.LinkTo(l.name, l.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(link.Close)
+		links[l.name] = link
+	}
+	via := func(from, to *testbed.Cluster) []byte {
+		kc, err := to.KubeconfigVia(links[from.Name+"-to-"+to.Name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kc
+	}
+	witnessVia := func(from *testbed.Cluster) []byte {
+		if from.Name == testbed.East {
+			kc, err := witness.KubeconfigVia(links["dc-east-to-witness"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kc
+		}
+		kc, err := witness.FlatKubeconfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kc
+	}
+	twoSidedPair(t, clusters, pairOptions{ns: "shop", mode: tandemv1.FailoverAutomatic, witness: true, peerKubeconfig: via, witnessKubeconfig: witnessVia})
+	twoSidedPair(t, clusters, pairOptions{ns: "manual", mode: tandemv1.FailoverManual, peerKubeconfig: via})
+	for _, c := range []*testbed.Cluster{east, west} {
+		if err := testbed.StartOperator(t, c, c.Name).WaitHealthy(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ns := range []string{"shop", "manual"} {
+		waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, time.Minute)
+		waitRole(t, west, ns, tandemv1.RoleStandby, testbed.East, 1, time.Minute)
+	}
+	withWitness := sampleRoles(clusters, "shop")
+	withoutWitness := sampleRoles(clusters, "manual")
+
+	// 1. Cut dc-east <-> dc-west; both still reach the witness.
+	cut := time.Now()
+	for _, name := range []string{"dc-east-to-dc-west", "dc-west-to-dc-east"} {
+		if err := links[name].Cut(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDegraded := func(ns string, reason string) time.Duration {
+		t.Helper()
+		if err := testbed.Poll(ctx, time.Minute, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
+			p, err := getPair(ctx, west, ns)
+			if err != nil {
+				return false, err
+			}
+			c := findCond(p.Status.Conditions, tandemv1.DegradedCondition)
+			return c != nil && c.Status == metav1.ConditionTrue && c.Reason == reason, fmt.Errorf("Degraded %+v", c)
+		}); err != nil {
+			t.Fatalf("%s on dc-west: %v", ns, err)
+		}
+		return time.Since(cut)
+	}
+	seenHeld := waitDegraded("shop", tandemv1.LeaseHeldReason)
+	seenManual := waitDegraded("manual", tandemv1.ActiveLostReason)
+	t.Logf("partition: dc-west declared dc-east lost after %s (witness pair: Lease held, no promotion) and %s (manual pair)",
+		seenHeld.Round(10*time.Millisecond), seenManual.Round(10*time.Millisecond))
+	// Hold the partition for three lease durations: dc-east renews, so the
+	// Lease never expires and nothing may change.
+	hold := time.Now().Add(3 * leaseDuration)
+	for time.Now().Before(hold) {
+		for _, ns := range []string{"shop", "manual"} {
+			e, err1 := getPair(ctx, east, ns)
+			w, err2 := getPair(ctx, west, ns)
+			if err1 != nil || err2 != nil {
+				t.Fatal(err1, err2)
+			}
+			if e.Status.LocalRole != tandemv1.RoleActive || w.Status.LocalRole != tandemv1.RoleStandby || w.Status.Epoch != 1 {
+				t.Fatalf("%s changed roles during the partition: dc-east %s, dc-west %s epoch %d", ns, e.Status.LocalRole, w.Status.LocalRole, w.Status.Epoch)
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var switchovers tandemv1.SwitchoverList
+	if err := west.Client.List(ctx, &switchovers, client.InNamespace("manual")); err != nil || len(switchovers.Items) != 0 {
+		t.Fatalf("Manual mode created Switchovers: %d, %v", len(switchovers.Items), err)
+	}
+	withoutWitness.finish(t)
+
+	// 2. dc-east loses the witness too: it must fence itself, then dc-west
+	// takes over.
+	isolated := time.Now()
+	if err := links["dc-east-to-witness"].Cut(); err != nil {
+		t.Fatal(err)
+	}
+	fenced := waitRole(t, east, "shop", tandemv1.RoleFenced, testbed.East, 1, time.Minute)
+	promoted := waitRole(t, west, "shop", tandemv1.RoleActive, testbed.West, 2, 2*time.Minute)
+	t.Logf("dc-east isolated: fenced after %s, dc-west Active at epoch 2 after %s",
+		fenced.Round(10*time.Millisecond), time.Since(isolated).Round(10*time.Millisecond))
+	_ = promoted
+	if n, _, err := replicasOf(ctx, east, "shop", "web"); err != nil || n != 0 {
+		t.Fatalf("web on the fenced dc-east: %d replicas, %v", n, err)
+	}
+
+	// 3. The network heals: dc-east sees epoch 2 and becomes the standby.
+	for _, l := range links {
+		if err := l.Heal(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRole(t, east, "shop", tandemv1.RoleStandby, testbed.West, 2, time.Minute)
+	withWitness.finish(t)
+}
+
+func findCond(conds []metav1.Condition, t string) *metav1.Condition {
+	for i := range conds {
+		if conds[i].Type == t {
+			return &conds[i]
+		}
+	}
+	return nil
+}
