@@ -131,6 +131,9 @@ func (b *Bed) Cluster(name string) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading kubeconfig of cluster %s: %w", name, err)
 	}
+	// Tests poll several objects every few milliseconds; client-go's
+	// default of 5 QPS would throttle them into sampling every second.
+	cfg.QPS, cfg.Burst = 200, 400
 	c, err := client.New(cfg, client.Options{Scheme: Scheme()})
 	if err != nil {
 		return nil, fmt.Errorf("client for cluster %s: %w", name, err)
