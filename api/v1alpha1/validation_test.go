@@ -434,3 +434,30 @@ func TestMinimalObjectsFromGoAreAccepted(t *testing.T) {
 		t.Fatalf("minimal Switchover refused: %v", err)
 	}
 }
+
+// The role record is the fencing token: the active cluster changes only
+// with a higher epoch, so two records with one epoch never name two actives.
+func TestHAPairActiveClusterChangesOnlyWithAHigherEpoch(t *testing.T) {
+	ctx := context.Background()
+	obj := sample(t, "tandem_v1alpha1_hapair.yaml")
+	obj.SetName("active-rule")
+	if err := k8s.Create(ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+	setRecord := func(active string, e int64) error {
+		_ = unstructured.SetNestedField(obj.Object, active, "status", "activeCluster")
+		_ = unstructured.SetNestedField(obj.Object, e, "status", "epoch")
+		return k8s.Status().Update(ctx, obj)
+	}
+	if err := setRecord("dc-east", 1); err != nil {
+		t.Fatalf("first record: %v", err)
+	}
+	wantRefused(t, setRecord("dc-west", 1), "status", "status.activeCluster may change only with a higher status.epoch")
+	if err := k8s.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+		t.Fatal(err)
+	}
+	if err := setRecord("dc-west", 2); err != nil {
+		t.Fatalf("promotion at the next epoch: %v", err)
+	}
+	wantRefused(t, setRecord("dc-east", 1), "status", "status.epoch may never decrease")
+}

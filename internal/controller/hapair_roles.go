@@ -75,16 +75,12 @@ func (r *HAPairReconciler) reconcileWitness(ctx context.Context, s *hapairScope)
 	}
 	st := &tandemv1.WitnessStatus{}
 	pair.Status.Witness = st
-	cfg, err := remote.ConfigFromSecret(ctx, r.Client, pair.Namespace, pair.Spec.Witness.KubeconfigSecretRef, r.Kubeconfig)
-	if err != nil {
-		if !remote.IsInvalidKubeconfig(err) {
-			return ctrl.Result{}, err
-		}
+	c, err := r.witnessClient(ctx, pair)
+	switch {
+	case remote.IsInvalidKubeconfig(err):
 		st.Message = fmt.Sprintf("spec.witness: %v", err)
 		return ctrl.Result{}, nil
-	}
-	c, err := r.Peers.ClientFor(cfg)
-	if err == nil {
+	case err == nil:
 		var v fence.LeaseView
 		rctx, cancel := remoteContext(ctx, pair)
 		defer cancel()

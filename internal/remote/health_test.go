@@ -47,8 +47,11 @@ func TestHealthThreshold(t *testing.T) {
 	rounds := []struct {
 		ok       bool
 		wantLost bool
+		// firstFailure is the round the current run of failures began,
+		// -1 while the peer answers.
+		firstFailure int
 	}{
-		{true, false}, {false, false}, {false, false}, {false, true}, {false, true}, {true, false}, {false, false},
+		{true, false, -1}, {false, false, 1}, {false, false, 1}, {false, true, 1}, {false, true, 1}, {true, false, -1}, {false, false, 6},
 	}
 	var h Health
 	for i, r := range rounds {
@@ -63,6 +66,9 @@ func TestHealthThreshold(t *testing.T) {
 		}
 		if h.Reachable() != r.ok {
 			t.Fatalf("round %d: reachable = %v", i, h.Reachable())
+		}
+		if r.firstFailure < 0 && !h.FirstFailure.IsZero() || r.firstFailure >= 0 && !h.FirstFailure.Equal(start.Add(time.Duration(r.firstFailure)*period)) {
+			t.Fatalf("round %d: first failure %s, want round %d", i, h.FirstFailure, r.firstFailure)
 		}
 		if !h.LastProbe.Equal(now) {
 			t.Fatalf("round %d: last probe %s, want %s", i, h.LastProbe, now)

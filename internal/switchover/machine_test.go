@@ -1,0 +1,110 @@
+package switchover
+
+import (
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/remote"
+)
+
+var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+
+// statusAt is a Failover recorded up to step i: steps before it ended,
+// step i in phase p, the rest Pending.
+func statusAt(i int, p tandemv1.StepPhase, started time.Time) *tandemv1.SwitchoverStatus {
+	st := &tandemv1.SwitchoverStatus{}
+	StartAll(st, FailoverSteps, t0)
+	for j := 0; j < i; j++ {
+		EndStep(st, j, tandemv1.StepSucceeded, "", t0)
+	}
+	if i < len(FailoverSteps) {
+		st.Steps[i].Phase = p
+		if p == tandemv1.StepRunning {
+			ts := metav1.NewTime(started)
+			st.Steps[i].StartTime = &ts
+		}
+	}
+	return st
+}
+
+// Resuming from status after a restart, from every step: a Pending step is
+// recorded Running first, a Running step is run again (steps are
+// idempotent), a step past its timeout fails, the end completes.
+func TestDecideResumesFromEveryStep(t *testing.T) {
+	timeout := time.Minute
+	if d := Decide(&tandemv1.SwitchoverStatus{}, FailoverSteps, t0, timeout); d.Action != Start {
+		t.Fatalf("new Switchover: %+v, want Start", d)
+	}
+	for i := range FailoverSteps {
+		if d := Decide(statusAt(i, tandemv1.StepPending, t0), FailoverSteps, t0, timeout); d != (Decision{Action: Begin, Step: i}) {
+			t.Errorf("step %d Pending: %+v, want Begin %d", i, d, i)
+		}
+		if d := Decide(statusAt(i, tandemv1.StepRunning, t0), FailoverSteps, t0.Add(timeout), timeout); d != (Decision{Action: Run, Step: i}) {
+			t.Errorf("step %d Running within the timeout: %+v, want Run %d", i, d, i)
+		}
+		if d := Decide(statusAt(i, tandemv1.StepRunning, t0), FailoverSteps, t0.Add(timeout+time.Second), timeout); d != (Decision{Action: TimeOut, Step: i}) {
+			t.Errorf("step %d Running past the timeout: %+v, want TimeOut %d", i, d, i)
+		}
+		if d := Decide(statusAt(i, tandemv1.StepFailed, t0), FailoverSteps, t0, timeout); d.Action != Done {
+			t.Errorf("step %d Failed: %+v, want Done", i, d)
+		}
+	}
+	if d := Decide(statusAt(len(FailoverSteps), "", t0), FailoverSteps, t0, timeout); d.Action != Complete {
+		t.Fatalf("all steps ended: %+v, want Complete", d)
+	}
+	skipped := statusAt(2, tandemv1.StepPending, t0)
+	EndStep(skipped, 2, tandemv1.StepSkipped, "nothing configured", t0)
+	if d := Decide(skipped, FailoverSteps, t0, timeout); d != (Decision{Action: Begin, Step: 3}) {
+		t.Fatalf("after a skipped step: %+v, want Begin 3", d)
+	}
+	failed := statusAt(1, tandemv1.StepRunning, t0)
+	EndStep(failed, 1, tandemv1.StepFailed, "boom", t0)
+	if failed.Phase != tandemv1.PhaseFailed || failed.CompletionTime == nil {
+		t.Fatalf("a failed step must fail the Switchover: %+v", failed)
+	}
+	if d := Decide(failed, FailoverSteps, t0, timeout); d.Action != Done {
+		t.Fatalf("failed Switchover: %+v, want Done", d)
+	}
+}
+
+func TestConfirmLoss(t *testing.T) {
+	pair := func(mutate func(*tandemv1.HAPair)) *tandemv1.HAPair {
+		p := &tandemv1.HAPair{}
+		p.Name = "shop"
+		p.Spec.Failover.FailureThreshold = 3
+		p.Status.ActiveCluster, p.Status.Epoch, p.Status.LocalRole = "dc-east", 1, tandemv1.RoleStandby
+		if mutate != nil {
+			mutate(p)
+		}
+		return p
+	}
+	failing := func(n int) remote.Health {
+		return remote.Health{ConsecutiveFailures: n, LastProbe: t0, LastSuccess: t0.Add(-time.Duration(n) * time.Second), LastError: "/readyz: refused"}
+	}
+	for _, tc := range []struct {
+		name     string
+		pair     *tandemv1.HAPair
+		health   remote.Health
+		probed   bool
+		ok, fail bool
+	}{
+		{name: "lost after the threshold", pair: pair(nil), health: failing(3), probed: true, ok: true},
+		{name: "below the threshold waits", pair: pair(nil), health: failing(2), probed: true},
+		{name: "not probed yet waits", pair: pair(nil)},
+		{name: "peer answers: refused", pair: pair(nil), health: remote.Health{LastProbe: t0, LastSuccess: t0}, probed: true, fail: true},
+		{name: "target already active", pair: pair(func(p *tandemv1.HAPair) { p.Status.ActiveCluster = "dc-west" }), health: failing(3), probed: true, fail: true},
+		{name: "target fenced", pair: pair(func(p *tandemv1.HAPair) { p.Status.LocalRole = tandemv1.RoleFenced }), health: failing(3), probed: true, fail: true},
+		{name: "pair suspended", pair: pair(func(p *tandemv1.HAPair) { p.Spec.Suspend = true }), health: failing(3), probed: true, fail: true},
+		{name: "no role record yet waits", pair: pair(func(p *tandemv1.HAPair) { p.Status.ActiveCluster = "" }), health: failing(3), probed: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := ConfirmLoss(LossCheck{Pair: tc.pair, Target: "dc-west", Health: tc.health, Probed: tc.probed})
+			if v.OK != tc.ok || v.Fail != tc.fail || v.Message == "" {
+				t.Fatalf("ConfirmLoss = %+v, want ok=%v fail=%v with a message", v, tc.ok, tc.fail)
+			}
+		})
+	}
+}
