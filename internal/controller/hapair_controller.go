@@ -136,6 +136,7 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 			// never delete data.
 			r.Syncs.StopPair(req.Namespace, req.Name, nil)
 			r.Peers.Forget(req.Namespace, req.Name)
+			forgetRoleMetrics(req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -148,6 +149,7 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	s := &hapairScope{pair: obj}
 	defer func() {
 		setHAPairSummary(obj)
+		recordRoleMetrics(obj, before, obj.Status.LocalRole == tandemv1.RoleStandby && s.health.Lost(obj.Spec.Failover.FailureThreshold))
 		obj.Status.ObservedGeneration = obj.Generation
 		r.emitTransitions(obj, before)
 		if equality.Semantic.DeepEqual(before.Status, obj.Status) {
