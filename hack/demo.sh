@@ -23,13 +23,15 @@ cleanup() {
 trap cleanup EXIT
 
 rm -rf "$work"; mkdir -p "$work"
-say "Building the operator and bringing up two data centers, dc-east and dc-west"
+say "Building the operator and bringing up two data centers, dc-east and dc-west, and a witness"
 go build -o "$work/tandem-operator" ./cmd/tandem-operator
 go build -o "$work/kubectl-tandem" ./cmd/kubectl-tandem
 export PATH="$work:$PATH"   # so that `kubectl tandem` finds the plugin
-step go run ./hack/testbed -dir "$work" up
+step go run ./hack/testbed -dir "$work" up -witness
 E="kubectl --kubeconfig $work/dc-east.kubeconfig"
 W="kubectl --kubeconfig $work/dc-west.kubeconfig"
+X="kubectl --kubeconfig $work/witness.kubeconfig"
+$X create namespace tandem-system >/dev/null   # where the pairs' Leases live
 
 say "Installing Tandem's CRDs and admission policy into each data center ($(elapsed))"
 for k in "$E" "$W"; do
@@ -41,14 +43,17 @@ done
 $E get crd -o custom-columns=CRD:.metadata.name,ESTABLISHED:.status.conditions[1].status
 
 say "Starting an operator for each data center, as local processes ($(elapsed))"
-for dc in dc-east dc-west; do
+declare -A operator
+start_operator() {
+  local dc=$1 port
   port=$(go run ./hack/testbed freeport)
   "$work/tandem-operator" --kubeconfig "$work/$dc.kubeconfig" --cluster-name "$dc" \
     --leader-election-namespace tandem-system --metrics-bind-address 0 \
-    --health-probe-bind-address "127.0.0.1:$port" >"$work/operator-$dc.log" 2>&1 &
-  pids+=($!)
+    --health-probe-bind-address "127.0.0.1:$port" >>"$work/operator-$dc.log" 2>&1 &
+  pids+=($!); operator[$dc]=$!
   echo "  $dc operator: pid $!, log $work/operator-$dc.log, health http://127.0.0.1:$port/readyz"
-done
+}
+for dc in dc-east dc-west; do start_operator "$dc"; done
 
 say "dc-east runs the shop ($(elapsed))"
 $E label nodes --all topology.kubernetes.io/zone=east-1 >/dev/null
@@ -57,19 +62,23 @@ $E apply -f hack/demo-app.yaml >/dev/null
 $E wait --for=condition=Available deployment/storefront -n shop --timeout=60s >/dev/null
 step $E get deployments,configmaps,services,pvc -n shop -l app.kubernetes.io/part-of=shop
 
-say "Pairing the data centers: kubeconfig Secrets, the sample HAPair and SyncPolicy on both sides ($(elapsed))"
+say "Pairing the data centers: kubeconfig Secrets on each side, the HAPair and SyncPolicy on dc-east only ($(elapsed))"
 for pair in "dc-east dc-west" "dc-west dc-east"; do
   set -- $pair
   k="kubectl --kubeconfig $work/$1.kubeconfig"
   $k create namespace shop >/dev/null 2>&1 || true
-  # Each side holds the kubeconfig of the other, with certificates embedded.
+  # Each side holds the kubeconfigs of the other side and of the witness,
+  # with certificates embedded.
   $k -n shop create secret generic "$2-kubeconfig" \
     --from-literal=kubeconfig="$(kubectl --kubeconfig "$work/$2.kubeconfig" config view --raw --flatten)" >/dev/null
-  $k apply -f config/samples/tandem_v1alpha1_syncpolicy.yaml >/dev/null
-  $k apply -f config/samples/tandem_v1alpha1_hapair.yaml >/dev/null
+  $k -n shop create secret generic witness-kubeconfig \
+    --from-literal=kubeconfig="$(kubectl --kubeconfig "$work/witness.kubeconfig" config view --raw --flatten)" >/dev/null
 done
+$E apply -f config/samples/tandem_v1alpha1_syncpolicy.yaml >/dev/null
+$E apply -f hack/demo-pair.yaml >/dev/null
 echo "The sample policy copies what is labelled app.kubernetes.io/part-of=shop, except Secrets,"
 echo "maps the image registry and storage class, drops the zone nodeSelector, patches SITE."
+echo "The pair (hack/demo-pair.yaml): Automatic failover, a witness Lease of 4s, probes every 1s."
 step kubectl tandem plan shop -n shop --kubeconfig "$work/dc-east.kubeconfig"
 
 say "dc-east copies the shop to dc-west ($(elapsed))"
@@ -81,7 +90,10 @@ step $W get deployments,configmaps,services,pvc -n shop
 echo "dc-west's storefront waits at 0 replicas (warm standby), its source count kept for promotion:"
 $W get deployment storefront -n shop -o jsonpath='  image {.spec.template.spec.containers[0].image}, replicas {.spec.replicas}, tandem.dev/source-replicas={.metadata.annotations.tandem\.dev/source-replicas}{"\n"}'
 $W get configmap shop-config -n shop -o jsonpath='  shop-config SITE={.data.SITE} (patched by the policy; dc-east says east){"\n"}'
-$W get hapair shop -n shop -o jsonpath='  dc-west sees itself as {.status.localRole}: {.status.conditions[?(@.type=="Synced")].message}{"\n"}'
+until $W get hapair shop -n shop >/dev/null 2>&1; do sleep 0.2; done
+echo "The pair and policy were applied on dc-east only; dc-east mirrored them to dc-west:"
+until [ -n "$($W get hapair shop -n shop -o jsonpath='{.status.localRole}')" ]; do sleep 0.2; done
+$W get hapair shop -n shop -o jsonpath='  dc-west sees itself as {.status.localRole}, {.status.activeCluster} active at epoch {.status.epoch}{"\n"}'
 
 say "A change on dc-east reaches dc-west within about a second"
 t1=$(date +%s%N)
@@ -91,6 +103,28 @@ echo "  feature-flags changed on dc-west $(( ($(date +%s%N) - t1) / 1000000 )) m
 $E -n shop delete configmap feature-flags >/dev/null
 until ! $W -n shop get configmap feature-flags >/dev/null 2>&1; do sleep 0.05; done
 echo "  deleted on dc-east, pruned on dc-west"
+
+say "dc-east goes dark: its control plane and its operator stop ($(elapsed))"
+kill "${operator[dc-east]}"; wait "${operator[dc-east]}" 2>/dev/null || true
+step go run ./hack/testbed -dir "$work" stop dc-east
+t1=$(date +%s%N)
+until [ "$($W get hapair shop -n shop -o jsonpath='{.status.localRole}/{.status.epoch}')" = Active/2 ]; do sleep 0.1; done
+echo "  dc-west Active at epoch 2 after $(( ($(date +%s%N) - t1) / 1000000 )) ms: 3 failed probe rounds, then the witness Lease expired and dc-west took it"
+$W wait --for=condition=Available deployment/storefront -n shop --timeout=60s >/dev/null
+echo "  storefront Available on dc-west after $(( ($(date +%s%N) - t1) / 1000000 )) ms"
+step $W get switchovers -n shop
+$W get switchover shop-failover-2 -n shop -o jsonpath='{range .status.steps[*]}  {.name}: {.phase}, {.message}{"\n"}{end}'
+step $W get hapair shop -n shop
+
+say "dc-east comes back and finds it was replaced ($(elapsed))"
+step go run ./hack/testbed -dir "$work" start dc-east
+t1=$(date +%s%N)
+start_operator dc-east
+until [ "$($E get hapair shop -n shop -o jsonpath='{.status.localRole}/{.status.epoch}' 2>/dev/null)" = Standby/2 ]; do sleep 0.2; done
+echo "  dc-east demoted itself $(( ($(date +%s%N) - t1) / 1000000 )) ms after it started (most of it the operator's own leader election)"
+$E get deployment storefront -n shop -o jsonpath='  dc-east storefront: replicas {.spec.replicas}, tandem.dev/source-replicas={.metadata.annotations.tandem\.dev/source-replicas} (nothing deleted){"\n"}'
+$E get events.events.k8s.io -n shop --field-selector reason=Demoted -o jsonpath='{range .items[*]}  event Demoted: {.note}{"\n"}{end}'
+step $E get hapair shop -n shop
 
 say "Bad input is refused by the API server, naming the field"
 bad_primary=$(sed 's/^  primary: dc-east/  primary: dc-north/' config/samples/tandem_v1alpha1_hapair.yaml | sed 's/name: shop$/name: typo/')
@@ -106,10 +140,12 @@ echo "$out" | sed 's/^  */  /'
 
 say "Done in $(elapsed)"
 cat <<EOT
-This version has the API with admission validation, the local test bed, and
-the sync engine: dependency-ordered copies, kept current, verified, pruned.
-Peers and fencing, switchovers and drills, volume snapshots and traffic flips
-come with the next issues; the HAPair's Ready message says so.
+This version has the API with admission validation, the local test bed, the
+sync engine (dependency-ordered copies, kept current, verified, pruned), and
+roles: epochs, the witness Lease, automatic failover, self-fencing and
+demotion on rejoin (docs/failure-model.md). Planned switchovers and drills,
+volume snapshots and traffic flips come with the next issues; the HAPair's
+Ready message says so.
 EOT
 if [ "${KEEP:-0}" = 1 ]; then
   cat <<EOT

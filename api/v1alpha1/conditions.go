@@ -111,6 +111,10 @@ const (
 	// found nobody had taken over, so it serves again.
 	UnfencedReason = "Unfenced"
 
+	// TandemNotInstalledReason: the peer answers but does not serve the
+	// tandem.dev API.
+	TandemNotInstalledReason = "TandemNotInstalled"
+
 	// MirroredReason: the pair or a SyncPolicy was copied to the peer.
 	MirroredReason = "Mirrored"
 

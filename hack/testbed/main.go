@@ -2,6 +2,7 @@
 //
 //	go run ./hack/testbed [-dir DIR] up [-witness] [-nodes N]
 //	go run ./hack/testbed [-dir DIR] status
+//	go run ./hack/testbed [-dir DIR] stop|start CLUSTER   (a data center goes dark, or comes back)
 //	go run ./hack/testbed [-dir DIR] down
 //	go run ./hack/testbed freeport      (prints a free port on 127.0.0.1)
 //
@@ -26,7 +27,7 @@ import (
 func main() {
 	dir := flag.String("dir", ".work/testbed", "Directory holding the clusters' state, logs and kubeconfigs.")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: testbed [-dir DIR] up [-witness] [-nodes N] | status | down | freeport\n")
+		fmt.Fprintf(os.Stderr, "usage: testbed [-dir DIR] up [-witness] [-nodes N] | status | stop CLUSTER | start CLUSTER | down | freeport\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -91,6 +92,20 @@ func run(ctx context.Context, dir, cmd string, args []string) error {
 		}
 		fmt.Println(port)
 		return nil
+	case "stop", "start":
+		if len(args) != 1 {
+			return fmt.Errorf("%s needs the name of a cluster (one of %s)", cmd, strings.Join(bed.Names(), ", "))
+		}
+		start := time.Now()
+		do, done := bed.Stop, "stopped: its processes are gone, its state kept"
+		if cmd == "start" {
+			do, done = bed.Start, "started again with its state"
+		}
+		if err := do(ctx, args[0]); err != nil {
+			return err
+		}
+		fmt.Printf("%s %s in %.1fs\n", args[0], done, time.Since(start).Seconds())
+		return nil
 	case "down":
 		names := bed.Names()
 		if err := bed.Down(ctx); err != nil {
@@ -99,6 +114,6 @@ func run(ctx context.Context, dir, cmd string, args []string) error {
 		fmt.Printf("Deleted %d test bed clusters; no process left behind.\n", len(names))
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (want up, status or down)", cmd)
+		return fmt.Errorf("unknown command %q (want up, status, stop, start, down or freeport)", cmd)
 	}
 }

@@ -68,6 +68,7 @@ type hapairScope struct {
 	peerPair     *tandemv1.HAPair
 	peerClient   client.Client
 	peerAnswered bool
+	peerLacksAPI bool
 	// witness reaches the witness cluster and lease is the pair's Lease
 	// there, both nil when there is no witness or it does not answer.
 	witness    client.Client
@@ -252,8 +253,12 @@ func (r *HAPairReconciler) reconcilePeer(ctx context.Context, s *hapairScope) (c
 	switch err := c.Get(rctx, client.ObjectKeyFromObject(pair), &theirs); {
 	case err == nil:
 		s.peerPair, s.peerAnswered = &theirs, true
-	case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
+	case apierrors.IsNotFound(err):
 		s.peerAnswered = true
+	case meta.IsNoMatchError(err):
+		// The peer answers but does not serve Tandem's API: it knows no
+		// record, and nothing can be mirrored to it.
+		s.peerAnswered, s.peerLacksAPI = true, true
 	default:
 		log.FromContext(ctx).V(1).Info("Could not read the pair on the peer", "peer", s.peer.Name, "error", err.Error())
 	}

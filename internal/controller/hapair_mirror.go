@@ -79,7 +79,7 @@ func specHash(spec any) string {
 // one side must not take it from the other. Status is never mirrored; each
 // side writes its own.
 func (r *HAPairReconciler) reconcileMirror(ctx context.Context, s *hapairScope) (ctrl.Result, error) {
-	if s.peerClient == nil || !s.peerAnswered {
+	if s.peerClient == nil || !s.peerAnswered || s.peerLacksAPI {
 		return ctrl.Result{}, nil
 	}
 	pair := s.pair

@@ -142,10 +142,21 @@ func (r *HAPairReconciler) reconcileRoles(ctx context.Context, s *hapairScope) (
 	setRecord(pair, recordOf(pair), s.peer.Name, r.ClusterName)
 	if pair.Status.ActiveCluster != r.ClusterName {
 		pair.Status.LocalRole = tandemv1.RoleStandby
-		setDegraded(pair, tandemv1.RolesAgreedReason, rolesMessage(pair))
+		r.setRolesAgreed(s)
 		return ctrl.Result{}, nil
 	}
 	return r.holdActiveRole(ctx, s)
+}
+
+// setRolesAgreed clears Degraded, unless the peer cannot take over because
+// Tandem is not installed there.
+func (r *HAPairReconciler) setRolesAgreed(s *hapairScope) {
+	if s.peerLacksAPI {
+		setDegraded(s.pair, tandemv1.TandemNotInstalledReason, fmt.Sprintf(
+			"%s does not serve the tandem.dev API: install Tandem's CRDs and operator there, or it can neither know the pair nor take over", s.peer.Name))
+		return
+	}
+	setDegraded(s.pair, tandemv1.RolesAgreedReason, rolesMessage(s.pair))
 }
 
 // claimInitialRole writes the first role record: spec.primary active at
@@ -158,7 +169,7 @@ func (r *HAPairReconciler) claimInitialRole(ctx context.Context, s *hapairScope)
 	if first.Active != r.ClusterName {
 		setRecord(pair, first, s.peer.Name, r.ClusterName)
 		pair.Status.LocalRole = tandemv1.RoleStandby
-		setDegraded(pair, tandemv1.RolesAgreedReason, rolesMessage(pair))
+		r.setRolesAgreed(s)
 		return ctrl.Result{}, nil
 	}
 	confirmed := s.peerAnswered || s.lease != nil
@@ -185,7 +196,7 @@ func (r *HAPairReconciler) claimInitialRole(ctx context.Context, s *hapairScope)
 	setRecord(pair, first, s.peer.Name, r.ClusterName)
 	pair.Status.LocalRole = tandemv1.RoleActive
 	s.promoted = true
-	setDegraded(pair, tandemv1.RolesAgreedReason, rolesMessage(pair))
+	r.setRolesAgreed(s)
 	return ctrl.Result{}, nil
 }
 
@@ -221,7 +232,7 @@ func (r *HAPairReconciler) holdActiveRole(ctx context.Context, s *hapairScope) (
 	pair := s.pair
 	if pair.Spec.Witness == nil {
 		pair.Status.LocalRole = tandemv1.RoleActive
-		setDegraded(pair, tandemv1.RolesAgreedReason, rolesMessage(pair))
+		r.setRolesAgreed(s)
 		return ctrl.Result{}, nil
 	}
 	ref := leaseRef(pair)
@@ -273,7 +284,7 @@ func (r *HAPairReconciler) holdActiveRole(ctx context.Context, s *hapairScope) (
 			r.ClusterName, renewErr, s.peer.Name, ref.Duration))
 		return ctrl.Result{}, nil
 	}
-	setDegraded(pair, tandemv1.RolesAgreedReason, rolesMessage(pair))
+	r.setRolesAgreed(s)
 	return ctrl.Result{}, nil
 }
 

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,5 +38,24 @@ func TestProbeAtMostOncePerPeriod(t *testing.T) {
 	spec.Config = &rest.Config{Host: "https://127.0.0.1:2"}
 	if h := p.Probe(ctx, spec); h.ConsecutiveFailures != 1 {
 		t.Fatalf("a new kubeconfig kept the old count: %+v", h)
+	}
+}
+
+// Callers asking for the peer's client get a typed NotConnectedError, with
+// what the probes saw, while the peer does not answer.
+func TestClientOfAPeerThatDoesNotAnswerIsNotConnected(t *testing.T) {
+	p := &Peers{}
+	if _, err := p.Client("shop", "shop"); !IsNotConnected(err) {
+		t.Fatalf("before any probe: %v, want NotConnectedError", err)
+	}
+	spec := ProbeSpec{Namespace: "shop", Pair: "shop", Peer: "dc-west", Config: &rest.Config{Host: "https://127.0.0.1:1"},
+		Policy: tandemv1.ProbePolicyAny, Timeout: time.Second, Threshold: 3, Period: time.Second}
+	p.Probe(context.Background(), spec)
+	_, err := p.Client("shop", "shop")
+	if !IsNotConnected(err) || !strings.Contains(err.Error(), "dc-west") || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("after a failed round: %v, want NotConnectedError naming dc-west and the failure", err)
+	}
+	if h, ok := p.Health("shop", "shop"); !ok || h.ConsecutiveFailures != 1 || h.FirstFailure.IsZero() {
+		t.Fatalf("Health = %+v, %v", h, ok)
 	}
 }
