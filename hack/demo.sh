@@ -104,28 +104,6 @@ $E -n shop delete configmap feature-flags >/dev/null
 until ! $W -n shop get configmap feature-flags >/dev/null 2>&1; do sleep 0.05; done
 echo "  deleted on dc-east, pruned on dc-west"
 
-say "dc-east goes dark: its control plane and its operator stop ($(elapsed))"
-kill "${operator[dc-east]}"; wait "${operator[dc-east]}" 2>/dev/null || true
-step go run ./hack/testbed -dir "$work" stop dc-east
-t1=$(date +%s%N)
-until [ "$($W get hapair shop -n shop -o jsonpath='{.status.localRole}/{.status.epoch}')" = Active/2 ]; do sleep 0.1; done
-echo "  dc-west Active at epoch 2 after $(( ($(date +%s%N) - t1) / 1000000 )) ms: 3 failed probe rounds, then the witness Lease expired and dc-west took it"
-$W wait --for=condition=Available deployment/storefront -n shop --timeout=60s >/dev/null
-echo "  storefront Available on dc-west after $(( ($(date +%s%N) - t1) / 1000000 )) ms"
-step $W get switchovers -n shop
-$W get switchover shop-failover-2 -n shop -o jsonpath='{range .status.steps[*]}  {.name}: {.phase}, {.message}{"\n"}{end}'
-step $W get hapair shop -n shop
-
-say "dc-east comes back and finds it was replaced ($(elapsed))"
-step go run ./hack/testbed -dir "$work" start dc-east
-t1=$(date +%s%N)
-start_operator dc-east
-until [ "$($E get hapair shop -n shop -o jsonpath='{.status.localRole}/{.status.epoch}' 2>/dev/null)" = Standby/2 ]; do sleep 0.2; done
-echo "  dc-east demoted itself $(( ($(date +%s%N) - t1) / 1000000 )) ms after it started (most of it the operator's own leader election)"
-$E get deployment storefront -n shop -o jsonpath='  dc-east storefront: replicas {.spec.replicas}, tandem.dev/source-replicas={.metadata.annotations.tandem\.dev/source-replicas} (nothing deleted){"\n"}'
-$E get events.events.k8s.io -n shop --field-selector reason=Demoted -o jsonpath='{range .items[*]}  event Demoted: {.note}{"\n"}{end}'
-step $E get hapair shop -n shop
-
 say "Bad input is refused by the API server, naming the field"
 bad_primary=$(sed 's/^  primary: dc-east/  primary: dc-north/' config/samples/tandem_v1alpha1_hapair.yaml | sed 's/name: shop$/name: typo/')
 echo "\$ kubectl apply (an HAPair whose primary is dc-north)"
@@ -137,6 +115,29 @@ for _ in $(seq 50); do
 done
 echo "\$ kubectl create (a Switchover targeting dc-north)"
 echo "$out" | sed 's/^  */  /'
+
+say "dc-east goes dark: its control plane and its operator stop ($(elapsed))"
+kill "${operator[dc-east]}"; wait "${operator[dc-east]}" 2>/dev/null || true
+step go run ./hack/testbed -dir "$work" stop dc-east
+t1=$(date +%s%N)
+until [ "$($W get hapair shop -n shop -o jsonpath='{.status.localRole}/{.status.epoch}')" = Active/2 ]; do sleep 0.1; done
+echo "  dc-west Active at epoch 2 after $(( ($(date +%s%N) - t1) / 1000000 )) ms: 3 failed probe rounds, then the witness Lease expired and dc-west took it"
+$W wait --for=condition=Available deployment/storefront -n shop --timeout=60s >/dev/null
+echo "  storefront Available on dc-west after $(( ($(date +%s%N) - t1) / 1000000 )) ms"
+$W wait --for=jsonpath='{.status.phase}'=Succeeded switchover/shop-failover-2 -n shop --timeout=60s >/dev/null
+step $W get switchovers -n shop
+$W get switchover shop-failover-2 -n shop -o jsonpath='{range .status.steps[*]}  {.name}: {.phase}, {.message}{"\n"}{end}'
+step $W get hapair shop -n shop
+
+say "dc-east comes back and finds it was replaced ($(elapsed))"
+step go run ./hack/testbed -dir "$work" start dc-east
+t1=$(date +%s%N)
+start_operator dc-east
+until [ "$($E get hapair shop -n shop -o jsonpath='{.status.localRole}/{.status.epoch}' 2>/dev/null)" = Standby/2 ]; do sleep 0.2; done
+echo "  dc-east demoted itself $(( ($(date +%s%N) - t1) / 1000000 )) ms after it started"
+$E get deployment storefront -n shop -o jsonpath='  dc-east storefront: replicas {.spec.replicas}, tandem.dev/source-replicas={.metadata.annotations.tandem\.dev/source-replicas} (nothing deleted){"\n"}'
+$E get events.events.k8s.io -n shop --field-selector reason=Demoted -o jsonpath='{range .items[*]}  event Demoted: {.note}{"\n"}{end}'
+step $E get hapair shop -n shop
 
 say "Done in $(elapsed)"
 cat <<EOT

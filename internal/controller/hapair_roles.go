@@ -217,9 +217,12 @@ func (r *HAPairReconciler) adopt(ctx context.Context, s *hapairScope, newest fen
 	}
 	pair.Status.LocalRole = tandemv1.RoleStandby
 	log.FromContext(ctx).Info("Demoted to standby", "seen", newest.Source, "record", newest.Record.String(), "parked", parked)
+	what := fmt.Sprintf("%d workloads scaled to 0 with their replica counts recorded", parked)
+	if parked == 0 {
+		what = "its workloads were already at 0"
+	}
 	r.event(pair, corev1.EventTypeWarning, tandemv1.DemotedReason,
-		"%s saw %s in %s and became the standby; %d workloads scaled to 0 with their replica counts recorded, nothing deleted",
-		r.ClusterName, newest.Record, newest.Source, parked)
+		"%s saw %s in %s and became the standby; %s; nothing deleted", r.ClusterName, newest.Record, newest.Source, what)
 	return nil
 }
 
