@@ -111,6 +111,9 @@ const (
 	// found nobody had taken over, so it serves again.
 	UnfencedReason = "Unfenced"
 
+	// SyncPausedReason: a running switchover or drill paused the sync.
+	SyncPausedReason = "SyncPaused"
+
 	// TandemNotInstalledReason: the peer answers but does not serve the
 	// tandem.dev API.
 	TandemNotInstalledReason = "TandemNotInstalled"

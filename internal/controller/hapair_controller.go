@@ -27,6 +27,7 @@ import (
 	"github.com/tandem-dev/tandem/internal/fence"
 	"github.com/tandem-dev/tandem/internal/remote"
 	"github.com/tandem-dev/tandem/internal/replicate"
+	"github.com/tandem-dev/tandem/internal/switchover"
 )
 
 // statusRefresh is how often a pair's status is refreshed when nothing else
@@ -266,6 +267,30 @@ func (r *HAPairReconciler) reconcilePeer(ctx context.Context, s *hapairScope) (c
 	return ctrl.Result{}, nil
 }
 
+// SyncPausedAnnotation on an HAPair names the Switchover that paused its
+// sync: from the end of a planned switchover's final sync until the roles
+// are swapped, and during a drill, the active side must not write to the
+// standby's workloads.
+const SyncPausedAnnotation = "tandem.dev/sync-paused-by"
+
+// syncPausedBy says whether a running Switchover paused the pair's sync. A
+// pause whose Switchover is gone or finished is stale and ignored, so a
+// crash can never leave a pair paused for good.
+func (r *HAPairReconciler) syncPausedBy(ctx context.Context, pair *tandemv1.HAPair) (string, bool, error) {
+	name := pair.Annotations[SyncPausedAnnotation]
+	if name == "" {
+		return "", false, nil
+	}
+	var so tandemv1.Switchover
+	if err := r.Get(ctx, client.ObjectKey{Namespace: pair.Namespace, Name: name}, &so); err != nil {
+		if apierrors.IsNotFound(err) {
+			return name, false, nil
+		}
+		return name, false, fmt.Errorf("reading Switchover %s/%s: %w", pair.Namespace, name, err)
+	}
+	return name, !switchover.Finished(so.Status.Phase), nil
+}
+
 // reconcileMembers finds this cluster and its peer in spec.clusters.
 func (r *HAPairReconciler) reconcileMembers(_ context.Context, s *hapairScope) (ctrl.Result, error) {
 	pair := s.pair
@@ -294,6 +319,14 @@ func (r *HAPairReconciler) reconcileSync(ctx context.Context, s *hapairScope) (c
 		r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
 		setSyncedOnStandby(pair, pair.Status.ActiveCluster)
 		return ctrl.Result{}, nil
+	}
+	if by, paused, err := r.syncPausedBy(ctx, pair); err != nil || paused {
+		if paused {
+			r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
+			setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.SyncPausedReason,
+				fmt.Sprintf("Switchover %s paused the sync while it moves the service", by))
+		}
+		return ctrl.Result{}, err
 	}
 	switch {
 	case s.peer.KubeconfigSecretRef == nil:

@@ -154,6 +154,27 @@ func (w *Witness) Acquire(ctx context.Context, c client.Client, ref LeaseRef, ho
 	return w.write(ctx, c, ref, lease, holder, epoch)
 }
 
+// Handover passes the Lease from its holder to another cluster at the next
+// epoch, without waiting for it to expire: the planned switchover does it,
+// from the side that holds it, after that side stopped serving. It repeats
+// safely; a Lease that moved on otherwise fails with SupersededError.
+func (w *Witness) Handover(ctx context.Context, c client.Client, ref LeaseRef, from, to string, epoch int64) error {
+	lease, err := w.get(ctx, c, ref)
+	if err != nil {
+		return err
+	}
+	if lease != nil {
+		v := w.view(ref, lease)
+		switch {
+		case v.Holder == to && v.Epoch == epoch:
+			return nil
+		case v.Epoch >= epoch || (v.Holder != from && v.Holder != ""):
+			return &SupersededError{Holder: v.Holder, Epoch: v.Epoch}
+		}
+	}
+	return w.write(ctx, c, ref, lease, to, epoch)
+}
+
 // LastRenew is when the last successful renewal of the Lease by this
 // process started; zero when there was none.
 func (w *Witness) LastRenew(ref LeaseRef) time.Time {

@@ -92,3 +92,29 @@ func TestAMissingLeaseIsTakenAtOnce(t *testing.T) {
 		t.Fatalf("Lease = %+v", lease)
 	}
 }
+
+// A planned switchover hands the Lease over without waiting for expiry,
+// only from its holder and only to the next epoch; repeating it is safe.
+func TestHandoverPassesTheLeaseToTheNextEpoch(t *testing.T) {
+	ctx := context.Background()
+	c, clk, ref := newWitness(t)
+	w := &Witness{Clock: clk}
+	if err := w.Renew(ctx, c, ref, "dc-east", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Handover(ctx, c, ref, "dc-west", "dc-east", 2); !IsSuperseded(err) {
+		t.Fatalf("handover by a cluster that does not hold the Lease: %v", err)
+	}
+	for range 2 {
+		if err := w.Handover(ctx, c, ref, "dc-east", "dc-west", 2); err != nil {
+			t.Fatalf("handover: %v", err)
+		}
+	}
+	v, err := w.Read(ctx, c, ref)
+	if err != nil || v.Record() != (Record{Active: "dc-west", Epoch: 2}) {
+		t.Fatalf("Lease after the handover = %+v, %v", v, err)
+	}
+	if err := w.Renew(ctx, c, ref, "dc-east", 1); !IsSuperseded(err) {
+		t.Fatalf("the old holder renewed after the handover: %v", err)
+	}
+}

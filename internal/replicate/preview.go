@@ -39,43 +39,9 @@ type Preview struct {
 // active side), builds the plan and transforms every object, without
 // touching any cluster.
 func PreviewPlan(ctx context.Context, cfg *rest.Config, spec tandemv1.SyncPolicySpec, opts Options, exclude map[plan.Ref]bool) (*Preview, error) {
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	objs, _, err := SelectObjects(ctx, cfg, spec, exclude)
 	if err != nil {
 		return nil, err
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	kinds, err := DiscoverKinds(dc, spec)
-	if err != nil {
-		return nil, err
-	}
-	sel, err := newSelector(spec)
-	if err != nil {
-		return nil, err
-	}
-	nsList, err := dyn.Resource(namespacesGVR).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("listing namespaces: %w", err)
-	}
-	nsLabels := map[string]map[string]string{}
-	for _, n := range nsList.Items {
-		nsLabels[n.GetName()] = n.GetLabels()
-	}
-	lookup := func(ns string) (map[string]string, bool) { l, ok := nsLabels[ns]; return l, ok }
-
-	var objs []*unstructured.Unstructured
-	for _, k := range kinds {
-		list, err := dyn.Resource(k.GVR).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("listing %s: %w", k.GVR.GroupResource(), err)
-		}
-		for i := range list.Items {
-			if o := &list.Items[i]; sel.selects(o, exclude, lookup) {
-				objs = append(objs, o)
-			}
-		}
 	}
 
 	p := plan.Build(plan.Input{Objects: objs, Extra: spec.ExtraDependencies})
@@ -160,4 +126,48 @@ func images(obj *unstructured.Unstructured) []string {
 func storageClass(obj *unstructured.Unstructured) string {
 	sc, _, _ := unstructured.NestedString(obj.Object, "spec", "storageClassName")
 	return sc
+}
+
+// SelectObjects lists what the policy selects on the cluster behind cfg,
+// with the kinds it discovered.
+func SelectObjects(ctx context.Context, cfg *rest.Config, spec tandemv1.SyncPolicySpec, exclude map[plan.Ref]bool) ([]*unstructured.Unstructured, []Kind, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	kinds, err := DiscoverKinds(dc, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	sel, err := newSelector(spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	nsList, err := dyn.Resource(namespacesGVR).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing namespaces: %w", err)
+	}
+	nsLabels := map[string]map[string]string{}
+	for _, n := range nsList.Items {
+		nsLabels[n.GetName()] = n.GetLabels()
+	}
+	lookup := func(ns string) (map[string]string, bool) { l, ok := nsLabels[ns]; return l, ok }
+
+	var objs []*unstructured.Unstructured
+	for _, k := range kinds {
+		list, err := dyn.Resource(k.GVR).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("listing %s: %w", k.GVR.GroupResource(), err)
+		}
+		for i := range list.Items {
+			if o := &list.Items[i]; sel.selects(o, exclude, lookup) {
+				objs = append(objs, o)
+			}
+		}
+	}
+	return objs, kinds, nil
 }

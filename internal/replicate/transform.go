@@ -81,7 +81,10 @@ func Transform(src *unstructured.Unstructured, opts Options) (*unstructured.Unst
 			delete(ann, a)
 		}
 		for k := range ann {
-			if strings.HasPrefix(k, "tandem.dev/") && k != plan.DependsOnAnnotation {
+			// A parked source (quiesced for a switchover, fenced, demoted)
+			// keeps what it will be restored to: the copy must carry that,
+			// not the 0 the source runs at for now.
+			if strings.HasPrefix(k, "tandem.dev/") && k != plan.DependsOnAnnotation && k != ReplicasAnnotation && k != SuspendAnnotation {
 				delete(ann, k)
 			}
 		}
@@ -190,11 +193,15 @@ func warm(obj *unstructured.Unstructured, ref plan.Ref) {
 		if !found {
 			replicas = 1 // the API server's default
 		}
-		ann[ReplicasAnnotation] = strconv.FormatInt(replicas, 10)
+		if _, parked := ann[ReplicasAnnotation]; !parked {
+			ann[ReplicasAnnotation] = strconv.FormatInt(replicas, 10)
+		}
 		_ = unstructured.SetNestedField(obj.Object, int64(0), "spec", "replicas")
 	case "CronJob.batch":
 		suspend, _, _ := unstructured.NestedBool(obj.Object, "spec", "suspend")
-		ann[SuspendAnnotation] = strconv.FormatBool(suspend)
+		if _, parked := ann[SuspendAnnotation]; !parked {
+			ann[SuspendAnnotation] = strconv.FormatBool(suspend)
+		}
 		_ = unstructured.SetNestedField(obj.Object, true, "spec", "suspend")
 	case "DaemonSet.apps":
 		_ = unstructured.SetNestedField(obj.Object, "parked", "spec", "template", "spec", "nodeSelector", ParkedNodeSelector)

@@ -180,6 +180,16 @@ apiVersion: batch/v1
 kind: CronJob
 metadata: {name: nightly, namespace: shop}
 spec: {schedule: "0 1 * * *"}`, "spec.suspend", true, SuspendAnnotation, "false"},
+		{"a parked source keeps the count it will be restored to", `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop, annotations: {tandem.dev/source-replicas: "5"}}
+spec: {replicas: 0, template: {spec: {containers: [{name: c}]}}}`, "spec.replicas", int64(0), ReplicasAnnotation, "5"},
+		{"a parked cronjob keeps whether it was suspended", `
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: nightly, namespace: shop, annotations: {tandem.dev/source-suspend: "false"}}
+spec: {schedule: "0 1 * * *", suspend: true}`, "spec.suspend", true, SuspendAnnotation, "false"},
 		{"daemonset parked", `
 apiVersion: apps/v1
 kind: DaemonSet

@@ -52,7 +52,7 @@ func Decide(st *tandemv1.SwitchoverStatus, steps []string, now time.Time, timeou
 	if Finished(st.Phase) {
 		return Decision{Action: Done}
 	}
-	if len(st.Steps) != len(steps) {
+	if len(st.Steps) == 0 {
 		return Decision{Action: Start}
 	}
 	for i, s := range st.Steps {
@@ -67,10 +67,58 @@ func Decide(st *tandemv1.SwitchoverStatus, steps []string, now time.Time, timeou
 			}
 			return Decision{Action: Run, Step: i}
 		case tandemv1.StepFailed:
-			return Decision{Action: Done}
+			if !hasRollBack(st, i) {
+				return Decision{Action: Done}
+			}
 		}
 	}
 	return Decision{Action: Complete}
+}
+
+// StepRollBack is appended after a step that failed where the switchover
+// can still undo what it did (before traffic moved): it returns the pair
+// to how it was, and the switchover ends RolledBack (or Cancelled).
+const StepRollBack = "RollBack"
+
+func hasRollBack(st *tandemv1.SwitchoverStatus, after int) bool {
+	for _, s := range st.Steps[after+1:] {
+		if s.Name == StepRollBack {
+			return true
+		}
+	}
+	return false
+}
+
+// RolledBack says whether the switchover ran a rollback.
+func RolledBack(st *tandemv1.SwitchoverStatus) bool {
+	for _, s := range st.Steps {
+		if s.Name == StepRollBack {
+			return true
+		}
+	}
+	return false
+}
+
+// FailAndRollBack records step i as failed and appends the RollBack step;
+// the Switchover keeps running until the rollback is done. Steps between
+// the failed one and the rollback are skipped.
+func FailAndRollBack(st *tandemv1.SwitchoverStatus, i int, message string, now time.Time) {
+	t := metav1.NewTime(now)
+	st.Steps[i].Phase = tandemv1.StepFailed
+	st.Steps[i].EndTime = &t
+	st.Steps[i].Message = message
+	if st.Steps[i].StartTime == nil {
+		st.Steps[i].StartTime = &t
+	}
+	for j := i + 1; j < len(st.Steps); j++ {
+		if st.Steps[j].Phase == tandemv1.StepPending {
+			st.Steps[j].Phase = tandemv1.StepSkipped
+			st.Steps[j].Message = "not run: " + st.Steps[i].Name + " failed"
+		}
+	}
+	if !hasRollBack(st, i) {
+		st.Steps = append(st.Steps, tandemv1.StepStatus{Name: StepRollBack, Phase: tandemv1.StepPending})
+	}
 }
 
 // StartAll records the steps, all Pending, and the Switchover Running.
@@ -102,7 +150,7 @@ func EndStep(st *tandemv1.SwitchoverStatus, i int, p tandemv1.StepPhase, message
 	if st.Steps[i].StartTime == nil {
 		st.Steps[i].StartTime = &t
 	}
-	if p == tandemv1.StepFailed {
+	if p == tandemv1.StepFailed && !hasRollBack(st, i) {
 		st.Phase = tandemv1.PhaseFailed
 		st.CompletionTime = &t
 	}

@@ -108,3 +108,38 @@ func TestConfirmLoss(t *testing.T) {
 		})
 	}
 }
+
+// A step that fails before traffic moved rolls back: the rollback step is
+// appended and run, the steps in between are skipped, and the Switchover
+// completes (as RolledBack) after it.
+func TestDecideRunsTheRollBackAfterAFailure(t *testing.T) {
+	st := statusAt(2, tandemv1.StepRunning, t0)
+	FailAndRollBack(st, 2, "timed out", t0)
+	if st.Phase != tandemv1.PhaseRunning || !RolledBack(st) {
+		t.Fatalf("after FailAndRollBack: phase %s, steps %+v", st.Phase, st.Steps)
+	}
+	rb := len(st.Steps) - 1
+	if d := Decide(st, FailoverSteps, t0, time.Minute); d != (Decision{Action: Begin, Step: rb}) {
+		t.Fatalf("after the failure: %+v, want Begin %d (the rollback)", d, rb)
+	}
+	for j := 3; j < rb; j++ {
+		if st.Steps[j].Phase != tandemv1.StepSkipped {
+			t.Fatalf("step %d after the failure: %s, want Skipped", j, st.Steps[j].Phase)
+		}
+	}
+	BeginStep(st, rb, t0)
+	if d := Decide(st, FailoverSteps, t0, time.Minute); d != (Decision{Action: Run, Step: rb}) {
+		t.Fatalf("rollback running: %+v", d)
+	}
+	EndStep(st, rb, tandemv1.StepSucceeded, "restored", t0)
+	if d := Decide(st, FailoverSteps, t0, time.Minute); d.Action != Complete {
+		t.Fatalf("after the rollback: %+v, want Complete", d)
+	}
+	// A rollback that fails fails the Switchover.
+	st2 := statusAt(2, tandemv1.StepRunning, t0)
+	FailAndRollBack(st2, 2, "timed out", t0)
+	EndStep(st2, len(st2.Steps)-1, tandemv1.StepFailed, "could not restore", t0)
+	if st2.Phase != tandemv1.PhaseFailed {
+		t.Fatalf("failed rollback: phase %s", st2.Phase)
+	}
+}

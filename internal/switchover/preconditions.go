@@ -2,6 +2,11 @@ package switchover
 
 import (
 	"fmt"
+	"strings"
+	"time"
+
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 	"github.com/tandem-dev/tandem/internal/remote"
@@ -61,4 +66,128 @@ func ConfirmLoss(c LossCheck) Verdict {
 		return Verdict{Message: fmt.Sprintf("waiting for %d failed probe rounds of %s: %s", pair.Spec.Failover.FailureThreshold, active, c.Health.Describe(active))}
 	}
 	return Verdict{OK: true, Message: c.Health.Describe(active)}
+}
+
+// Planned switchover step names, in order. The active side runs them.
+const (
+	StepPreconditions = "Preconditions"
+	StepQuiesce       = "Quiesce"
+	StepFinalSync     = "FinalSync"
+	StepPauseSync     = "PauseSync"
+	StepPromoteTarget = "PromoteTarget"
+	StepSwapRoles     = "SwapRoles"
+	StepReverseSync   = "ReverseSync"
+)
+
+// PlannedSteps are the steps of a Planned switchover. Until PromoteTarget
+// has succeeded the service can go back to where it was: a failure or a
+// cancel there rolls back.
+var PlannedSteps = []string{StepPreconditions, StepQuiesce, StepFinalSync, StepPauseSync, StepPromoteTarget, StepFlipTraffic, StepSwapRoles, StepReverseSync}
+
+// CanRollBack says whether a Planned step may still be undone.
+func CanRollBack(step string) bool {
+	switch step {
+	case StepQuiesce, StepFinalSync, StepPauseSync, StepPromoteTarget:
+		return true
+	}
+	return false
+}
+
+// PlannedCheck is what a Planned switchover checks before it touches
+// anything.
+type PlannedCheck struct {
+	Pair          *tandemv1.HAPair
+	Local, Target string
+	// PeerPair is the pair as the target has it; nil with PeerErr when the
+	// target did not answer.
+	PeerPair *tandemv1.HAPair
+	PeerErr  error
+	// Others are the pair's other unfinished Switchovers.
+	Others []string
+	// MaxLag is the longest sync lag accepted.
+	MaxLag time.Duration
+}
+
+// PlannedPreconditions runs the checks in order and returns the first that
+// fails: each names what is wrong and what to do.
+func PlannedPreconditions(c PlannedCheck) Verdict {
+	for _, check := range []func(PlannedCheck) string{
+		checkTarget, checkLocalActive, checkNoOtherSwitchover, checkPeerConnected, checkRecordsAgree, checkInSync,
+	} {
+		if msg := check(c); msg != "" {
+			return Verdict{Fail: true, Message: msg}
+		}
+	}
+	return Verdict{OK: true, Message: fmt.Sprintf("%s is active at epoch %d, %s answers and agrees, the sync is current", c.Local, c.Pair.Status.Epoch, c.Target)}
+}
+
+func checkTarget(c PlannedCheck) string {
+	switch {
+	case c.Pair.Spec.Suspend:
+		return fmt.Sprintf("HAPair %s is suspended (spec.suspend)", c.Pair.Name)
+	case c.Target == c.Local:
+		return fmt.Sprintf("spec.targetCluster %s is the cluster this switchover runs on; name the standby", c.Target)
+	}
+	for _, cl := range c.Pair.Spec.Clusters {
+		if cl.Name == c.Target {
+			return ""
+		}
+	}
+	return fmt.Sprintf("spec.targetCluster %s is not one of HAPair %s's clusters", c.Target, c.Pair.Name)
+}
+
+func checkLocalActive(c PlannedCheck) string {
+	switch st := c.Pair.Status; {
+	case st.LocalRole == tandemv1.RoleFenced:
+		return fmt.Sprintf("%s is fenced: it cannot hand over a service it does not serve; use a Failover", c.Local)
+	case st.ActiveCluster == c.Target:
+		return fmt.Sprintf("%s is already the active side at epoch %d", c.Target, st.Epoch)
+	case st.ActiveCluster != c.Local || st.LocalRole != tandemv1.RoleActive:
+		return fmt.Sprintf("a Planned switchover runs on the active side; %s is %s (active: %s)", c.Local, st.LocalRole, st.ActiveCluster)
+	}
+	return ""
+}
+
+func checkNoOtherSwitchover(c PlannedCheck) string {
+	if len(c.Others) > 0 {
+		return fmt.Sprintf("another switchover of HAPair %s is running: %s", c.Pair.Name, strings.Join(c.Others, ", "))
+	}
+	return ""
+}
+
+func checkPeerConnected(c PlannedCheck) string {
+	if c.PeerErr != nil {
+		return fmt.Sprintf("%s cannot be reached, so nothing can be handed over: %v; use a Failover if it is gone", c.Target, c.PeerErr)
+	}
+	if c.PeerPair == nil {
+		return fmt.Sprintf("%s does not have HAPair %s yet", c.Target, c.Pair.Name)
+	}
+	return ""
+}
+
+func checkRecordsAgree(c PlannedCheck) string {
+	mine, theirs := c.Pair.Status, c.PeerPair.Status
+	if theirs.ActiveCluster != mine.ActiveCluster || theirs.Epoch != mine.Epoch {
+		return fmt.Sprintf("the role records disagree: %s says %s at epoch %d, %s says %s at epoch %d",
+			c.Local, mine.ActiveCluster, mine.Epoch, c.Target, theirs.ActiveCluster, theirs.Epoch)
+	}
+	if theirs.LocalRole == tandemv1.RoleFenced {
+		return fmt.Sprintf("%s is fenced", c.Target)
+	}
+	return ""
+}
+
+func checkInSync(c PlannedCheck) string {
+	synced := apimeta.FindStatusCondition(c.Pair.Status.Conditions, tandemv1.SyncedCondition)
+	if synced == nil || synced.Status != metav1.ConditionTrue {
+		msg := "no sync has run"
+		if synced != nil {
+			msg = synced.Message
+		}
+		return fmt.Sprintf("the standby is not in sync: %s", msg)
+	}
+	if s := c.Pair.Status.Sync; s != nil && s.Lag != nil && c.MaxLag > 0 && s.Lag.Duration > c.MaxLag {
+		return fmt.Sprintf("the sync lags %s behind, more than %s", s.Lag.Duration, c.MaxLag)
+	}
+	return ""
 }

@@ -1,0 +1,69 @@
+package replicate
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/plan"
+)
+
+// Verification compares every object a policy selects on the source with
+// its copy on the target, by content hash.
+type Verification struct {
+	Checked int
+	// Differ are the objects whose copy is missing or has another hash.
+	Differ []string
+}
+
+// Verify checks that the target holds, for every object the policy selects
+// on the source, a copy whose recorded hash is the hash of the source's
+// transformed content: the copy is exactly what a sync of the source as it
+// is now would apply. It is the final check of a planned switchover, after
+// the source stopped changing.
+func Verify(ctx context.Context, source, target *rest.Config, spec tandemv1.SyncPolicySpec, opts Options, exclude map[plan.Ref]bool) (*Verification, error) {
+	objs, kinds, err := SelectObjects(ctx, source, spec, exclude)
+	if err != nil {
+		return nil, fmt.Errorf("listing the source: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(target)
+	if err != nil {
+		return nil, err
+	}
+	gvrs := map[schema.GroupVersionKind]schema.GroupVersionResource{}
+	for _, k := range kinds {
+		gvrs[k.GVK] = k.GVR
+	}
+	out := &Verification{}
+	for _, o := range objs {
+		ref := plan.RefOf(o)
+		_, want, err := Transform(o, opts)
+		if err != nil {
+			out.Differ = append(out.Differ, fmt.Sprintf("%s: %v", ref, err))
+			continue
+		}
+		out.Checked++
+		gvr, ok := gvrs[o.GroupVersionKind()]
+		if !ok {
+			return nil, fmt.Errorf("no resource for %s", o.GroupVersionKind())
+		}
+		dst, err := dyn.Resource(gvr).Namespace(o.GetNamespace()).Get(ctx, o.GetName(), metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			out.Differ = append(out.Differ, ref.String()+": missing")
+		case err != nil:
+			return nil, fmt.Errorf("reading the copy of %s: %w", ref, err)
+		case dst.GetAnnotations()[HashAnnotation] != want:
+			out.Differ = append(out.Differ, ref.String()+": differs")
+		}
+	}
+	sort.Strings(out.Differ)
+	return out, nil
+}
