@@ -72,7 +72,7 @@ const (
 // SwitchoverSpec asks to move a pair's service. It cannot change once
 // created, except to set cancel.
 //
-// +kubebuilder:validation:XValidation:rule="self.pairRef == oldSelf.pairRef && self.type == oldSelf.type && self.targetCluster == oldSelf.targetCluster && has(self.stepTimeout) == has(oldSelf.stepTimeout) && (!has(self.stepTimeout) || self.stepTimeout == oldSelf.stepTimeout) && has(self.drill) == has(oldSelf.drill) && has(self.reason) == has(oldSelf.reason) && (!has(self.reason) || self.reason == oldSelf.reason)",message="spec is immutable once created, except spec.cancel; create a new Switchover instead"
+// +kubebuilder:validation:XValidation:rule="self.pairRef == oldSelf.pairRef && self.type == oldSelf.type && self.targetCluster == oldSelf.targetCluster && has(self.stepTimeout) == has(oldSelf.stepTimeout) && (!has(self.stepTimeout) || duration(self.stepTimeout) == duration(oldSelf.stepTimeout)) && has(self.drill) == has(oldSelf.drill) && has(self.reason) == has(oldSelf.reason) && (!has(self.reason) || self.reason == oldSelf.reason)",message="spec is immutable once created, except spec.cancel; create a new Switchover instead"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",message="spec.cancel cannot be unset once set",fieldPath=".cancel"
 // +kubebuilder:validation:XValidation:rule="!has(self.drill) || self.type == 'Drill'",message="spec.drill is only valid when spec.type is Drill",fieldPath=".drill"
 type SwitchoverSpec struct {

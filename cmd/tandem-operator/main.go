@@ -153,7 +153,7 @@ func run(opts options) error {
 		return fmt.Errorf("setting up the SyncPolicy controller: %w", err)
 	}
 	if err := (&controller.SwitchoverReconciler{
-		Client: mgr.GetClient(), ClusterName: opts.clusterName, Pairs: pairs, Events: recorder,
+		Client: mgr.GetClient(), ClusterName: opts.clusterName, LocalConfig: mgr.GetConfig(), Pairs: pairs, Events: recorder,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Switchover controller: %w", err)
 	}

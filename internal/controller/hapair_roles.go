@@ -377,6 +377,13 @@ func truncate(s string, n int) string {
 // protectedWorkloads are the workloads the pair's SyncPolicies select on
 // this cluster.
 func (r *HAPairReconciler) protectedWorkloads(ctx context.Context, pair *tandemv1.HAPair) ([]*unstructured.Unstructured, error) {
+	return r.workloadsOn(ctx, r.Client, pair)
+}
+
+// workloadsOn lists the pair's protected workloads on the cluster c reads,
+// selected by the pair's SyncPolicies as this cluster has them (mirroring
+// keeps them the same on both sides).
+func (r *HAPairReconciler) workloadsOn(ctx context.Context, c client.Client, pair *tandemv1.HAPair) ([]*unstructured.Unstructured, error) {
 	var specs []tandemv1.SyncPolicySpec
 	for _, ref := range pair.Spec.SyncPolicyRefs {
 		var p tandemv1.SyncPolicy
@@ -388,17 +395,28 @@ func (r *HAPairReconciler) protectedWorkloads(ctx context.Context, pair *tandemv
 		}
 		specs = append(specs, p.Spec)
 	}
-	return replicate.Workloads(ctx, r.Client, specs, replicate.PairSecrets(pair))
+	return replicate.Workloads(ctx, c, specs, replicate.PairSecrets(pair))
 }
 
 func (r *HAPairReconciler) parkWorkloads(ctx context.Context, pair *tandemv1.HAPair) (int, error) {
-	ws, err := r.protectedWorkloads(ctx, pair)
+	return r.parkOn(ctx, r.Client, pair)
+}
+
+func (r *HAPairReconciler) unparkWorkloads(ctx context.Context, pair *tandemv1.HAPair) (int, error) {
+	n, _, err := r.unparkOn(ctx, r.Client, pair)
+	return n, err
+}
+
+// parkOn scales the pair's workloads on the cluster c reaches to 0 and
+// returns how many it changed.
+func (r *HAPairReconciler) parkOn(ctx context.Context, c client.Client, pair *tandemv1.HAPair) (int, error) {
+	ws, err := r.workloadsOn(ctx, c, pair)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, w := range ws {
-		changed, err := replicate.Park(ctx, r.Client, w)
+		changed, err := replicate.Park(ctx, c, w)
 		if err != nil {
 			return n, err
 		}
@@ -409,22 +427,37 @@ func (r *HAPairReconciler) parkWorkloads(ctx context.Context, pair *tandemv1.HAP
 	return n, nil
 }
 
-func (r *HAPairReconciler) unparkWorkloads(ctx context.Context, pair *tandemv1.HAPair) (int, error) {
-	ws, err := r.protectedWorkloads(ctx, pair)
+// unparkOn restores the pair's workloads on the cluster c reaches and
+// returns how many it changed and which are not Available yet.
+func (r *HAPairReconciler) unparkOn(ctx context.Context, c client.Client, pair *tandemv1.HAPair) (int, []string, error) {
+	ws, err := r.workloadsOn(ctx, c, pair)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	n := 0
+	var waiting []string
 	for _, w := range ws {
-		changed, err := replicate.Unpark(ctx, r.Client, w)
+		changed, err := replicate.Unpark(ctx, c, w)
 		if err != nil {
-			return n, err
+			return n, nil, err
 		}
 		if changed {
 			n++
 		}
+		if changed || !replicate.Available(w) {
+			waiting = append(waiting, w.GetNamespace()+"/"+w.GetName())
+		}
 	}
-	return n, nil
+	if len(waiting) > 0 {
+		return n, waiting, nil
+	}
+	return n, nil, nil
+}
+
+// countWorkloads is for messages.
+func (r *HAPairReconciler) countWorkloads(ctx context.Context, c client.Client, pair *tandemv1.HAPair) int {
+	ws, _ := r.workloadsOn(ctx, c, pair)
+	return len(ws)
 }
 
 func (r *HAPairReconciler) event(pair *tandemv1.HAPair, eventType, reason, format string, args ...any) {

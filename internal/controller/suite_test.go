@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -88,7 +89,7 @@ func startManager(ctx context.Context) (chan struct{}, error) {
 		Events: rec, SyncEvents: policyEvents}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
-	if err := (&controller.SwitchoverReconciler{Client: mgr.GetClient(), ClusterName: "dc-east", Pairs: pairs, Events: rec}).SetupWithManager(mgr); err != nil {
+	if err := (&controller.SwitchoverReconciler{Client: mgr.GetClient(), ClusterName: "dc-east", LocalConfig: east.Config, Pairs: pairs, Events: rec}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	done := make(chan struct{})
@@ -315,28 +316,50 @@ users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, com
 	}
 }
 
-// Switchovers are not built yet: the controller must say so on the object
-// and move nothing.
-func TestSwitchoverSaysItIsNotImplemented(t *testing.T) {
+// Switchovers that cannot run fail fast with a message saying why: a pair
+// that does not exist, and a Planned switchover whose target does not
+// answer. Nothing is touched: the workloads keep running.
+func TestSwitchoversThatCannotRunFailFast(t *testing.T) {
 	ns := "shop-switch"
 	apply(t, east.Client, ns, "apiVersion: v1\nkind: Namespace\nmetadata: {name: NS}")
-	so := &tandemv1.Switchover{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "to-west"},
-		Spec:       tandemv1.SwitchoverSpec{PairRef: "shop", Type: tandemv1.SwitchoverPlanned, TargetCluster: "dc-west"},
-	}
-	if err := east.Client.Create(context.Background(), so); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the Switchover reports Ready=Unknown/NotImplemented", func(ctx context.Context) (bool, error) {
-		if err := east.Client.Get(ctx, client.ObjectKeyFromObject(so), so); err != nil {
-			return false, err
-		}
-		c := condition(so.Status.Conditions, tandemv1.ReadyCondition)
-		return c != nil && c.Status == metav1.ConditionUnknown && c.Reason == tandemv1.NotImplementedReason &&
-			strings.Contains(c.Message, "nothing was moved"), fmt.Errorf("conditions %+v", so.Status.Conditions)
+	kubeconfigSecret(t, ns, "dc-west-kubeconfig", []byte(`apiVersion: v1
+kind: Config
+current-context: w
+clusters: [{name: w, cluster: {server: "https://127.0.0.1:1"}}]
+contexts: [{name: w, context: {cluster: w, user: u}}]
+users: [{name: u, user: {token: t}}]`))
+	apply(t, east.Client, ns, pairAndPolicy+app)
+	waitPair(t, ns, tandemv1.PeerReachableCondition, "the pair sees its peer unreachable", func(_ *tandemv1.HAPair, c *metav1.Condition) bool {
+		return c.Status == metav1.ConditionFalse
 	})
-	if so.Status.Phase != "" {
-		t.Errorf("phase %q set by a controller that does nothing", so.Status.Phase)
+	cases := []struct {
+		name, pair, reason, says string
+	}{
+		{"no-pair", "nope", tandemv1.InvalidSpecReason, "spec.pairRef: HAPair " + ns + "/nope does not exist"},
+		{"peer-down", "shop", tandemv1.PreconditionFailedReason, "dc-west cannot be reached"},
+	}
+	for _, tc := range cases {
+		so := &tandemv1.Switchover{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tc.name},
+			Spec:       tandemv1.SwitchoverSpec{PairRef: tc.pair, Type: tandemv1.SwitchoverPlanned, TargetCluster: "dc-west"},
+		}
+		if err := east.Client.Create(context.Background(), so); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		waitFor(t, tc.name+" fails fast", func(ctx context.Context) (bool, error) {
+			if err := east.Client.Get(ctx, client.ObjectKeyFromObject(so), so); err != nil {
+				return false, err
+			}
+			c := condition(so.Status.Conditions, tandemv1.ReadyCondition)
+			return so.Status.Phase == tandemv1.PhaseFailed && c != nil && c.Reason == tc.reason && strings.Contains(c.Message, tc.says),
+				fmt.Errorf("phase %s, conditions %+v", so.Status.Phase, so.Status.Conditions)
+		})
+		t.Logf("%s: Failed after %s: %s", tc.name, time.Since(start).Round(time.Millisecond), condition(so.Status.Conditions, tandemv1.ReadyCondition).Message)
+	}
+	var web appsv1.Deployment
+	if err := east.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "web"}, &web); err != nil || *web.Spec.Replicas != 2 {
+		t.Fatalf("web after the refused switchovers: %v replicas, %v", web.Spec.Replicas, err)
 	}
 }
 

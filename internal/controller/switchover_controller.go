@@ -10,35 +10,42 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
-	"github.com/tandem-dev/tandem/internal/fence"
 	"github.com/tandem-dev/tandem/internal/remote"
-	"github.com/tandem-dev/tandem/internal/replicate"
 	"github.com/tandem-dev/tandem/internal/switchover"
 )
 
-// SwitchoverReconciler reconciles Switchovers. It runs Failovers through
-// the step machine on the cluster they target; Planned switchovers and
-// drills are not built yet and say so in their status.
+// SwitchoverFinalizer holds a running Switchover until it has reached a
+// safe point, so deleting it cancels instead of abandoning a half-moved
+// service.
+const SwitchoverFinalizer = "tandem.dev/switchover"
+
+// SwitchoverReconciler reconciles Switchovers through the step machine. A
+// Failover runs on the cluster it promotes (the active side is gone); a
+// Planned switchover and a drill run on the active side, which reaches the
+// standby through its kubeconfig.
 type SwitchoverReconciler struct {
 	client.Client
 	// ClusterName is the data center this operator runs in (--cluster-name).
 	ClusterName string
+	// LocalConfig reaches this cluster; the final sync check reads it.
+	LocalConfig *rest.Config
 	Pairs       *HAPairReconciler
 	Events      events.EventRecorder
 	// Clock is injected by tests; the real clock when nil.
 	Clock clock.PassiveClock
 }
 
-// +kubebuilder:rbac:groups=tandem.dev,resources=switchovers,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=tandem.dev,resources=switchovers,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=tandem.dev,resources=switchovers/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=tandem.dev,resources=switchovers/finalizers,verbs=update
 // Promotion, demotion and fencing scale the pair's workloads on this cluster.
@@ -49,17 +56,51 @@ type SwitchoverReconciler struct {
 // SetupWithManager registers the reconciler.
 func (r *SwitchoverReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&tandemv1.Switchover{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&tandemv1.Switchover{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Named("switchover").
 		Complete(r)
 }
 
 // switchoverScope is the per-reconcile state.
 type switchoverScope struct {
-	obj    *tandemv1.Switchover
-	pair   *tandemv1.HAPair
+	obj  *tandemv1.Switchover
+	pair *tandemv1.HAPair
+	// health of the peer as this operator's probes see it.
 	health remote.Health
 	probed bool
+	// peer reaches the other cluster; nil with peerErr when it does not
+	// answer.
+	peer      client.Client
+	peerCfg   *rest.Config
+	peerName  string
+	peerErr   error
+	timeout   time.Duration
+	cancelled bool
+}
+
+// runner is one type of switchover: its steps, how to run each, and how to
+// roll back when a step fails before the service moved.
+type runner interface {
+	steps(s *switchoverScope) []string
+	// runsHere says whether this cluster drives the switchover, and if not
+	// why.
+	runsHere(s *switchoverScope) (bool, string)
+	run(ctx context.Context, s *switchoverScope, step string) (switchover.Result, error)
+	// canRollBack says whether a failure of step may still be undone.
+	canRollBack(step string) bool
+	rollBack(ctx context.Context, s *switchoverScope) (switchover.Result, error)
+}
+
+func (r *SwitchoverReconciler) runnerFor(t tandemv1.SwitchoverType) runner {
+	switch t {
+	case tandemv1.SwitchoverFailover:
+		return &failoverRunner{r}
+	case tandemv1.SwitchoverPlanned:
+		return &plannedRunner{r}
+	case tandemv1.SwitchoverDrill:
+		return &drillRunner{plannedRunner{r}}
+	}
+	return nil
 }
 
 // Reconcile advances the step machine by one move and patches status once,
@@ -70,7 +111,10 @@ func (r *SwitchoverReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if !obj.DeletionTimestamp.IsZero() || switchover.Finished(obj.Status.Phase) {
+	if switchover.Finished(obj.Status.Phase) {
+		return ctrl.Result{}, r.releaseFinalizer(ctx, obj)
+	}
+	if !obj.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(obj, SwitchoverFinalizer) {
 		return ctrl.Result{}, nil
 	}
 	before := obj.DeepCopy()
@@ -86,223 +130,201 @@ func (r *SwitchoverReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 	}()
 
-	if obj.Spec.Type != tandemv1.SwitchoverFailover {
-		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionUnknown, tandemv1.NotImplementedReason,
-			fmt.Sprintf("The Switchover controller of %s does not run %s switchovers yet: only Failover is implemented in this version; nothing was moved", r.ClusterName, obj.Spec.Type))
-		return ctrl.Result{}, nil
+	run := r.runnerFor(obj.Spec.Type)
+	s := &switchoverScope{obj: obj, pair: &tandemv1.HAPair{}, timeout: 2 * time.Minute,
+		cancelled: obj.Spec.Cancel || !obj.DeletionTimestamp.IsZero()}
+	if obj.Spec.StepTimeout != nil && obj.Spec.StepTimeout.Duration > 0 {
+		s.timeout = obj.Spec.StepTimeout.Duration
 	}
-	if obj.Spec.TargetCluster != r.ClusterName {
-		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason,
-			fmt.Sprintf("A Failover runs on the cluster it promotes: apply it on %s, not %s", obj.Spec.TargetCluster, r.ClusterName))
-		return ctrl.Result{}, nil
-	}
-	s := &switchoverScope{obj: obj, pair: &tandemv1.HAPair{}}
 	if err := r.Get(ctx, client.ObjectKey{Namespace: obj.Namespace, Name: obj.Spec.PairRef}, s.pair); err != nil {
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("reading HAPair %s/%s: %w", obj.Namespace, obj.Spec.PairRef, err)
 		}
-		now := r.now()
-		obj.Status.Phase, obj.Status.CompletionTime = tandemv1.PhaseFailed, &metav1.Time{Time: now}
-		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionFalse, tandemv1.InvalidSpecReason,
-			fmt.Sprintf("spec.pairRef: HAPair %s/%s does not exist", obj.Namespace, obj.Spec.PairRef))
+		r.failFast(obj, tandemv1.InvalidSpecReason, fmt.Sprintf("spec.pairRef: HAPair %s/%s does not exist on %s", obj.Namespace, obj.Spec.PairRef, r.ClusterName))
 		return ctrl.Result{}, nil
 	}
-	s.health, s.probed = r.Pairs.Peers.Health(obj.Namespace, obj.Spec.PairRef)
-
-	timeout := 2 * time.Minute
-	if obj.Spec.StepTimeout != nil && obj.Spec.StepTimeout.Duration > 0 {
-		timeout = obj.Spec.StepTimeout.Duration
+	if here, why := run.runsHere(s); !here {
+		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason, why)
+		return ctrl.Result{}, nil
 	}
+	if orig := obj.DeepCopy(); obj.DeletionTimestamp.IsZero() && controllerutil.AddFinalizer(obj, SwitchoverFinalizer) {
+		// A patch of the finalizers alone: an Update would send the spec
+		// back re-serialised ("2m" as "2m0s") and trip the immutability rule.
+		if err := r.Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding the finalizer to Switchover %s: %w", req.NamespacedName, err)
+		}
+		before.ObjectMeta = *obj.ObjectMeta.DeepCopy()
+	}
+	r.connect(ctx, s)
+
 	now := r.now()
-	d := switchover.Decide(&obj.Status, switchover.FailoverSteps, now, timeout)
+	steps := run.steps(s)
+	d := switchover.Decide(&obj.Status, steps, now, s.timeout)
 	switch d.Action {
 	case switchover.Done:
 		return ctrl.Result{}, nil
 	case switchover.Start:
-		switchover.StartAll(&obj.Status, switchover.FailoverSteps, now)
-		obj.Status.FromCluster = s.pair.Status.ActiveCluster
-		obj.Status.Epoch = s.pair.Status.Epoch + 1
-		return ctrl.Result{Requeue: true}, nil
-	case switchover.Begin:
-		if obj.Spec.Cancel && d.Step <= 1 {
-			// Nothing has changed before the epoch is taken: a safe point.
-			obj.Status.Phase, obj.Status.CompletionTime = tandemv1.PhaseCancelled, &metav1.Time{Time: now}
+		if s.cancelled {
+			r.finish(obj, tandemv1.PhaseCancelled, now)
 			return ctrl.Result{}, nil
 		}
+		switchover.StartAll(&obj.Status, steps, now)
+		obj.Status.FromCluster = s.pair.Status.ActiveCluster
+		obj.Status.Epoch = s.pair.Status.Epoch + 1
+		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+	case switchover.Begin:
+		step := obj.Status.Steps[d.Step].Name
+		if s.cancelled && step != switchover.StepRollBack {
+			switch {
+			case d.Step == 0:
+				r.finish(obj, tandemv1.PhaseCancelled, now)
+				return ctrl.Result{}, nil
+			case run.canRollBack(step):
+				switchover.FailAndRollBack(&obj.Status, d.Step, "cancelled before this step", now)
+				return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+			}
+			// Past the point of no return: finish moving the service.
+		}
 		switchover.BeginStep(&obj.Status, d.Step, now)
-		return ctrl.Result{Requeue: true}, nil
+		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 	case switchover.TimeOut:
-		switchover.EndStep(&obj.Status, d.Step, tandemv1.StepFailed,
-			fmt.Sprintf("timed out after %s: %s", timeout, obj.Status.Steps[d.Step].Message), now)
+		step := obj.Status.Steps[d.Step]
+		msg := fmt.Sprintf("timed out after %s: %s", s.timeout, step.Message)
+		if run.canRollBack(step.Name) {
+			switchover.FailAndRollBack(&obj.Status, d.Step, msg, now)
+			return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+		}
+		switchover.EndStep(&obj.Status, d.Step, tandemv1.StepFailed, msg, now)
 		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionFalse, tandemv1.StepTimedOutReason,
-			fmt.Sprintf("Step %s timed out after %s: %s", obj.Status.Steps[d.Step].Name, timeout, obj.Status.Steps[d.Step].Message))
+			fmt.Sprintf("Step %s timed out after %s: %s", step.Name, s.timeout, step.Message))
 		return ctrl.Result{}, nil
 	case switchover.Complete:
 		r.complete(ctx, s, now)
 		return ctrl.Result{}, nil
 	}
 
-	res, err := r.runFailoverStep(ctx, s, obj.Status.Steps[d.Step].Name)
+	step := obj.Status.Steps[d.Step].Name
+	var res switchover.Result
+	var err error
+	if step == switchover.StepRollBack {
+		res, err = run.rollBack(ctx, s)
+	} else {
+		res, err = run.run(ctx, s, step)
+	}
 	if err != nil {
-		return ctrl.Result{}, fmt.Errorf("step %s of Switchover %s: %w", obj.Status.Steps[d.Step].Name, req.NamespacedName, err)
+		return ctrl.Result{}, fmt.Errorf("step %s of Switchover %s: %w", step, req.NamespacedName, err)
 	}
 	now = r.now()
-	if res.Phase == "" {
+	switch {
+	case res.Phase == "":
 		obj.Status.Steps[d.Step].Message = res.Message
 		return ctrl.Result{RequeueAfter: res.Retry}, nil
-	}
-	switchover.EndStep(&obj.Status, d.Step, res.Phase, res.Message, now)
-	if res.Phase == tandemv1.StepFailed {
-		reason := tandemv1.StepFailedReason
-		if d.Step == 0 {
-			reason = tandemv1.PreconditionFailedReason
-		}
-		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionFalse, reason,
-			fmt.Sprintf("Step %s failed: %s", obj.Status.Steps[d.Step].Name, res.Message))
+	case res.Phase == tandemv1.StepFailed && d.Step == 0:
+		switchover.EndStep(&obj.Status, d.Step, res.Phase, res.Message, now)
+		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionFalse, tandemv1.PreconditionFailedReason, "Precondition failed: "+res.Message)
+		return ctrl.Result{}, nil
+	case res.Phase == tandemv1.StepFailed && run.canRollBack(step):
+		switchover.FailAndRollBack(&obj.Status, d.Step, res.Message, now)
+		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+	case res.Phase == tandemv1.StepFailed:
+		switchover.EndStep(&obj.Status, d.Step, res.Phase, res.Message, now)
+		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionFalse, tandemv1.StepFailedReason,
+			fmt.Sprintf("Step %s failed: %s", step, res.Message))
 		return ctrl.Result{}, nil
 	}
-	return ctrl.Result{Requeue: true}, nil
+	switchover.EndStep(&obj.Status, d.Step, res.Phase, res.Message, now)
+	stepSeconds.WithLabelValues(string(obj.Spec.Type), step).Observe(now.Sub(obj.Status.Steps[d.Step].StartTime.Time).Seconds())
+	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 }
 
-func (r *SwitchoverReconciler) runFailoverStep(ctx context.Context, s *switchoverScope, step string) (switchover.Result, error) {
-	switch step {
-	case switchover.StepConfirmLoss:
-		return r.confirmLoss(ctx, s)
-	case switchover.StepPromote:
-		return r.promote(ctx, s)
-	case switchover.StepRestoreVolumes:
-		return switchover.Skipped("Volume protection is not built in this version: the PVCs are used as " + r.ClusterName + " has them"), nil
-	case switchover.StepScaleUp:
-		return r.scaleUp(ctx, s)
-	case switchover.StepFlipTraffic:
-		if t := s.pair.Spec.Traffic; t == nil || (len(t.DNS) == 0 && len(t.Routes) == 0) {
-			return switchover.Skipped("spec.traffic configures no DNS record or route"), nil
+// connect finds the peer: its health as probed by the HAPair controller
+// and, when it answers, a client for it.
+func (r *SwitchoverReconciler) connect(ctx context.Context, s *switchoverScope) {
+	pair := s.pair
+	s.health, s.probed = r.Pairs.Peers.Health(pair.Namespace, pair.Name)
+	for _, c := range pair.Spec.Clusters {
+		if c.Name == r.ClusterName {
+			continue
 		}
-		return switchover.Skipped("Traffic flips are not built in this version: the records and routes in spec.traffic were not changed"), nil
-	case switchover.StepRecord:
-		return r.recordDataLoss(s), nil
-	}
-	return switchover.Failed("unknown step " + step), nil
-}
-
-// confirmLoss runs the precondition chain, then takes the witness Lease at
-// the Switchover's epoch when the pair has a witness. The Lease is what
-// proves the old active side has stopped: it fences itself when it can
-// renew neither the Lease nor reach this side.
-func (r *SwitchoverReconciler) confirmLoss(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
-	v := switchover.ConfirmLoss(switchover.LossCheck{Pair: s.pair, Target: r.ClusterName, Health: s.health, Probed: s.probed})
-	period := probePeriod(s.pair)
-	switch {
-	case v.Fail:
-		return switchover.Failed(v.Message), nil
-	case !v.OK:
-		return switchover.Waiting(v.Message, period), nil
-	case s.pair.Spec.Witness == nil:
-		return switchover.Succeeded(v.Message + "; no witness configured"), nil
-	}
-	c, err := r.Pairs.witnessClient(ctx, s.pair)
-	if err != nil {
-		return switchover.Waiting(v.Message+"; the witness does not answer: "+err.Error(), period), nil
-	}
-	rctx, cancel := remoteContext(ctx, s.pair)
-	defer cancel()
-	err = r.Pairs.Witness.Acquire(rctx, c, leaseRef(s.pair), r.ClusterName, s.obj.Status.Epoch)
-	switch {
-	case fence.IsSuperseded(err):
-		return switchover.Failed(err.Error()), nil
-	case err != nil:
-		return switchover.Waiting(v.Message+"; "+err.Error(), period), nil
-	}
-	return switchover.Succeeded(fmt.Sprintf("%s; took the witness Lease at epoch %d", v.Message, s.obj.Status.Epoch)), nil
-}
-
-// promote writes this cluster's role record: active at the Switchover's
-// epoch. It repeats safely: a record already there is success, a higher
-// epoch naming another cluster is a failure.
-func (r *SwitchoverReconciler) promote(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
-	pair, epoch := s.pair, s.obj.Status.Epoch
-	rec := recordOf(pair)
-	want := fence.Record{Active: r.ClusterName, Epoch: epoch}
-	switch {
-	case rec == want:
-		return switchover.Succeeded(fmt.Sprintf("%s is active at epoch %d", r.ClusterName, epoch)), nil
-	case !fence.Supersedes(want, rec):
-		return switchover.Failed(fmt.Sprintf("the pair's record moved on to %s", rec)), nil
-	}
-	before := pair.DeepCopy()
-	setRecord(pair, want, s.obj.Status.FromCluster, r.ClusterName)
-	pair.Status.LocalRole = tandemv1.RoleActive
-	if err := r.Status().Patch(ctx, pair, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		return switchover.Result{}, fmt.Errorf("writing the role record of HAPair %s: %w", pair.Name, err)
-	}
-	r.Pairs.event(pair, corev1.EventTypeNormal, tandemv1.PromotedReason, "%s became active at epoch %d through Switchover %s", r.ClusterName, epoch, s.obj.Name)
-	log.FromContext(ctx).Info("Promoted", "pair", pair.Name, "epoch", epoch)
-	return switchover.Succeeded(fmt.Sprintf("%s is active at epoch %d (was %s)", r.ClusterName, epoch, rec)), nil
-}
-
-// scaleUp restores the replica counts recorded on the standby's workloads
-// and waits until every one is Available.
-func (r *SwitchoverReconciler) scaleUp(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
-	ws, err := r.Pairs.protectedWorkloads(ctx, s.pair)
-	if err != nil {
-		return switchover.Result{}, err
-	}
-	var waiting []string
-	for _, w := range ws {
-		changed, err := replicate.Unpark(ctx, r.Client, w)
+		s.peerName = c.Name
+		if c.KubeconfigSecretRef == nil {
+			s.peerErr = fmt.Errorf("spec.clusters[%s].kubeconfigSecretRef is not set", c.Name)
+			return
+		}
+		cfg, err := remote.ConfigFromSecret(ctx, r.Client, pair.Namespace, *c.KubeconfigSecretRef, r.Pairs.Kubeconfig)
 		if err != nil {
-			return switchover.Result{}, err
+			s.peerErr = err
+			return
 		}
-		if changed || !replicate.Available(w) {
-			waiting = append(waiting, w.GetNamespace()+"/"+w.GetName())
-		}
+		s.peerCfg = cfg
 	}
-	if len(waiting) > 0 {
-		return switchover.Waiting(fmt.Sprintf("%d of %d workloads Available; waiting for %s", len(ws)-len(waiting), len(ws), firstN(waiting, 5)), time.Second), nil
-	}
-	return switchover.Succeeded(fmt.Sprintf("%d workloads Available", len(ws))), nil
+	s.peer, s.peerErr = r.Pairs.Peers.Client(pair.Namespace, pair.Name)
 }
 
-// recordDataLoss measures the failover. Objects are copied within
-// milliseconds while the sides are connected, so what a failover can lose
-// is bounded by the time between the active side's last successful probe
-// and the start of the failover; that bound is the data-loss window
-// reported. The RTO runs from the first failed probe.
-func (r *SwitchoverReconciler) recordDataLoss(s *switchoverScope) switchover.Result {
-	st := &s.obj.Status
-	start := st.StartTime.Time
-	if !s.health.FirstFailure.IsZero() {
-		start = s.health.FirstFailure
-	}
-	st.RTO = &metav1.Duration{Duration: r.now().Sub(start).Round(time.Millisecond)}
-	msg := fmt.Sprintf("RTO %s from the first failed probe", st.RTO.Duration)
-	if !s.health.LastSuccess.IsZero() {
-		st.DataLossWindow = &metav1.Duration{Duration: st.StartTime.Sub(s.health.LastSuccess).Round(time.Millisecond)}
-		msg += fmt.Sprintf("; data-loss window at most %s: object changes made on %s between its last successful probe and the start of the failover may be lost", st.DataLossWindow.Duration, st.FromCluster)
-	}
-	return switchover.Succeeded(msg)
+func (r *SwitchoverReconciler) failFast(obj *tandemv1.Switchover, reason, msg string) {
+	now := metav1.NewTime(r.now())
+	obj.Status.Phase, obj.Status.CompletionTime = tandemv1.PhaseFailed, &now
+	setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionFalse, reason, msg)
 }
 
+func (r *SwitchoverReconciler) finish(obj *tandemv1.Switchover, phase tandemv1.SwitchoverPhase, now time.Time) {
+	t := metav1.NewTime(now)
+	obj.Status.Phase, obj.Status.CompletionTime = phase, &t
+}
+
+// complete ends a Switchover whose steps all ran: Succeeded, or RolledBack
+// (Cancelled when a cancel caused the rollback), and records it on the pair.
 func (r *SwitchoverReconciler) complete(ctx context.Context, s *switchoverScope, now time.Time) {
 	st := &s.obj.Status
-	t := metav1.NewTime(now)
-	st.Phase, st.CompletionTime = tandemv1.PhaseSucceeded, &t
+	phase := tandemv1.PhaseSucceeded
+	switch {
+	case switchover.RolledBack(st) && s.cancelled:
+		phase = tandemv1.PhaseCancelled
+	case switchover.RolledBack(st) && s.obj.Spec.Type == tandemv1.SwitchoverDrill:
+		phase = tandemv1.PhaseFailed
+	case switchover.RolledBack(st):
+		phase = tandemv1.PhaseRolledBack
+	case st.Report != nil && !st.Report.Passed:
+		phase = tandemv1.PhaseFailed
+	}
+	r.finish(s.obj, phase, now)
+	if st.RTO != nil {
+		rtoSeconds.WithLabelValues(string(s.obj.Spec.Type)).Observe(st.RTO.Seconds())
+	}
+	summary := &tandemv1.SwitchoverSummary{Name: s.obj.Name, Type: s.obj.Spec.Type, Phase: phase, CompletionTime: st.CompletionTime, RTO: st.RTO}
 	pair := s.pair
 	before := pair.DeepCopy()
-	pair.Status.LastSwitchover = &tandemv1.SwitchoverSummary{
-		Name: s.obj.Name, Type: s.obj.Spec.Type, Phase: st.Phase, CompletionTime: &t, RTO: st.RTO,
+	if s.obj.Spec.Type == tandemv1.SwitchoverDrill {
+		pair.Status.LastDrill = summary
+		recordDrill(pair, phase == tandemv1.PhaseSucceeded, now)
+	} else {
+		pair.Status.LastSwitchover = summary
 	}
 	if err := r.Status().Patch(ctx, pair, client.MergeFrom(before)); err != nil {
-		log.FromContext(ctx).Error(err, "Could not record the last switchover on the pair", "pair", pair.Name)
+		// The Switchover itself is the record; the pair's summary is a
+		// convenience the next switchover refreshes.
+		logError(ctx, err, "Could not record the switchover on the pair", "pair", pair.Name)
 	}
+}
+
+func (r *SwitchoverReconciler) releaseFinalizer(ctx context.Context, obj *tandemv1.Switchover) error {
+	orig := obj.DeepCopy()
+	if !controllerutil.RemoveFinalizer(obj, SwitchoverFinalizer) {
+		return nil
+	}
+	if err := r.Patch(ctx, obj, client.MergeFrom(orig)); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("removing the finalizer of Switchover %s/%s: %w", obj.Namespace, obj.Name, err)
+	}
+	return nil
 }
 
 func (r *SwitchoverReconciler) emitTransitions(obj, before *tandemv1.Switchover) {
-	if r.Events == nil || before.Status.Phase == obj.Status.Phase {
+	if r.Events == nil || before.Status.Phase == obj.Status.Phase || obj.Status.Phase == "" {
 		return
 	}
 	eventType := corev1.EventTypeNormal
-	if obj.Status.Phase == tandemv1.PhaseFailed {
+	switch obj.Status.Phase {
+	case tandemv1.PhaseFailed, tandemv1.PhaseRolledBack, tandemv1.PhaseCancelled:
 		eventType = corev1.EventTypeWarning
 	}
 	r.Events.Eventf(obj, nil, eventType, string(obj.Status.Phase), "Switchover", "%s switchover to %s is %s", obj.Spec.Type, obj.Spec.TargetCluster, obj.Status.Phase)
@@ -315,23 +337,44 @@ func (r *SwitchoverReconciler) now() time.Time {
 	return time.Now()
 }
 
-// setSwitchoverSummary derives Ready from the phase.
+// setSwitchoverSummary derives Ready from the phase and the steps.
 func setSwitchoverSummary(obj *tandemv1.Switchover) {
-	switch obj.Status.Phase {
+	st := obj.Status
+	switch st.Phase {
 	case tandemv1.PhaseSucceeded:
-		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionTrue, tandemv1.SucceededReason,
-			fmt.Sprintf("%s is active at epoch %d", obj.Spec.TargetCluster, obj.Status.Epoch))
+		msg := fmt.Sprintf("%s is active at epoch %d", obj.Spec.TargetCluster, st.Epoch)
+		if obj.Spec.Type == tandemv1.SwitchoverDrill && st.Report != nil {
+			msg = st.Report.Summary
+		}
+		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionTrue, tandemv1.SucceededReason, msg)
 	case tandemv1.PhaseCancelled:
-		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionFalse, tandemv1.CancelledReason, "Cancelled before the epoch was taken; nothing changed")
+		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionFalse, tandemv1.CancelledReason,
+			"Cancelled at a safe point; the pair is as it was before the switchover")
+	case tandemv1.PhaseRolledBack:
+		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionFalse, tandemv1.RolledBackReason,
+			"A step failed before the service moved; the pair is as it was before the switchover: "+failedStep(st))
+	case tandemv1.PhaseFailed:
+		if obj.Spec.Type == tandemv1.SwitchoverDrill && st.Report != nil {
+			setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionFalse, tandemv1.StepFailedReason, st.Report.Summary)
+		}
 	case tandemv1.PhaseRunning:
-		for _, st := range obj.Status.Steps {
-			if st.Phase == tandemv1.StepRunning || st.Phase == tandemv1.StepPending {
+		for _, s := range st.Steps {
+			if s.Phase == tandemv1.StepRunning || s.Phase == tandemv1.StepPending {
 				setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason,
-					fmt.Sprintf("Step %s: %s", st.Name, orDash(st.Message)))
+					fmt.Sprintf("Step %s: %s", s.Name, orDash(s.Message)))
 				return
 			}
 		}
 	}
+}
+
+func failedStep(st tandemv1.SwitchoverStatus) string {
+	for _, s := range st.Steps {
+		if s.Phase == tandemv1.StepFailed {
+			return s.Name + ": " + s.Message
+		}
+	}
+	return ""
 }
 
 func orDash(s string) string {

@@ -1,6 +1,7 @@
 package switchover
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -143,3 +144,81 @@ func TestDecideRunsTheRollBackAfterAFailure(t *testing.T) {
 		t.Fatalf("failed rollback: phase %s", st2.Phase)
 	}
 }
+
+func TestPlannedPreconditions(t *testing.T) {
+	synced := []metav1.Condition{{Type: tandemv1.SyncedCondition, Status: metav1.ConditionTrue, Reason: "Succeeded", Message: "9 objects in sync"}}
+	pair := func(mutate func(*tandemv1.HAPair)) *tandemv1.HAPair {
+		p := &tandemv1.HAPair{}
+		p.Name = "shop"
+		p.Spec.Clusters = []tandemv1.ClusterSpec{{Name: "dc-east"}, {Name: "dc-west"}}
+		p.Status.ActiveCluster, p.Status.Epoch, p.Status.LocalRole = "dc-east", 3, tandemv1.RoleActive
+		p.Status.Conditions = synced
+		if mutate != nil {
+			mutate(p)
+		}
+		return p
+	}
+	peer := func(mutate func(*tandemv1.HAPair)) *tandemv1.HAPair {
+		p := pair(mutate)
+		p.Status.LocalRole = tandemv1.RoleStandby
+		return p
+	}
+	ok := PlannedCheck{Pair: pair(nil), Local: "dc-east", Target: "dc-west", PeerPair: peer(nil), MaxLag: 10 * time.Second}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*PlannedCheck)
+		says   string
+	}{
+		{name: "all good"},
+		{name: "target is this cluster", mutate: func(c *PlannedCheck) { c.Target = "dc-east" }, says: "is the cluster this switchover runs on"},
+		{name: "target not in the pair", mutate: func(c *PlannedCheck) { c.Target = "dc-north" }, says: "not one of HAPair shop's clusters"},
+		{name: "peer unreachable", mutate: func(c *PlannedCheck) { c.PeerErr = errString("connection refused"); c.PeerPair = nil }, says: "dc-west cannot be reached"},
+		{name: "peer lacks the pair", mutate: func(c *PlannedCheck) { c.PeerPair = nil }, says: "does not have HAPair shop"},
+		{name: "run on the standby", mutate: func(c *PlannedCheck) {
+			c.Pair = pair(func(p *tandemv1.HAPair) {
+				p.Status.LocalRole = tandemv1.RoleStandby
+				p.Status.ActiveCluster = "dc-north"
+			})
+		}, says: "runs on the active side"},
+		{name: "target already active", mutate: func(c *PlannedCheck) {
+			c.Pair = pair(func(p *tandemv1.HAPair) { p.Status.ActiveCluster = "dc-west" })
+		}, says: "already the active side"},
+		{name: "fenced", mutate: func(c *PlannedCheck) {
+			c.Pair = pair(func(p *tandemv1.HAPair) { p.Status.LocalRole = tandemv1.RoleFenced })
+		}, says: "fenced"},
+		{name: "another switchover", mutate: func(c *PlannedCheck) { c.Others = []string{"drill-1"} }, says: "another switchover of HAPair shop is running: drill-1"},
+		{name: "records disagree", mutate: func(c *PlannedCheck) { c.PeerPair = peer(func(p *tandemv1.HAPair) { p.Status.Epoch = 4 }) }, says: "role records disagree"},
+		{name: "not in sync", mutate: func(c *PlannedCheck) {
+			c.Pair = pair(func(p *tandemv1.HAPair) {
+				p.Status.Conditions = []metav1.Condition{{Type: tandemv1.SyncedCondition, Status: metav1.ConditionFalse, Message: "2 of 9 objects are out of sync"}}
+			})
+		}, says: "not in sync: 2 of 9"},
+		{name: "lagging", mutate: func(c *PlannedCheck) {
+			c.Pair = pair(func(p *tandemv1.HAPair) {
+				p.Status.Sync = &tandemv1.SyncSummary{Lag: &metav1.Duration{Duration: time.Minute}}
+			})
+		}, says: "lags 1m0s"},
+		{name: "suspended", mutate: func(c *PlannedCheck) { c.Pair = pair(func(p *tandemv1.HAPair) { p.Spec.Suspend = true }) }, says: "suspended"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ok
+			if tc.mutate != nil {
+				tc.mutate(&c)
+			}
+			v := PlannedPreconditions(c)
+			if tc.says == "" {
+				if !v.OK {
+					t.Fatalf("refused: %s", v.Message)
+				}
+				return
+			}
+			if !v.Fail || !strings.Contains(v.Message, tc.says) {
+				t.Fatalf("verdict %+v, want a failure saying %q", v, tc.says)
+			}
+		})
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }

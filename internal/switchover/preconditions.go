@@ -112,7 +112,7 @@ type PlannedCheck struct {
 // fails: each names what is wrong and what to do.
 func PlannedPreconditions(c PlannedCheck) Verdict {
 	for _, check := range []func(PlannedCheck) string{
-		checkTarget, checkLocalActive, checkNoOtherSwitchover, checkPeerConnected, checkRecordsAgree, checkInSync,
+		checkTarget, checkPeerConnected, checkLocalActive, checkNoOtherSwitchover, checkRecordsAgree, checkInSync,
 	} {
 		if msg := check(c); msg != "" {
 			return Verdict{Fail: true, Message: msg}
@@ -142,6 +142,8 @@ func checkLocalActive(c PlannedCheck) string {
 		return fmt.Sprintf("%s is fenced: it cannot hand over a service it does not serve; use a Failover", c.Local)
 	case st.ActiveCluster == c.Target:
 		return fmt.Sprintf("%s is already the active side at epoch %d", c.Target, st.Epoch)
+	case st.ActiveCluster == "":
+		return fmt.Sprintf("%s has no role record for HAPair %s yet", c.Local, c.Pair.Name)
 	case st.ActiveCluster != c.Local || st.LocalRole != tandemv1.RoleActive:
 		return fmt.Sprintf("a Planned switchover runs on the active side; %s is %s (active: %s)", c.Local, st.LocalRole, st.ActiveCluster)
 	}
@@ -190,4 +192,25 @@ func checkInSync(c PlannedCheck) string {
 		return fmt.Sprintf("the sync lags %s behind, more than %s", s.Lag.Duration, c.MaxLag)
 	}
 	return ""
+}
+
+// Drill step names. An isolated drill brings the standby's copy up next to
+// production and takes it down again; a live drill is a Planned switchover,
+// a hold, and a Planned switchover back.
+const (
+	StepStartStandby = "StartStandby"
+	StepRunChecks    = "RunChecks"
+	StepStopStandby  = "StopStandby"
+	StepResumeSync   = "ResumeSync"
+	StepReport       = "Report"
+	StepHold         = "Hold"
+	StepSwitchBack   = "SwitchBack"
+)
+
+// DrillSteps are the steps of a drill in mode.
+func DrillSteps(mode tandemv1.DrillMode) []string {
+	if mode == tandemv1.DrillLive {
+		return append(append([]string{}, PlannedSteps...), StepHold, StepSwitchBack, StepReport)
+	}
+	return []string{StepPreconditions, StepPauseSync, StepStartStandby, StepRunChecks, StepStopStandby, StepResumeSync, StepReport}
 }

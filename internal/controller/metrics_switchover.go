@@ -1,0 +1,50 @@
+package controller
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+)
+
+var (
+	stepSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "tandem_switchover_step_duration_seconds",
+		Help:    "Duration of one step of a switchover, from recorded Running to recorded end.",
+		Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+	}, []string{"type", "step"})
+	rtoSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "tandem_switchover_rto_seconds",
+		Help:    "Measured RTO of finished switchovers: to the workloads Available on the new side (from the first failed probe for a failover; time to ready for an isolated drill).",
+		Buckets: []float64{.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600},
+	}, []string{"type"})
+	drillSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tandem_drill_success",
+		Help: "1 when the pair's last drill passed, 0 when it failed.",
+	}, []string{"namespace", "pair"})
+	drillLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tandem_drill_last_success_timestamp_seconds",
+		Help: "Unix time of the pair's last drill that passed.",
+	}, []string{"namespace", "pair"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(stepSeconds, rtoSeconds, drillSuccess, drillLastSuccess)
+}
+
+func recordDrill(pair *tandemv1.HAPair, passed bool, now time.Time) {
+	v := 0.0
+	if passed {
+		v = 1
+		drillLastSuccess.WithLabelValues(pair.Namespace, pair.Name).Set(float64(now.Unix()))
+	}
+	drillSuccess.WithLabelValues(pair.Namespace, pair.Name).Set(v)
+}
+
+func logError(ctx context.Context, err error, msg string, kv ...any) {
+	log.FromContext(ctx).Error(err, msg, kv...)
+}

@@ -1,0 +1,292 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/switchover"
+)
+
+// drillRunner rehearses a switchover. Isolated: the sync pauses, the
+// standby's workloads come up next to production (roles, epoch and traffic
+// untouched), the checks run against them, they go back to 0 and the sync
+// resumes; the time to ready is the RTO the rehearsal measured. Live: a
+// Planned switchover, a hold, and a Planned switchover back.
+type drillRunner struct{ plannedRunner }
+
+func drillOptions(obj *tandemv1.Switchover) tandemv1.DrillOptions {
+	if obj.Spec.Drill != nil {
+		return *obj.Spec.Drill
+	}
+	return tandemv1.DrillOptions{Mode: tandemv1.DrillIsolated}
+}
+
+func (d *drillRunner) steps(s *switchoverScope) []string {
+	return switchover.DrillSteps(drillOptions(s.obj).Mode)
+}
+
+func (d *drillRunner) canRollBack(step string) bool {
+	switch step {
+	case switchover.StepPauseSync, switchover.StepStartStandby, switchover.StepRunChecks:
+		return true
+	}
+	return d.plannedRunner.canRollBack(step)
+}
+
+func (d *drillRunner) run(ctx context.Context, s *switchoverScope, step string) (switchover.Result, error) {
+	r := d.r
+	switch step {
+	case switchover.StepStartStandby:
+		res, err := r.startOnPeer(ctx, s, true)
+		if err == nil && res.Phase == tandemv1.StepSucceeded {
+			report(s).TimeToReady = s.obj.Status.RTO
+		}
+		return res, err
+	case switchover.StepRunChecks:
+		return r.runChecks(ctx, s)
+	case switchover.StepStopStandby:
+		if s.peer == nil {
+			return switchover.Waiting(fmt.Sprintf("cannot reach %s: %v", s.obj.Spec.TargetCluster, s.peerErr), time.Second), nil
+		}
+		n, err := r.Pairs.parkOn(ctx, s.peer, s.pair)
+		if err != nil {
+			return switchover.Result{}, err
+		}
+		return switchover.Succeeded(fmt.Sprintf("%d workloads on %s back at 0", n, s.obj.Spec.TargetCluster)), nil
+	case switchover.StepResumeSync:
+		if err := r.setSyncPause(ctx, s.pair, ""); err != nil {
+			return switchover.Result{}, err
+		}
+		return switchover.Succeeded("The sync resumed; its next pass repairs anything the drill left"), nil
+	case switchover.StepHold:
+		return r.hold(s), nil
+	case switchover.StepSwitchBack:
+		return r.switchBack(ctx, s)
+	case switchover.StepReport:
+		return r.writeReport(s), nil
+	}
+	return d.plannedRunner.run(ctx, s, step)
+}
+
+// rollBack after a failed isolated drill only cleans up: the standby back
+// at 0 and the sync running.
+func (d *drillRunner) rollBack(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	if drillOptions(s.obj).Mode == tandemv1.DrillLive {
+		return d.plannedRunner.rollBack(ctx, s)
+	}
+	r := d.r
+	if s.peer == nil {
+		return switchover.Waiting(fmt.Sprintf("waiting for %s to answer, to scale it back to 0: %v", s.obj.Spec.TargetCluster, s.peerErr), probePeriod(s.pair)), nil
+	}
+	if _, err := r.Pairs.parkOn(ctx, s.peer, s.pair); err != nil {
+		return switchover.Result{}, err
+	}
+	if err := r.setSyncPause(ctx, s.pair, ""); err != nil {
+		return switchover.Result{}, err
+	}
+	r.writeReport(s)
+	return switchover.Succeeded(fmt.Sprintf("%s back at 0, the sync resumed", s.obj.Spec.TargetCluster)), nil
+}
+
+func report(s *switchoverScope) *tandemv1.SwitchoverReport {
+	if s.obj.Status.Report == nil {
+		s.obj.Status.Report = &tandemv1.SwitchoverReport{}
+	}
+	return s.obj.Status.Report
+}
+
+// runChecks runs the drill's checks against the standby's running copy,
+// each once, and records the results; a failed check fails the drill's
+// report, not the step, so the cleanup always runs.
+func (r *SwitchoverReconciler) runChecks(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	rep := report(s)
+	opts := drillOptions(s.obj)
+	done := map[string]bool{}
+	for _, c := range rep.Checks {
+		done[c.Name] = true
+	}
+	for _, c := range opts.Checks {
+		if done[c.Name] {
+			continue
+		}
+		start := r.now()
+		var err error
+		var pending bool
+		switch {
+		case c.HTTP != nil:
+			err = httpCheck(ctx, c.HTTP)
+		case c.Job != nil:
+			pending, err = r.jobCheck(ctx, s, c.Name, c.Job)
+		default:
+			err = fmt.Errorf("the check has neither http nor job")
+		}
+		if pending {
+			return switchover.Waiting(fmt.Sprintf("check %s: the Job runs on %s", c.Name, s.obj.Spec.TargetCluster), time.Second), nil
+		}
+		res := tandemv1.CheckResult{Name: c.Name, Passed: err == nil, Duration: &metav1.Duration{Duration: r.now().Sub(start).Round(time.Millisecond)}}
+		if err != nil {
+			res.Message = err.Error()
+		}
+		rep.Checks = append(rep.Checks, res)
+	}
+	passed := 0
+	for _, c := range rep.Checks {
+		if c.Passed {
+			passed++
+		}
+	}
+	return switchover.Succeeded(fmt.Sprintf("%d of %d checks passed", passed, len(rep.Checks))), nil
+}
+
+func httpCheck(ctx context.Context, c *tandemv1.HTTPCheck) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if c.ExpectStatus != 0 && resp.StatusCode != int(c.ExpectStatus) {
+		return fmt.Errorf("%s answered %d, want %d", c.URL, resp.StatusCode, c.ExpectStatus)
+	}
+	if c.ExpectStatus == 0 && (resp.StatusCode < 200 || resp.StatusCode > 299) {
+		return fmt.Errorf("%s answered %d", c.URL, resp.StatusCode)
+	}
+	return nil
+}
+
+// jobCheck runs a Job on the standby and reports whether it is still
+// running, or how it ended. The Job is named after the drill and the check,
+// so a repeated reconcile finds it instead of starting another.
+func (r *SwitchoverReconciler) jobCheck(ctx context.Context, s *switchoverScope, name string, c *tandemv1.JobCheck) (bool, error) {
+	if s.peer == nil {
+		return false, fmt.Errorf("cannot reach %s: %v", s.obj.Spec.TargetCluster, s.peerErr)
+	}
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: truncate(s.obj.Name+"-"+name, 63),
+		Labels: map[string]string{PairLabel: s.pair.Name, "tandem.dev/drill": s.obj.Name}}}
+	err := s.peer.Get(ctx, client.ObjectKeyFromObject(job), job)
+	if apierrors.IsNotFound(err) {
+		job.Spec = batchv1.JobSpec{
+			BackoffLimit:            ptr.To(int32(0)),
+			TTLSecondsAfterFinished: ptr.To(int32(3600)),
+			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				RestartPolicy:      corev1.RestartPolicyNever,
+				ServiceAccountName: c.ServiceAccountName,
+				Containers:         []corev1.Container{{Name: "check", Image: c.Image, Command: c.Command}},
+			}},
+		}
+		if err := s.peer.Create(ctx, job); err != nil {
+			return false, fmt.Errorf("creating Job %s/%s on %s: %w", job.Namespace, job.Name, s.obj.Spec.TargetCluster, err)
+		}
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, cond := range job.Status.Conditions {
+		if cond.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch cond.Type {
+		case batchv1.JobComplete:
+			return false, nil
+		case batchv1.JobFailed:
+			return false, fmt.Errorf("Job %s/%s failed: %s", job.Namespace, job.Name, cond.Message)
+		}
+	}
+	if timeout := c.Timeout; timeout != nil && r.now().Sub(job.CreationTimestamp.Time) > timeout.Duration {
+		return false, fmt.Errorf("Job %s/%s did not finish within %s", job.Namespace, job.Name, timeout.Duration)
+	}
+	return true, nil
+}
+
+// hold keeps a live drill on the standby for holdFor.
+func (r *SwitchoverReconciler) hold(s *switchoverScope) switchover.Result {
+	holdFor := 5 * time.Minute
+	if h := drillOptions(s.obj).HoldFor; h != nil {
+		holdFor = h.Duration
+	}
+	var since time.Time
+	for _, st := range s.obj.Status.Steps {
+		if st.Name == switchover.StepHold && st.StartTime != nil {
+			since = st.StartTime.Time
+		}
+	}
+	if left := holdFor - r.now().Sub(since); left > 0 {
+		return switchover.Waiting(fmt.Sprintf("%s serves; switching back in %s", s.obj.Spec.TargetCluster, left.Round(time.Second)), left)
+	}
+	return switchover.Succeeded(fmt.Sprintf("%s served for %s", s.obj.Spec.TargetCluster, holdFor))
+}
+
+// switchBack creates, on the side that is now active, the Planned
+// switchover back to this side, and waits for it.
+func (r *SwitchoverReconciler) switchBack(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	if s.peer == nil {
+		return switchover.Waiting(fmt.Sprintf("cannot reach %s: %v", s.obj.Spec.TargetCluster, s.peerErr), time.Second), nil
+	}
+	back := &tandemv1.Switchover{ObjectMeta: metav1.ObjectMeta{Namespace: s.obj.Namespace, Name: truncate(s.obj.Name+"-back", 253),
+		Labels: map[string]string{PairLabel: s.pair.Name}}}
+	if err := s.peer.Get(ctx, client.ObjectKeyFromObject(back), back); apierrors.IsNotFound(err) {
+		back.Spec = tandemv1.SwitchoverSpec{PairRef: s.pair.Name, Type: tandemv1.SwitchoverPlanned, TargetCluster: r.ClusterName,
+			StepTimeout: s.obj.Spec.StepTimeout, Reason: "The switch back of live drill " + s.obj.Name}
+		if err := s.peer.Create(ctx, back); err != nil {
+			return switchover.Result{}, fmt.Errorf("creating Switchover %s on %s: %w", back.Name, s.obj.Spec.TargetCluster, err)
+		}
+		return switchover.Waiting(fmt.Sprintf("Switchover %s on %s moves the service back", back.Name, s.obj.Spec.TargetCluster), time.Second), nil
+	} else if err != nil {
+		return switchover.Waiting(err.Error(), time.Second), nil
+	}
+	switch back.Status.Phase {
+	case tandemv1.PhaseSucceeded:
+		return switchover.Succeeded(fmt.Sprintf("Switchover %s moved the service back to %s", back.Name, r.ClusterName)), nil
+	case tandemv1.PhaseFailed, tandemv1.PhaseRolledBack, tandemv1.PhaseCancelled:
+		return switchover.Failed(fmt.Sprintf("Switchover %s back to %s ended %s", back.Name, r.ClusterName, back.Status.Phase)), nil
+	}
+	return switchover.Waiting(fmt.Sprintf("Switchover %s back to %s is %s", back.Name, r.ClusterName, orPending(back.Status.Phase)), time.Second), nil
+}
+
+// writeReport sums the drill up.
+func (r *SwitchoverReconciler) writeReport(s *switchoverScope) switchover.Result {
+	rep := report(s)
+	if rep.TimeToReady == nil {
+		rep.TimeToReady = s.obj.Status.RTO
+	}
+	var failed []string
+	for _, c := range rep.Checks {
+		if !c.Passed {
+			failed = append(failed, c.Name+": "+c.Message)
+		}
+	}
+	for _, st := range s.obj.Status.Steps {
+		if st.Phase == tandemv1.StepFailed {
+			failed = append(failed, "step "+st.Name+": "+st.Message)
+		}
+	}
+	rep.Passed = len(failed) == 0 && rep.TimeToReady != nil
+	ready := "not reached"
+	if rep.TimeToReady != nil {
+		ready = rep.TimeToReady.Duration.String()
+	}
+	mode := drillOptions(s.obj).Mode
+	if rep.Passed {
+		rep.Summary = fmt.Sprintf("%s drill passed: %s ready in %s, %d checks passed", mode, s.obj.Spec.TargetCluster, ready, len(rep.Checks))
+	} else {
+		rep.Summary = fmt.Sprintf("%s drill failed (time to ready %s): %s", mode, ready, strings.Join(failed, "; "))
+	}
+	return switchover.Succeeded(rep.Summary)
+}

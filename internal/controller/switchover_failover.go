@@ -1,0 +1,164 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/fence"
+	"github.com/tandem-dev/tandem/internal/switchover"
+)
+
+// failoverRunner promotes the cluster it runs on after the active side was
+// lost: confirm the loss (and take the witness Lease), take the next epoch,
+// restore the workloads, record the data-loss window. Nothing can be rolled
+// back once the epoch is taken: the old side will demote itself when it
+// returns.
+type failoverRunner struct{ r *SwitchoverReconciler }
+
+func (f *failoverRunner) steps(*switchoverScope) []string { return switchover.FailoverSteps }
+func (f *failoverRunner) canRollBack(string) bool { return false }
+func (f *failoverRunner) rollBack(context.Context, *switchoverScope) (switchover.Result, error) {
+	return switchover.Failed("a Failover has nothing to roll back"), nil
+}
+
+func (f *failoverRunner) runsHere(s *switchoverScope) (bool, string) {
+	if s.obj.Spec.TargetCluster != f.r.ClusterName {
+		return false, fmt.Sprintf("A Failover runs on the cluster it promotes: apply it on %s, not %s", s.obj.Spec.TargetCluster, f.r.ClusterName)
+	}
+	return true, ""
+}
+
+func (f *failoverRunner) run(ctx context.Context, s *switchoverScope, step string) (switchover.Result, error) {
+	r := f.r
+	switch step {
+	case switchover.StepConfirmLoss:
+		return r.confirmLoss(ctx, s)
+	case switchover.StepPromote:
+		return r.promote(ctx, s)
+	case switchover.StepRestoreVolumes:
+		return switchover.Skipped("Volume protection is not built in this version: the PVCs are used as " + r.ClusterName + " has them"), nil
+	case switchover.StepScaleUp:
+		_, waiting, err := r.Pairs.unparkOn(ctx, r.Client, s.pair)
+		if err != nil {
+			return switchover.Result{}, err
+		}
+		if len(waiting) > 0 {
+			return switchover.Waiting(fmt.Sprintf("waiting for %s to be Available", firstN(waiting, 5)), time.Second), nil
+		}
+		setRTO(s, r.now())
+		return switchover.Succeeded(fmt.Sprintf("%d workloads Available", r.Pairs.countWorkloads(ctx, r.Client, s.pair))), nil
+	case switchover.StepFlipTraffic:
+		return flipTraffic(s), nil
+	case switchover.StepRecord:
+		return r.recordDataLoss(s), nil
+	}
+	return switchover.Failed("unknown step " + step), nil
+}
+
+// flipTraffic is the traffic step until the traffic issue builds it.
+func flipTraffic(s *switchoverScope) switchover.Result {
+	if t := s.pair.Spec.Traffic; t == nil || (len(t.DNS) == 0 && len(t.Routes) == 0) {
+		return switchover.Skipped("spec.traffic configures no DNS record or route")
+	}
+	return switchover.Skipped("Traffic flips are not built in this version: the records and routes in spec.traffic were not changed")
+}
+
+// setRTO records the time from the start of the switchover (or, for a
+// failover, the first failed probe) to the workloads Available on the new
+// side.
+func setRTO(s *switchoverScope, now time.Time) {
+	start := s.obj.Status.StartTime.Time
+	if s.obj.Spec.Type == tandemv1.SwitchoverFailover && !s.health.FirstFailure.IsZero() && s.health.FirstFailure.Before(start) {
+		start = s.health.FirstFailure
+	}
+	s.obj.Status.RTO = &metav1.Duration{Duration: now.Sub(start).Round(time.Millisecond)}
+}
+
+// confirmLoss runs the precondition chain, then takes the witness Lease at
+// the Switchover's epoch when the pair has a witness. The Lease is what
+// proves the old active side has stopped: it fences itself when it can
+// renew neither the Lease nor reach this side.
+func (r *SwitchoverReconciler) confirmLoss(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	v := switchover.ConfirmLoss(switchover.LossCheck{Pair: s.pair, Target: r.ClusterName, Health: s.health, Probed: s.probed})
+	period := probePeriod(s.pair)
+	switch {
+	case v.Fail:
+		return switchover.Failed(v.Message), nil
+	case !v.OK:
+		return switchover.Waiting(v.Message, period), nil
+	case s.pair.Spec.Witness == nil:
+		return switchover.Succeeded(v.Message + "; no witness configured"), nil
+	}
+	c, err := r.Pairs.witnessClient(ctx, s.pair)
+	if err != nil {
+		return switchover.Waiting(v.Message+"; the witness does not answer: "+err.Error(), period), nil
+	}
+	rctx, cancel := remoteContext(ctx, s.pair)
+	defer cancel()
+	err = r.Pairs.Witness.Acquire(rctx, c, leaseRef(s.pair), r.ClusterName, s.obj.Status.Epoch)
+	switch {
+	case fence.IsSuperseded(err):
+		return switchover.Failed(err.Error()), nil
+	case err != nil:
+		return switchover.Waiting(v.Message+"; "+err.Error(), period), nil
+	}
+	return switchover.Succeeded(fmt.Sprintf("%s; took the witness Lease at epoch %d", v.Message, s.obj.Status.Epoch)), nil
+}
+
+// promote writes this cluster's role record: active at the Switchover's
+// epoch. It repeats safely: a record already there is success, a higher
+// epoch naming another cluster is a failure.
+func (r *SwitchoverReconciler) promote(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	pair, epoch := s.pair, s.obj.Status.Epoch
+	rec := recordOf(pair)
+	want := fence.Record{Active: r.ClusterName, Epoch: epoch}
+	switch {
+	case rec == want:
+		return switchover.Succeeded(fmt.Sprintf("%s is active at epoch %d", r.ClusterName, epoch)), nil
+	case !fence.Supersedes(want, rec):
+		return switchover.Failed(fmt.Sprintf("the pair's record moved on to %s", rec)), nil
+	}
+	if err := writeRecord(ctx, r.Client, pair, want, s.obj.Status.FromCluster, r.ClusterName, tandemv1.RoleActive); err != nil {
+		return switchover.Result{}, err
+	}
+	r.Pairs.event(pair, corev1.EventTypeNormal, tandemv1.PromotedReason, "%s became active at epoch %d through Switchover %s", r.ClusterName, epoch, s.obj.Name)
+	log.FromContext(ctx).Info("Promoted", "pair", pair.Name, "epoch", epoch)
+	return switchover.Succeeded(fmt.Sprintf("%s is active at epoch %d (was %s)", r.ClusterName, epoch, rec)), nil
+}
+
+// writeRecord writes a role record into the pair's status on the cluster c
+// reaches, with the resourceVersion as a precondition.
+func writeRecord(ctx context.Context, c client.Client, pair *tandemv1.HAPair, rec fence.Record, peer, local string, role tandemv1.Role) error {
+	before := pair.DeepCopy()
+	setRecord(pair, rec, peer, local)
+	pair.Status.LocalRole = role
+	if err := c.Status().Patch(ctx, pair, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("writing the role record of HAPair %s/%s (%s): %w", pair.Namespace, pair.Name, rec, err)
+	}
+	return nil
+}
+
+// recordDataLoss measures the failover. Objects are copied within
+// milliseconds while the sides are connected, so what a failover can lose
+// is bounded by the time between the active side's last successful probe
+// and the start of the failover; that bound is the data-loss window
+// reported.
+func (r *SwitchoverReconciler) recordDataLoss(s *switchoverScope) switchover.Result {
+	st := &s.obj.Status
+	msg := "RTO not measured"
+	if st.RTO != nil {
+		msg = fmt.Sprintf("RTO %s from the first failed probe to the workloads Available", st.RTO.Duration)
+	}
+	if !s.health.LastSuccess.IsZero() {
+		st.DataLossWindow = &metav1.Duration{Duration: st.StartTime.Sub(s.health.LastSuccess).Round(time.Millisecond)}
+		msg += fmt.Sprintf("; data-loss window at most %s: object changes made on %s between its last successful probe and the start of the failover may be lost", st.DataLossWindow.Duration, st.FromCluster)
+	}
+	return switchover.Succeeded(msg)
+}

@@ -1,0 +1,269 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/fence"
+	"github.com/tandem-dev/tandem/internal/replicate"
+	"github.com/tandem-dev/tandem/internal/switchover"
+)
+
+// plannedRunner moves a live service from the active side, where it runs,
+// to the standby with nothing lost: stop the workloads here, prove by hash
+// that the standby holds exactly what is here, pause the sync, start the
+// workloads there, then swap the roles at the next epoch and let the sync
+// flow back. Until the standby's workloads are up, a failure or a cancel
+// rolls back.
+type plannedRunner struct{ r *SwitchoverReconciler }
+
+func (p *plannedRunner) steps(*switchoverScope) []string { return switchover.PlannedSteps }
+func (p *plannedRunner) canRollBack(step string) bool { return switchover.CanRollBack(step) }
+
+func (p *plannedRunner) runsHere(s *switchoverScope) (bool, string) {
+	// A Switchover applied on the standby fails there, fast, with the
+	// precondition that says where to apply it.
+	return true, ""
+}
+
+func (p *plannedRunner) run(ctx context.Context, s *switchoverScope, step string) (switchover.Result, error) {
+	r := p.r
+	switch step {
+	case switchover.StepPreconditions:
+		return r.plannedPreconditions(ctx, s)
+	case switchover.StepQuiesce:
+		n, err := r.Pairs.parkWorkloads(ctx, s.pair)
+		if err != nil {
+			return switchover.Result{}, err
+		}
+		return switchover.Succeeded(fmt.Sprintf("%d workloads on %s scaled to 0, their replica counts recorded", n, r.ClusterName)), nil
+	case switchover.StepFinalSync:
+		return r.finalSync(ctx, s)
+	case switchover.StepPauseSync:
+		if err := r.setSyncPause(ctx, s.pair, s.obj.Name); err != nil {
+			return switchover.Result{}, err
+		}
+		r.Pairs.Syncs.StopPair(s.pair.Namespace, s.pair.Name, nil)
+		return switchover.Succeeded("The sync to " + s.obj.Spec.TargetCluster + " is paused, so it cannot scale the workloads there back to 0"), nil
+	case switchover.StepPromoteTarget:
+		return r.startOnPeer(ctx, s, true)
+	case switchover.StepFlipTraffic:
+		return flipTraffic(s), nil
+	case switchover.StepSwapRoles:
+		return r.swapRoles(ctx, s)
+	case switchover.StepReverseSync:
+		return r.reverseSync(ctx, s)
+	}
+	return switchover.Failed("unknown step " + step), nil
+}
+
+// rollBack returns the pair to how it was: the standby's workloads back to
+// 0, this side's restored, the sync running again.
+func (p *plannedRunner) rollBack(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	r := p.r
+	if s.peer == nil {
+		return switchover.Waiting(fmt.Sprintf("waiting for %s to answer, to scale it back to 0: %v", s.obj.Spec.TargetCluster, s.peerErr), probePeriod(s.pair)), nil
+	}
+	parked, err := r.Pairs.parkOn(ctx, s.peer, s.pair)
+	if err != nil {
+		return switchover.Result{}, err
+	}
+	restored, err := r.Pairs.unparkWorkloads(ctx, s.pair)
+	if err != nil {
+		return switchover.Result{}, err
+	}
+	if err := r.setSyncPause(ctx, s.pair, ""); err != nil {
+		return switchover.Result{}, err
+	}
+	return switchover.Succeeded(fmt.Sprintf("%d workloads on %s restored, %d on %s back at 0, the sync resumed",
+		restored, r.ClusterName, parked, s.obj.Spec.TargetCluster)), nil
+}
+
+func (r *SwitchoverReconciler) plannedPreconditions(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	check := switchover.PlannedCheck{Pair: s.pair, Local: r.ClusterName, Target: s.obj.Spec.TargetCluster, PeerErr: s.peerErr, MaxLag: 30 * time.Second}
+	if o := s.pair.Spec.Objectives; o != nil && o.RPO != nil {
+		check.MaxLag = o.RPO.Duration
+	}
+	if s.peer != nil {
+		var theirs tandemv1.HAPair
+		rctx, cancel := remoteContext(ctx, s.pair)
+		err := s.peer.Get(rctx, client.ObjectKeyFromObject(s.pair), &theirs)
+		cancel()
+		switch {
+		case err == nil:
+			check.PeerPair = &theirs
+		case !apierrors.IsNotFound(err):
+			check.PeerErr = err
+		}
+	}
+	others, err := r.unfinished(ctx, s.obj)
+	if err != nil {
+		return switchover.Result{}, err
+	}
+	check.Others = others
+	v := switchover.PlannedPreconditions(check)
+	if v.Fail {
+		return switchover.Failed(v.Message), nil
+	}
+	return switchover.Succeeded(v.Message), nil
+}
+
+// unfinished lists the pair's other Switchovers that have not ended.
+func (r *SwitchoverReconciler) unfinished(ctx context.Context, obj *tandemv1.Switchover) ([]string, error) {
+	var list tandemv1.SwitchoverList
+	if err := r.List(ctx, &list, client.InNamespace(obj.Namespace)); err != nil {
+		return nil, fmt.Errorf("listing Switchovers in %s: %w", obj.Namespace, err)
+	}
+	var out []string
+	for _, o := range list.Items {
+		if o.Name != obj.Name && o.Spec.PairRef == obj.Spec.PairRef && o.Status.Phase != "" && !switchover.Finished(o.Status.Phase) {
+			out = append(out, o.Name)
+		}
+	}
+	return out, nil
+}
+
+// finalSync waits until the standby holds, for every selected object, a
+// copy whose hash is that of the object as it is now. The workloads here
+// are stopped, so what is verified is the last state anything wrote.
+func (r *SwitchoverReconciler) finalSync(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	if s.peerCfg == nil {
+		return switchover.Waiting(fmt.Sprintf("cannot reach %s: %v", s.obj.Spec.TargetCluster, s.peerErr), time.Second), nil
+	}
+	checked := 0
+	var differ []string
+	for _, ref := range s.pair.Spec.SyncPolicyRefs {
+		var policy tandemv1.SyncPolicy
+		if err := r.Get(ctx, client.ObjectKey{Namespace: s.pair.Namespace, Name: ref.Name}, &policy); err != nil {
+			return switchover.Result{}, fmt.Errorf("reading SyncPolicy %s/%s: %w", s.pair.Namespace, ref.Name, err)
+		}
+		opts := replicate.Options{Pair: s.pair.Name, Policy: policy.Name, Mode: policy.Spec.StandbyMode, Transforms: policy.Spec.Transforms}
+		v, err := replicate.Verify(ctx, r.LocalConfig, s.peerCfg, policy.Spec, opts, replicate.PairSecrets(s.pair))
+		if err != nil {
+			return switchover.Waiting(fmt.Sprintf("verifying SyncPolicy %s: %v", policy.Name, err), time.Second), nil
+		}
+		checked += v.Checked
+		differ = append(differ, v.Differ...)
+	}
+	if len(differ) > 0 {
+		return switchover.Waiting(fmt.Sprintf("%d of %d objects not yet identical on %s: %s", len(differ), checked, s.obj.Spec.TargetCluster, firstN(differ, 5)), 500*time.Millisecond), nil
+	}
+	return switchover.Succeeded(fmt.Sprintf("%d objects identical on %s (compared by content hash)", checked, s.obj.Spec.TargetCluster)), nil
+}
+
+// startOnPeer restores the replica counts of the standby's workloads and
+// waits until they are Available.
+func (r *SwitchoverReconciler) startOnPeer(ctx context.Context, s *switchoverScope, measure bool) (switchover.Result, error) {
+	if s.peer == nil {
+		return switchover.Waiting(fmt.Sprintf("cannot reach %s: %v", s.obj.Spec.TargetCluster, s.peerErr), time.Second), nil
+	}
+	_, waiting, err := r.Pairs.unparkOn(ctx, s.peer, s.pair)
+	if err != nil {
+		return switchover.Result{}, err
+	}
+	if len(waiting) > 0 {
+		return switchover.Waiting(fmt.Sprintf("waiting for %s on %s to be Available", firstN(waiting, 5), s.obj.Spec.TargetCluster), 250*time.Millisecond), nil
+	}
+	if measure {
+		setRTO(s, r.now())
+	}
+	return switchover.Succeeded(fmt.Sprintf("%d workloads Available on %s", r.Pairs.countWorkloads(ctx, s.peer, s.pair), s.obj.Spec.TargetCluster)), nil
+}
+
+// swapRoles takes the next epoch for the target: this side's record first
+// (so this side never again claims Active at the old epoch), then the
+// witness Lease, then the target's record. Each write repeats safely.
+func (r *SwitchoverReconciler) swapRoles(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	target, epoch := s.obj.Spec.TargetCluster, s.obj.Status.Epoch
+	want := fence.Record{Active: target, Epoch: epoch}
+	if rec := recordOf(s.pair); rec != want {
+		if !fence.Supersedes(want, rec) {
+			return switchover.Failed(fmt.Sprintf("the pair's record moved on to %s", rec)), nil
+		}
+		if err := writeRecord(ctx, r.Client, s.pair, want, target, r.ClusterName, tandemv1.RoleStandby); err != nil {
+			return switchover.Result{}, err
+		}
+	}
+	if s.pair.Spec.Witness != nil {
+		c, err := r.Pairs.witnessClient(ctx, s.pair)
+		if err != nil {
+			return switchover.Waiting("the witness does not answer: "+err.Error(), time.Second), nil
+		}
+		rctx, cancel := remoteContext(ctx, s.pair)
+		err = r.Pairs.Witness.Handover(rctx, c, leaseRef(s.pair), r.ClusterName, target, epoch)
+		cancel()
+		if err != nil {
+			return switchover.Waiting("handing the witness Lease over: "+err.Error(), time.Second), nil
+		}
+	}
+	if s.peer == nil {
+		return switchover.Waiting(fmt.Sprintf("cannot reach %s to write its role record: %v", target, s.peerErr), time.Second), nil
+	}
+	var theirs tandemv1.HAPair
+	if err := s.peer.Get(ctx, client.ObjectKeyFromObject(s.pair), &theirs); err != nil {
+		return switchover.Waiting(fmt.Sprintf("reading the pair on %s: %v", target, err), time.Second), nil
+	}
+	if recordOf(&theirs) != want {
+		if err := writeRecord(ctx, s.peer, &theirs, want, r.ClusterName, target, tandemv1.RoleActive); err != nil {
+			return switchover.Waiting(err.Error(), time.Second), nil
+		}
+	}
+	if err := r.setSyncPause(ctx, s.pair, ""); err != nil {
+		return switchover.Result{}, err
+	}
+	return switchover.Succeeded(fmt.Sprintf("%s is active at epoch %d, %s the standby", target, epoch, r.ClusterName)), nil
+}
+
+// reverseSync waits until the new active side reports its sync to this side
+// in sync, after the roles were swapped.
+func (r *SwitchoverReconciler) reverseSync(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	target := s.obj.Spec.TargetCluster
+	if s.peer == nil {
+		return switchover.Waiting(fmt.Sprintf("cannot reach %s: %v", target, s.peerErr), time.Second), nil
+	}
+	var theirs tandemv1.HAPair
+	if err := s.peer.Get(ctx, client.ObjectKeyFromObject(s.pair), &theirs); err != nil {
+		return switchover.Waiting(fmt.Sprintf("reading the pair on %s: %v", target, err), time.Second), nil
+	}
+	var swapped *metav1.Time
+	for _, st := range s.obj.Status.Steps {
+		if st.Name == switchover.StepSwapRoles {
+			swapped = st.EndTime
+		}
+	}
+	synced := apimeta.FindStatusCondition(theirs.Status.Conditions, tandemv1.SyncedCondition)
+	if synced == nil || synced.Status != metav1.ConditionTrue || theirs.Status.Sync == nil || theirs.Status.Sync.LastFullSync == nil ||
+		(swapped != nil && theirs.Status.Sync.LastFullSync.Before(swapped)) {
+		msg := "no sync yet"
+		if synced != nil {
+			msg = synced.Message
+		}
+		return switchover.Waiting(fmt.Sprintf("waiting for %s to sync back to %s: %s", target, r.ClusterName, msg), 500*time.Millisecond), nil
+	}
+	return switchover.Succeeded(fmt.Sprintf("%s syncs to %s: %s", target, r.ClusterName, synced.Message)), nil
+}
+
+// setSyncPause sets (or, with an empty name, clears) the annotation that
+// pauses the pair's sync on this cluster.
+func (r *SwitchoverReconciler) setSyncPause(ctx context.Context, pair *tandemv1.HAPair, by string) error {
+	if pair.Annotations[SyncPausedAnnotation] == by {
+		return nil
+	}
+	value := "null"
+	if by != "" {
+		value = fmt.Sprintf("%q", by)
+	}
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%s}}}`, SyncPausedAnnotation, value)
+	if err := r.Patch(ctx, pair, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+		return fmt.Errorf("pausing the sync of HAPair %s/%s: %w", pair.Namespace, pair.Name, err)
+	}
+	return nil
+}
