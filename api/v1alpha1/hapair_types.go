@@ -486,6 +486,11 @@ type HAPairStatus struct {
 	// +optional
 	NextDrill *metav1.Time `json:"nextDrill,omitempty"`
 
+	// LastDrillScheduleTime is the schedule slot the last scheduled drill
+	// was created for.
+	// +optional
+	LastDrillScheduleTime *metav1.Time `json:"lastDrillScheduleTime,omitempty"`
+
 	// LastDrill is the most recent finished drill.
 	// +optional
 	LastDrill *SwitchoverSummary `json:"lastDrill,omitempty"`

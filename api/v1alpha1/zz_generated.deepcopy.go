@@ -431,6 +431,10 @@ func (in *HAPairStatus) DeepCopyInto(out *HAPairStatus) {
 		in, out := &in.NextDrill, &out.NextDrill
 		*out = (*in).DeepCopy()
 	}
+	if in.LastDrillScheduleTime != nil {
+		in, out := &in.LastDrillScheduleTime, &out.LastDrillScheduleTime
+		*out = (*in).DeepCopy()
+	}
 	if in.LastDrill != nil {
 		in, out := &in.LastDrill, &out.LastDrill
 		*out = new(SwitchoverSummary)

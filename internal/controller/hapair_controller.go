@@ -85,7 +85,7 @@ type hapairScope struct {
 // +kubebuilder:rbac:groups=tandem.dev,resources=hapairs,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=tandem.dev,resources=hapairs/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=tandem.dev,resources=hapairs/finalizers,verbs=update
-// +kubebuilder:rbac:groups=tandem.dev,resources=syncpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=tandem.dev,resources=syncpolicies,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // The sync engine selects objects of every kind through discovery, so it
@@ -181,6 +181,7 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		r.reconcileRoles,
 		r.reconcileFailureDetection,
 		r.reconcileSync,
+		r.reconcileDrills,
 	} {
 		res, err := phase(ctx, s)
 		if err != nil || !res.IsZero() || s.stop {
