@@ -238,11 +238,11 @@ type SwitchoverStatus struct {
 	// StartTime is when the first step started (for a failover: when the
 	// first failed probe was seen).
 	// +optional
-	StartTime *metav1.Time `json:"startTime,omitempty"`
+	StartTime *metav1.MicroTime `json:"startTime,omitempty"`
 
 	// CompletionTime is when it reached a final phase.
 	// +optional
-	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	CompletionTime *metav1.MicroTime `json:"completionTime,omitempty"`
 
 	// Steps in order, each recorded before it acts.
 	// +listType=map
@@ -281,11 +281,11 @@ type StepStatus struct {
 
 	// StartTime is when the step was recorded as Running.
 	// +optional
-	StartTime *metav1.Time `json:"startTime,omitempty"`
+	StartTime *metav1.MicroTime `json:"startTime,omitempty"`
 
 	// EndTime is when it finished.
 	// +optional
-	EndTime *metav1.Time `json:"endTime,omitempty"`
+	EndTime *metav1.MicroTime `json:"endTime,omitempty"`
 
 	// Message says what the step did, or why it failed or was skipped.
 	// +optional

@@ -262,13 +262,13 @@ func (r *SwitchoverReconciler) connect(ctx context.Context, s *switchoverScope) 
 }
 
 func (r *SwitchoverReconciler) failFast(obj *tandemv1.Switchover, reason, msg string) {
-	now := metav1.NewTime(r.now())
+	now := metav1.NewMicroTime(r.now())
 	obj.Status.Phase, obj.Status.CompletionTime = tandemv1.PhaseFailed, &now
 	setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionFalse, reason, msg)
 }
 
 func (r *SwitchoverReconciler) finish(obj *tandemv1.Switchover, phase tandemv1.SwitchoverPhase, now time.Time) {
-	t := metav1.NewTime(now)
+	t := metav1.NewMicroTime(now)
 	obj.Status.Phase, obj.Status.CompletionTime = phase, &t
 }
 
@@ -291,7 +291,8 @@ func (r *SwitchoverReconciler) complete(ctx context.Context, s *switchoverScope,
 	if st.RTO != nil {
 		rtoSeconds.WithLabelValues(string(s.obj.Spec.Type)).Observe(st.RTO.Seconds())
 	}
-	summary := &tandemv1.SwitchoverSummary{Name: s.obj.Name, Type: s.obj.Spec.Type, Phase: phase, CompletionTime: st.CompletionTime, RTO: st.RTO}
+	done := metav1.NewTime(now)
+	summary := &tandemv1.SwitchoverSummary{Name: s.obj.Name, Type: s.obj.Spec.Type, Phase: phase, CompletionTime: &done, RTO: st.RTO}
 	pair := s.pair
 	before := pair.DeepCopy()
 	if s.obj.Spec.Type == tandemv1.SwitchoverDrill {

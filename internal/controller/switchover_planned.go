@@ -233,7 +233,7 @@ func (r *SwitchoverReconciler) reverseSync(ctx context.Context, s *switchoverSco
 	if err := s.peer.Get(ctx, client.ObjectKeyFromObject(s.pair), &theirs); err != nil {
 		return switchover.Waiting(fmt.Sprintf("reading the pair on %s: %v", target, err), time.Second), nil
 	}
-	var swapped *metav1.Time
+	var swapped *metav1.MicroTime
 	for _, st := range s.obj.Status.Steps {
 		if st.Name == switchover.StepSwapRoles {
 			swapped = st.EndTime
@@ -241,7 +241,7 @@ func (r *SwitchoverReconciler) reverseSync(ctx context.Context, s *switchoverSco
 	}
 	synced := apimeta.FindStatusCondition(theirs.Status.Conditions, tandemv1.SyncedCondition)
 	if synced == nil || synced.Status != metav1.ConditionTrue || theirs.Status.Sync == nil || theirs.Status.Sync.LastFullSync == nil ||
-		(swapped != nil && theirs.Status.Sync.LastFullSync.Before(swapped)) {
+		(swapped != nil && theirs.Status.Sync.LastFullSync.Time.Before(swapped.Time.Truncate(time.Second))) {
 		msg := "no sync yet"
 		if synced != nil {
 			msg = synced.Message

@@ -103,7 +103,7 @@ func RolledBack(st *tandemv1.SwitchoverStatus) bool {
 // the Switchover keeps running until the rollback is done. Steps between
 // the failed one and the rollback are skipped.
 func FailAndRollBack(st *tandemv1.SwitchoverStatus, i int, message string, now time.Time) {
-	t := metav1.NewTime(now)
+	t := metav1.NewMicroTime(now)
 	st.Steps[i].Phase = tandemv1.StepFailed
 	st.Steps[i].EndTime = &t
 	st.Steps[i].Message = message
@@ -127,14 +127,14 @@ func StartAll(st *tandemv1.SwitchoverStatus, steps []string, now time.Time) {
 	for i, name := range steps {
 		st.Steps[i] = tandemv1.StepStatus{Name: name, Phase: tandemv1.StepPending}
 	}
-	t := metav1.NewTime(now)
+	t := metav1.NewMicroTime(now)
 	st.Phase = tandemv1.PhaseRunning
 	st.StartTime = &t
 }
 
 // BeginStep records step i as Running.
 func BeginStep(st *tandemv1.SwitchoverStatus, i int, now time.Time) {
-	t := metav1.NewTime(now)
+	t := metav1.NewMicroTime(now)
 	st.Steps[i].Phase = tandemv1.StepRunning
 	st.Steps[i].StartTime = &t
 	st.Steps[i].Message = ""
@@ -143,7 +143,7 @@ func BeginStep(st *tandemv1.SwitchoverStatus, i int, now time.Time) {
 // EndStep records the end of step i in phase p (Succeeded, Skipped or
 // Failed). A failed step fails the Switchover.
 func EndStep(st *tandemv1.SwitchoverStatus, i int, p tandemv1.StepPhase, message string, now time.Time) {
-	t := metav1.NewTime(now)
+	t := metav1.NewMicroTime(now)
 	st.Steps[i].Phase = p
 	st.Steps[i].EndTime = &t
 	st.Steps[i].Message = message

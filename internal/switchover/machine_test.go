@@ -24,7 +24,7 @@ func statusAt(i int, p tandemv1.StepPhase, started time.Time) *tandemv1.Switchov
 	if i < len(FailoverSteps) {
 		st.Steps[i].Phase = p
 		if p == tandemv1.StepRunning {
-			ts := metav1.NewTime(started)
+			ts := metav1.NewMicroTime(started)
 			st.Steps[i].StartTime = &ts
 		}
 	}

@@ -1,0 +1,352 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/replicate"
+	"github.com/tandem-dev/tandem/test/testbed"
+)
+
+// runningPair brings up the bed with a witness, the pair in namespace ns
+// with web (2 replicas), api (3) and a ConfigMap on dc-east, and an
+// operator per data center, and waits until dc-east is Active and synced.
+func runningPair(t *testing.T, ns string, mutate func(*tandemv1.HAPair)) (map[string]*testbed.Cluster, map[string]*testbed.Operator) {
+	t.Helper()
+	ctx := context.Background()
+	_, clusters := upPairBed(t)
+	east, west := clusters[testbed.East], clusters[testbed.West]
+	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverManual, witness: true})
+	if err := createDeployment(ctx, east.Client, ns, "api", 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := east.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"color": "blue"}}); err != nil {
+		t.Fatal(err)
+	}
+	if mutate != nil {
+		pair, err := getPair(ctx, east, ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mutate(pair)
+		if err := east.Client.Update(ctx, pair); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ops := map[string]*testbed.Operator{}
+	for _, c := range []*testbed.Cluster{east, west} {
+		ops[c.Name] = testbed.StartOperator(t, c, c.Name)
+		if err := ops[c.Name].WaitHealthy(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, time.Minute)
+	waitRole(t, west, ns, tandemv1.RoleStandby, testbed.East, 1, time.Minute)
+	waitSynced(t, east, ns)
+	return clusters, ops
+}
+
+func waitSynced(t *testing.T, c *testbed.Cluster, ns string) {
+	t.Helper()
+	if err := testbed.Poll(context.Background(), time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		p, err := getPair(ctx, c, ns)
+		if err != nil {
+			return false, err
+		}
+		cond := findCond(p.Status.Conditions, tandemv1.SyncedCondition)
+		return cond != nil && cond.Status == metav1.ConditionTrue, fmt.Errorf("Synced %+v", cond)
+	}); err != nil {
+		t.Fatalf("%s never reported Synced: %v", c.Name, err)
+	}
+}
+
+func switchoverTo(t *testing.T, on *testbed.Cluster, ns, name string, typ tandemv1.SwitchoverType, target string, drill *tandemv1.DrillOptions) *tandemv1.Switchover {
+	t.Helper()
+	so := &tandemv1.Switchover{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: tandemv1.SwitchoverSpec{PairRef: "shop", Type: typ, TargetCluster: target,
+			StepTimeout: &metav1.Duration{Duration: time.Minute}, Drill: drill},
+	}
+	if err := on.Client.Create(context.Background(), so); err != nil {
+		t.Fatalf("creating Switchover %s on %s: %v", name, on.Name, err)
+	}
+	return so
+}
+
+func waitSwitchover(t *testing.T, on *testbed.Cluster, so *tandemv1.Switchover, phase tandemv1.SwitchoverPhase, timeout time.Duration) *tandemv1.Switchover {
+	t.Helper()
+	if err := testbed.Poll(context.Background(), timeout, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		if err := on.Client.Get(ctx, client.ObjectKeyFromObject(so), so); err != nil {
+			return false, err
+		}
+		if so.Status.Phase == phase {
+			return true, nil
+		}
+		return false, fmt.Errorf("phase %q, steps %s, conditions %+v", so.Status.Phase, stepsLine(so), so.Status.Conditions)
+	}); err != nil {
+		t.Fatalf("Switchover %s: %v", so.Name, err)
+	}
+	return so
+}
+
+func stepsLine(so *tandemv1.Switchover) string {
+	var parts []string
+	for _, s := range so.Status.Steps {
+		parts = append(parts, fmt.Sprintf("%s=%s(%s)", s.Name, s.Phase, s.Message))
+	}
+	return strings.Join(parts, " ")
+}
+
+func logSteps(t *testing.T, so *tandemv1.Switchover) {
+	t.Helper()
+	for _, s := range so.Status.Steps {
+		d := ""
+		if s.StartTime != nil && s.EndTime != nil {
+			d = s.EndTime.Sub(s.StartTime.Time).String()
+		}
+		t.Logf("  %-14s %-9s %-8s %s", s.Name, s.Phase, d, s.Message)
+	}
+}
+
+// deploymentsAt checks each Deployment's spec.replicas and, for a running
+// side, that it is Available with them.
+func deploymentsAt(t *testing.T, c *testbed.Cluster, ns string, want map[string]int32) {
+	t.Helper()
+	ctx := context.Background()
+	for name, n := range want {
+		if n > 0 {
+			if err := waitAvailable(ctx, c.Client, ns, name, n); err != nil {
+				t.Fatalf("%s on %s: %v", name, c.Name, err)
+			}
+			continue
+		}
+		var d appsv1.Deployment
+		if err := c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &d); err != nil || *d.Spec.Replicas != 0 {
+			t.Fatalf("%s on %s: want 0 replicas, got %v (%v)", name, c.Name, d.Spec.Replicas, err)
+		}
+	}
+}
+
+// verifyCopies checks by content hash that every object the policy selects
+// on from has its exact copy on to.
+func verifyCopies(t *testing.T, from, to *testbed.Cluster, ns string) int {
+	t.Helper()
+	ctx := context.Background()
+	var policy tandemv1.SyncPolicy
+	if err := from.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, &policy); err != nil {
+		t.Fatal(err)
+	}
+	opts := replicate.Options{Pair: "shop", Policy: "app", Mode: policy.Spec.StandbyMode, Transforms: policy.Spec.Transforms}
+	var v *replicate.Verification
+	if err := testbed.Poll(ctx, time.Minute, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		var err error
+		pair, err := getPair(ctx, from, ns)
+		if err != nil {
+			return false, err
+		}
+		v, err = replicate.Verify(ctx, from.Config, to.Config, policy.Spec, opts, replicate.PairSecrets(pair))
+		if err != nil {
+			return false, err
+		}
+		return len(v.Differ) == 0, fmt.Errorf("%d of %d differ: %v", len(v.Differ), v.Checked, v.Differ)
+	}); err != nil {
+		t.Fatalf("copies on %s of %s's objects: %v", to.Name, from.Name, err)
+	}
+	return v.Checked
+}
+
+// A planned switchover moves the app to dc-west with nothing lost: dc-west
+// runs it with the original replica counts, dc-east is at 0, the roles and
+// the epoch are swapped, the sync flows from dc-west to dc-east; then the
+// app moves back.
+func TestPlannedSwitchoverAndBack(t *testing.T) {
+	ctx := context.Background()
+	const ns = "shop"
+	clusters, _ := runningPair(t, ns, nil)
+	east, west := clusters[testbed.East], clusters[testbed.West]
+
+	// A write just before the switchover starts must arrive.
+	var cm corev1.ConfigMap
+	if err := east.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "settings"}, &cm); err != nil {
+		t.Fatal(err)
+	}
+	cm.Data["color"] = "green"
+	if err := east.Client.Update(ctx, &cm); err != nil {
+		t.Fatal(err)
+	}
+	so := waitSwitchover(t, east, switchoverTo(t, east, ns, "to-west", tandemv1.SwitchoverPlanned, testbed.West, nil), tandemv1.PhaseSucceeded, 2*time.Minute)
+	t.Logf("planned switchover to dc-west: RTO %s", so.Status.RTO.Duration)
+	logSteps(t, so)
+
+	waitRole(t, west, ns, tandemv1.RoleActive, testbed.West, 2, 30*time.Second)
+	waitRole(t, east, ns, tandemv1.RoleStandby, testbed.West, 2, 30*time.Second)
+	deploymentsAt(t, west, ns, map[string]int32{"web": 2, "api": 3})
+	deploymentsAt(t, east, ns, map[string]int32{"web": 0, "api": 0})
+	if err := west.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "settings"}, &cm); err != nil || cm.Data["color"] != "green" {
+		t.Fatalf("the write made just before the switchover: %v on dc-west (%v)", cm.Data, err)
+	}
+	n := verifyCopies(t, west, east, ns)
+	t.Logf("the sync now flows from dc-west to dc-east: %d objects identical by hash", n)
+	// A change on the new active side reaches the old one.
+	cm.Data["color"] = "red"
+	if err := west.Client.Update(ctx, &cm); err != nil {
+		t.Fatal(err)
+	}
+	if err := testbed.Poll(ctx, 30*time.Second, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
+		var got corev1.ConfigMap
+		err := east.Client.Get(ctx, client.ObjectKeyFromObject(&cm), &got)
+		return err == nil && got.Data["color"] == "red", fmt.Errorf("%v %v", got.Data, err)
+	}); err != nil {
+		t.Fatalf("a change on dc-west never reached dc-east: %v", err)
+	}
+
+	back := waitSwitchover(t, west, switchoverTo(t, west, ns, "to-east", tandemv1.SwitchoverPlanned, testbed.East, nil), tandemv1.PhaseSucceeded, 2*time.Minute)
+	t.Logf("planned switchover back to dc-east: RTO %s", back.Status.RTO.Duration)
+	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 3, 30*time.Second)
+	waitRole(t, west, ns, tandemv1.RoleStandby, testbed.East, 3, 30*time.Second)
+	deploymentsAt(t, east, ns, map[string]int32{"web": 2, "api": 3})
+	deploymentsAt(t, west, ns, map[string]int32{"web": 0, "api": 0})
+	verifyCopies(t, east, west, ns)
+}
+
+// The operator of dc-east is killed while the switchover is at the step the
+// test picks; restarted, it resumes from status and the switchover ends as
+// if nothing happened: nothing duplicated, nothing lost.
+func TestSwitchoverResumesAfterTheOperatorIsKilled(t *testing.T) {
+	ctx := context.Background()
+	const ns = "shop"
+	clusters, ops := runningPair(t, ns, nil)
+	east, west := clusters[testbed.East], clusters[testbed.West]
+	so := switchoverTo(t, east, ns, "to-west", tandemv1.SwitchoverPlanned, testbed.West, nil)
+	const killAt = "PromoteTarget"
+	if err := testbed.Poll(ctx, time.Minute, 5*time.Millisecond, func(ctx context.Context) (bool, error) {
+		if err := east.Client.Get(ctx, client.ObjectKeyFromObject(so), so); err != nil {
+			return false, err
+		}
+		for _, s := range so.Status.Steps {
+			if s.Name == killAt && s.Phase == tandemv1.StepRunning {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("steps %s", stepsLine(so))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ops[testbed.East].Kill()
+	t.Logf("killed the operator of dc-east with %s Running", killAt)
+	if err := ops[testbed.East].Restart(); err != nil {
+		t.Fatal(err)
+	}
+	so = waitSwitchover(t, east, so, tandemv1.PhaseSucceeded, 2*time.Minute)
+	logSteps(t, so)
+	waitRole(t, west, ns, tandemv1.RoleActive, testbed.West, 2, 30*time.Second)
+	waitRole(t, east, ns, tandemv1.RoleStandby, testbed.West, 2, 30*time.Second)
+	deploymentsAt(t, west, ns, map[string]int32{"web": 2, "api": 3})
+	deploymentsAt(t, east, ns, map[string]int32{"web": 0, "api": 0})
+	var list tandemv1.SwitchoverList
+	if err := east.Client.List(ctx, &list, client.InNamespace(ns)); err != nil || len(list.Items) != 1 {
+		t.Fatalf("Switchovers on dc-east after the restart: %d (%v)", len(list.Items), err)
+	}
+	var rs appsv1.ReplicaSetList
+	if err := west.Client.List(ctx, &rs, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	perDeployment := map[string]int{}
+	for _, r := range rs.Items {
+		perDeployment[r.OwnerReferences[0].Name]++
+	}
+	for d, n := range perDeployment {
+		if n != 1 {
+			t.Fatalf("Deployment %s on dc-west has %d ReplicaSets: its template changed during the switchover", d, n)
+		}
+	}
+	verifyCopies(t, west, east, ns)
+}
+
+// An isolated drill brings dc-west's copy up next to production, runs its
+// checks and writes a report, and leaves roles, epoch and dc-east's
+// workloads untouched. A drill scheduled with @every fires on its own.
+func TestDrills(t *testing.T) {
+	ctx := context.Background()
+	const ns = "shop"
+	clusters, _ := runningPair(t, ns, nil)
+	east, west := clusters[testbed.East], clusters[testbed.West]
+
+	drill := waitSwitchover(t, east, switchoverTo(t, east, ns, "drill", tandemv1.SwitchoverDrill, testbed.West, &tandemv1.DrillOptions{
+		Mode: tandemv1.DrillIsolated,
+		Checks: []tandemv1.DrillCheck{{Name: "smoke", Job: &tandemv1.JobCheck{Namespace: ns, Image: "registry.example/smoke:1",
+			Timeout: &metav1.Duration{Duration: 30 * time.Second}}}},
+	}), tandemv1.PhaseSucceeded, 2*time.Minute)
+	rep := drill.Status.Report
+	if rep == nil || !rep.Passed || rep.TimeToReady == nil || len(rep.Checks) != 1 || !rep.Checks[0].Passed {
+		t.Fatalf("drill report = %+v", rep)
+	}
+	t.Logf("isolated drill: %s", rep.Summary)
+	logSteps(t, drill)
+	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, 10*time.Second)
+	waitRole(t, west, ns, tandemv1.RoleStandby, testbed.East, 1, 10*time.Second)
+	deploymentsAt(t, east, ns, map[string]int32{"web": 2, "api": 3})
+	deploymentsAt(t, west, ns, map[string]int32{"web": 0, "api": 0})
+	p, err := getPair(ctx, east, ns)
+	if err != nil || p.Status.LastDrill == nil || p.Status.LastDrill.Name != "drill" {
+		t.Fatalf("status.lastDrill = %+v (%v)", p.Status.LastDrill, err)
+	}
+	waitSynced(t, east, ns)
+
+	// A live drill: a planned switchover to dc-west, a hold, and back.
+	live := waitSwitchover(t, east, switchoverTo(t, east, ns, "live", tandemv1.SwitchoverDrill, testbed.West, &tandemv1.DrillOptions{
+		Mode: tandemv1.DrillLive, HoldFor: &metav1.Duration{Duration: 3 * time.Second},
+	}), tandemv1.PhaseSucceeded, 3*time.Minute)
+	t.Logf("live drill: %s", live.Status.Report.Summary)
+	logSteps(t, live)
+	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 3, 30*time.Second)
+	waitRole(t, west, ns, tandemv1.RoleStandby, testbed.East, 3, 30*time.Second)
+	deploymentsAt(t, east, ns, map[string]int32{"web": 2, "api": 3})
+	deploymentsAt(t, west, ns, map[string]int32{"web": 0, "api": 0})
+	waitSynced(t, east, ns)
+
+	// A schedule that fires within the test.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		p, err := getPair(ctx, east, ns)
+		if err != nil {
+			return err
+		}
+		p.Spec.Drills = &tandemv1.DrillSchedule{Schedule: "@every 20s", SuccessfulHistoryLimit: ptr.To(int32(1))}
+		return east.Client.Update(ctx, p)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	var fired tandemv1.Switchover
+	if err := testbed.Poll(ctx, 90*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		var list tandemv1.SwitchoverList
+		if err := east.Client.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{"tandem.dev/drill-of": "shop"}); err != nil {
+			return false, err
+		}
+		for _, s := range list.Items {
+			if s.Status.Phase == tandemv1.PhaseSucceeded {
+				fired = s
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("%d scheduled drills, none succeeded yet", len(list.Items))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("scheduled drill %s succeeded %s after the schedule was set: %s", fired.Name, time.Since(start).Round(100*time.Millisecond), fired.Status.Report.Summary)
+	p, _ = getPair(ctx, east, ns)
+	if p.Status.NextDrill == nil || p.Status.LastDrillScheduleTime == nil {
+		t.Fatalf("status.nextDrill %v, lastDrillScheduleTime %v", p.Status.NextDrill, p.Status.LastDrillScheduleTime)
+	}
+}
