@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/replicate"
 	"github.com/tandem-dev/tandem/internal/switchover"
 )
 
@@ -63,7 +64,10 @@ func (d *drillRunner) run(ctx context.Context, s *switchoverScope, step string) 
 		if err != nil {
 			return switchover.Result{}, err
 		}
-		return switchover.Succeeded(fmt.Sprintf("%d workloads on %s back at 0", n, s.obj.Spec.TargetCluster)), nil
+		if err := r.deleteCheckJobs(ctx, s); err != nil {
+			return switchover.Result{}, err
+		}
+		return switchover.Succeeded(fmt.Sprintf("%d workloads on %s back at 0, the check Jobs deleted", n, s.obj.Spec.TargetCluster)), nil
 	case switchover.StepResumeSync:
 		if err := r.setSyncPause(ctx, s.pair, ""); err != nil {
 			return switchover.Result{}, err
@@ -90,6 +94,9 @@ func (d *drillRunner) rollBack(ctx context.Context, s *switchoverScope) (switcho
 		return switchover.Waiting(fmt.Sprintf("waiting for %s to answer, to scale it back to 0: %v", s.obj.Spec.TargetCluster, s.peerErr), probePeriod(s.pair)), nil
 	}
 	if _, err := r.Pairs.parkOn(ctx, s.peer, s.pair); err != nil {
+		return switchover.Result{}, err
+	}
+	if err := r.deleteCheckJobs(ctx, s); err != nil {
 		return switchover.Result{}, err
 	}
 	if err := r.setSyncPause(ctx, s.pair, ""); err != nil {
@@ -178,7 +185,7 @@ func (r *SwitchoverReconciler) jobCheck(ctx context.Context, s *switchoverScope,
 		return false, fmt.Errorf("cannot reach %s: %v", s.obj.Spec.TargetCluster, s.peerErr)
 	}
 	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: truncate(s.obj.Name+"-"+name, 63),
-		Labels: map[string]string{PairLabel: s.pair.Name, "tandem.dev/drill": s.obj.Name}}}
+		Labels: map[string]string{PairLabel: s.pair.Name, replicate.DrillLabel: s.obj.Name}}}
 	err := s.peer.Get(ctx, client.ObjectKeyFromObject(job), job)
 	if apierrors.IsNotFound(err) {
 		job.Spec = batchv1.JobSpec{
@@ -289,4 +296,20 @@ func (r *SwitchoverReconciler) writeReport(s *switchoverScope) switchover.Result
 		rep.Summary = fmt.Sprintf("%s drill failed (time to ready %s): %s", mode, ready, strings.Join(failed, "; "))
 	}
 	return switchover.Succeeded(rep.Summary)
+}
+
+// deleteCheckJobs removes the drill's check Jobs (and their pods) from the
+// standby.
+func (r *SwitchoverReconciler) deleteCheckJobs(ctx context.Context, s *switchoverScope) error {
+	for _, c := range drillOptions(s.obj).Checks {
+		if c.Job == nil {
+			continue
+		}
+		err := s.peer.DeleteAllOf(ctx, &batchv1.Job{}, client.InNamespace(c.Job.Namespace),
+			client.MatchingLabels{replicate.DrillLabel: s.obj.Name}, client.PropagationPolicy(metav1.DeletePropagationBackground))
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting the check Jobs of drill %s on %s: %w", s.obj.Name, s.obj.Spec.TargetCluster, err)
+		}
+	}
+	return nil
 }

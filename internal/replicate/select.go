@@ -197,6 +197,10 @@ func (s *selector) selects(obj *unstructured.Unstructured, exclude map[plan.Ref]
 	return s.objects.Matches(labels.Set(obj.GetLabels()))
 }
 
+// DrillLabel marks what a drill creates on the standby (its check Jobs):
+// it belongs to the drill, never to the copied application.
+const DrillLabel = "tandem.dev/drill"
+
 // skipReason says why an object of a selected kind is never copied, or "".
 func skipReason(obj *unstructured.Unstructured) string {
 	if obj.GetDeletionTimestamp() != nil {
@@ -208,6 +212,9 @@ func skipReason(obj *unstructured.Unstructured) string {
 		if o.Controller != nil && *o.Controller {
 			return "owned by " + o.Kind + " " + o.Name
 		}
+	}
+	if _, ok := obj.GetLabels()[DrillLabel]; ok {
+		return "made by a drill"
 	}
 	gk := obj.GroupVersionKind().GroupKind()
 	switch {
