@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -414,17 +417,10 @@ func (r *HAPairReconciler) parkOn(ctx context.Context, c client.Client, pair *ta
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	for _, w := range ws {
-		changed, err := replicate.Park(ctx, c, w)
-		if err != nil {
-			return n, err
-		}
-		if changed {
-			n++
-		}
-	}
-	return n, nil
+	changed, _, err := eachWorkload(ctx, ws, func(ctx context.Context, w *unstructured.Unstructured) (bool, error) {
+		return replicate.Park(ctx, c, w)
+	})
+	return changed, err
 }
 
 // unparkOn restores the pair's workloads on the cluster c reaches and
@@ -434,24 +430,44 @@ func (r *HAPairReconciler) unparkOn(ctx context.Context, c client.Client, pair *
 	if err != nil {
 		return 0, nil, err
 	}
+	return eachWorkload(ctx, ws, func(ctx context.Context, w *unstructured.Unstructured) (bool, error) {
+		return replicate.Unpark(ctx, c, w)
+	})
+}
+
+// workloadWorkers bound the parallel patches of a park or unpark: while a
+// switchover runs the service is down, and 50 sequential round trips are
+// seconds on a busy API server.
+const workloadWorkers = 16
+
+// eachWorkload runs do on every workload in parallel and returns how many
+// it changed and which (changed or not) are not Available yet.
+func eachWorkload(ctx context.Context, ws []*unstructured.Unstructured, do func(context.Context, *unstructured.Unstructured) (bool, error)) (int, []string, error) {
+	var mu sync.Mutex
 	n := 0
 	var waiting []string
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(workloadWorkers)
 	for _, w := range ws {
-		changed, err := replicate.Unpark(ctx, c, w)
-		if err != nil {
-			return n, nil, err
-		}
-		if changed {
-			n++
-		}
-		if changed || !replicate.Available(w) {
-			waiting = append(waiting, w.GetNamespace()+"/"+w.GetName())
-		}
+		g.Go(func() error {
+			changed, err := do(ctx, w)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if changed {
+				n++
+			}
+			if changed || !replicate.Available(w) {
+				waiting = append(waiting, w.GetNamespace()+"/"+w.GetName())
+			}
+			return nil
+		})
 	}
-	if len(waiting) > 0 {
-		return n, waiting, nil
-	}
-	return n, nil, nil
+	err := g.Wait()
+	sort.Strings(waiting)
+	return n, waiting, err
 }
 
 // countWorkloads is for messages.
