@@ -337,11 +337,12 @@ users: [{name: u, user: {token: t}}]`))
 	}{
 		{"no-pair", "nope", tandemv1.InvalidSpecReason, "spec.pairRef: HAPair " + ns + "/nope does not exist"},
 		{"peer-down", "shop", tandemv1.PreconditionFailedReason, "dc-west cannot be reached"},
+		{"to-itself", "shop", tandemv1.PreconditionFailedReason, "spec.targetCluster dc-east is the cluster this switchover runs on"},
 	}
 	for _, tc := range cases {
 		so := &tandemv1.Switchover{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tc.name},
-			Spec:       tandemv1.SwitchoverSpec{PairRef: tc.pair, Type: tandemv1.SwitchoverPlanned, TargetCluster: "dc-west"},
+			Spec:       tandemv1.SwitchoverSpec{PairRef: tc.pair, Type: tandemv1.SwitchoverPlanned, TargetCluster: map[bool]string{true: "dc-east", false: "dc-west"}[tc.name == "to-itself"]},
 		}
 		if err := east.Client.Create(context.Background(), so); err != nil {
 			t.Fatal(err)

@@ -127,6 +127,11 @@ func (r *SwitchoverReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 		if err := r.Status().Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 			retErr = errors.Join(retErr, fmt.Errorf("patching status of Switchover %s: %w", req.NamespacedName, err))
+			return
+		}
+		if switchover.Finished(obj.Status.Phase) {
+			// Status writes do not trigger a reconcile; release now.
+			retErr = errors.Join(retErr, r.releaseFinalizer(ctx, obj))
 		}
 	}()
 
@@ -204,6 +209,12 @@ func (r *SwitchoverReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 
 	step := obj.Status.Steps[d.Step].Name
+	if s.cancelled && run.canRollBack(step) {
+		// A step that waits (for the final sync, for the target's
+		// workloads) is a safe point too.
+		switchover.FailAndRollBack(&obj.Status, d.Step, "cancelled while this step ran", now)
+		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+	}
 	var res switchover.Result
 	var err error
 	if step == switchover.StepRollBack {

@@ -350,3 +350,80 @@ func TestDrills(t *testing.T) {
 		t.Fatalf("status.nextDrill %v, lastDrillScheduleTime %v", p.Status.NextDrill, p.Status.LastDrillScheduleTime)
 	}
 }
+
+// A planned switchover whose target cannot bring the app up (a Deployment
+// pinned to a zone only dc-east has) waits in PromoteTarget; cancelling it
+// there rolls back: dc-east runs everything again with the original counts,
+// dc-west is back at 0, the roles never changed.
+func TestCancelledSwitchoverRollsBack(t *testing.T) {
+	ctx := context.Background()
+	const ns = "shop"
+	clusters, _ := runningPair(t, ns, nil)
+	east, west := clusters[testbed.East], clusters[testbed.West]
+	var nodes corev1.NodeList
+	if err := east.Client.List(ctx, &nodes); err != nil {
+		t.Fatal(err)
+	}
+	for i := range nodes.Items {
+		n := &nodes.Items[i]
+		n.Labels["topology.kubernetes.io/zone"] = "east-1"
+		if err := east.Client.Update(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pinned := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pinned"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(int32(1)),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "pinned"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "pinned"}},
+				Spec: corev1.PodSpec{NodeSelector: map[string]string{"topology.kubernetes.io/zone": "east-1"},
+					Containers: []corev1.Container{{Name: "app", Image: "registry.example/pinned:1"}}},
+			},
+		},
+	}
+	if err := east.Client.Create(ctx, pinned); err != nil {
+		t.Fatal(err)
+	}
+	deploymentsAt(t, east, ns, map[string]int32{"pinned": 1})
+	if err := testbed.Poll(ctx, time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		var d appsv1.Deployment
+		return west.Client.Get(ctx, client.ObjectKeyFromObject(pinned), &d) == nil, nil
+	}); err != nil {
+		t.Fatal("pinned never reached dc-west")
+	}
+	waitSynced(t, east, ns)
+
+	so := switchoverTo(t, east, ns, "to-west", tandemv1.SwitchoverPlanned, testbed.West, nil)
+	if err := testbed.Poll(ctx, time.Minute, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
+		if err := east.Client.Get(ctx, client.ObjectKeyFromObject(so), so); err != nil {
+			return false, err
+		}
+		for _, s := range so.Status.Steps {
+			if s.Name == "PromoteTarget" && s.Phase == tandemv1.StepRunning && strings.Contains(s.Message, "pinned") {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("steps %s", stepsLine(so))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"cancel":true}}`))
+	if err := east.Client.Patch(ctx, so, patch); err != nil {
+		t.Fatal(err)
+	}
+	so = waitSwitchover(t, east, so, tandemv1.PhaseCancelled, time.Minute)
+	logSteps(t, so)
+	deploymentsAt(t, east, ns, map[string]int32{"web": 2, "api": 3, "pinned": 1})
+	deploymentsAt(t, west, ns, map[string]int32{"web": 0, "api": 0, "pinned": 0})
+	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, 10*time.Second)
+	waitRole(t, west, ns, tandemv1.RoleStandby, testbed.East, 1, 10*time.Second)
+	waitSynced(t, east, ns)
+	if err := testbed.Poll(ctx, 30*time.Second, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		err := east.Client.Get(ctx, client.ObjectKeyFromObject(so), so)
+		return err == nil && len(so.Finalizers) == 0, err
+	}); err != nil {
+		t.Fatalf("the finished Switchover keeps its finalizer: %v", so.Finalizers)
+	}
+}
