@@ -116,24 +116,57 @@ done
 echo "\$ kubectl create (a Switchover targeting dc-north)"
 echo "$out" | sed 's/^  */  /'
 
+say "A rehearsal: an isolated drill brings dc-west's copy up next to production ($(elapsed))"
+cat <<'YAML' | tee /dev/stderr | $E apply -f - >/dev/null
+apiVersion: tandem.dev/v1alpha1
+kind: Switchover
+metadata: {name: rehearsal, namespace: shop}
+spec: {pairRef: shop, type: Drill, targetCluster: dc-west, drill: {mode: Isolated}}
+YAML
+$E wait --for=jsonpath='{.status.phase}'=Succeeded switchover/rehearsal -n shop --timeout=120s >/dev/null
+$E get switchover rehearsal -n shop -o jsonpath='  {.status.report.summary}; roles and epoch untouched, dc-west back at 0{"\n"}'
+
+say "A planned switchover to dc-west, and back: nothing lost ($(elapsed))"
+$E -n shop patch configmap shop-config --type merge -p '{"data":{"LAST_WRITE":"just before the switchover"}}' >/dev/null
+cat <<'YAML' | $E apply -f - >/dev/null
+apiVersion: tandem.dev/v1alpha1
+kind: Switchover
+metadata: {name: to-west, namespace: shop}
+spec: {pairRef: shop, type: Planned, targetCluster: dc-west}
+YAML
+$E wait --for=jsonpath='{.status.phase}'=Succeeded switchover/to-west -n shop --timeout=120s >/dev/null
+$E get switchover to-west -n shop -o jsonpath='{range .status.steps[*]}  {.name}: {.phase}, {.message}{"\n"}{end}'
+$E get switchover to-west -n shop -o jsonpath='  RTO {.status.rto}{"\n"}'
+$W get configmap shop-config -n shop -o jsonpath='  dc-west has LAST_WRITE={.data.LAST_WRITE}{"\n"}'
+step $W get hapair shop -n shop
+cat <<'YAML' | $W apply -f - >/dev/null
+apiVersion: tandem.dev/v1alpha1
+kind: Switchover
+metadata: {name: to-east, namespace: shop}
+spec: {pairRef: shop, type: Planned, targetCluster: dc-east}
+YAML
+$W wait --for=jsonpath='{.status.phase}'=Succeeded switchover/to-east -n shop --timeout=120s >/dev/null
+$W get switchover to-east -n shop -o jsonpath='  and back to dc-east: RTO {.status.rto}{"\n"}'
+step $E get hapair shop -n shop
+
 say "dc-east goes dark: its control plane and its operator stop ($(elapsed))"
 kill "${operator[dc-east]}"; wait "${operator[dc-east]}" 2>/dev/null || true
 step go run ./hack/testbed -dir "$work" stop dc-east
 t1=$(date +%s%N)
-until [ "$($W get hapair shop -n shop -o jsonpath='{.status.localRole}/{.status.epoch}')" = Active/2 ]; do sleep 0.1; done
-echo "  dc-west Active at epoch 2 after $(( ($(date +%s%N) - t1) / 1000000 )) ms: 3 failed probe rounds, then the witness Lease expired and dc-west took it"
+until [ "$($W get hapair shop -n shop -o jsonpath='{.status.localRole}/{.status.epoch}')" = Active/4 ]; do sleep 0.1; done
+echo "  dc-west Active at epoch 4 after $(( ($(date +%s%N) - t1) / 1000000 )) ms: 3 failed probe rounds, then the witness Lease expired and dc-west took it"
 $W wait --for=condition=Available deployment/storefront -n shop --timeout=60s >/dev/null
 echo "  storefront Available on dc-west after $(( ($(date +%s%N) - t1) / 1000000 )) ms"
-$W wait --for=jsonpath='{.status.phase}'=Succeeded switchover/shop-failover-2 -n shop --timeout=60s >/dev/null
+$W wait --for=jsonpath='{.status.phase}'=Succeeded switchover/shop-failover-4 -n shop --timeout=60s >/dev/null
 step $W get switchovers -n shop
-$W get switchover shop-failover-2 -n shop -o jsonpath='{range .status.steps[*]}  {.name}: {.phase}, {.message}{"\n"}{end}'
+$W get switchover shop-failover-4 -n shop -o jsonpath='{range .status.steps[*]}  {.name}: {.phase}, {.message}{"\n"}{end}'
 step $W get hapair shop -n shop
 
 say "dc-east comes back and finds it was replaced ($(elapsed))"
 step go run ./hack/testbed -dir "$work" start dc-east
 t1=$(date +%s%N)
 start_operator dc-east
-until [ "$($E get hapair shop -n shop -o jsonpath='{.status.localRole}/{.status.epoch}' 2>/dev/null)" = Standby/2 ]; do sleep 0.2; done
+until [ "$($E get hapair shop -n shop -o jsonpath='{.status.localRole}/{.status.epoch}' 2>/dev/null)" = Standby/4 ]; do sleep 0.2; done
 echo "  dc-east demoted itself $(( ($(date +%s%N) - t1) / 1000000 )) ms after it started"
 $E get deployment storefront -n shop -o jsonpath='  dc-east storefront: replicas {.spec.replicas}, tandem.dev/source-replicas={.metadata.annotations.tandem\.dev/source-replicas} (nothing deleted){"\n"}'
 $E get events.events.k8s.io -n shop --field-selector reason=Demoted -o jsonpath='{range .items[*]}  event Demoted: {.note}{"\n"}{end}'
@@ -143,10 +176,10 @@ say "Done in $(elapsed)"
 cat <<EOT
 This version has the API with admission validation, the local test bed, the
 sync engine (dependency-ordered copies, kept current, verified, pruned), and
-roles: epochs, the witness Lease, automatic failover, self-fencing and
-demotion on rejoin (docs/failure-model.md). Planned switchovers and drills,
-volume snapshots and traffic flips come with the next issues; the HAPair's
-Ready message says so.
+roles (epochs, the witness Lease, self-fencing, demotion on rejoin;
+docs/failure-model.md) and switchovers: planned, failover, drills
+(docs/switchover.md). Volume snapshots and traffic flips come with the next
+issues; the HAPair's Ready message says so.
 EOT
 if [ "${KEEP:-0}" = 1 ]; then
   cat <<EOT

@@ -157,16 +157,27 @@ type JSONPatchTransform struct {
 	// +kubebuilder:validation:MaxLength=32768
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('[')",message="spec.transforms.patches[].patch must be a JSON array of RFC 6902 operations"
 	Patch string `json:"patch"`
+
+	// ToCluster limits the patch to copies made to that cluster. A patch
+	// that sets a site-specific value (SITE=west) must not be applied when
+	// the sync runs the other way after a switchover; give that direction
+	// its own patch. Without it the patch applies in both directions.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	ToCluster string `json:"toCluster,omitempty"`
 }
 
-// Mapping rewrites a value From to To.
+// Mapping rewrites a value From to To. Mappings are written from the
+// point of view of the pair's spec.primary (From its value, To the other
+// cluster's); while the other cluster is active, Tandem applies them the
+// other way round, To to From.
 type Mapping struct {
-	// From is the value on the active side.
+	// From is the value on the pair's primary cluster.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	From string `json:"from"`
 
-	// To is the value on the standby.
+	// To is the value on the other cluster.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	To string `json:"to"`

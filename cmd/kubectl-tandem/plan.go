@@ -43,7 +43,12 @@ what the transforms change. Nothing is written to either cluster.`,
 			if err != nil {
 				return err
 			}
-			opts := replicate.Options{Policy: policy.Name, Mode: policy.Spec.StandbyMode, Transforms: policy.Spec.Transforms}
+			spec := policy.Spec
+			if pair != nil {
+				// The transforms as they apply now: towards the standby.
+				spec = replicate.Directed(spec, pair.Spec.Primary, standbyOf(pair))
+			}
+			opts := replicate.Options{Policy: policy.Name, Mode: spec.StandbyMode, Transforms: spec.Transforms}
 			cfg, err := flags.ToRESTConfig()
 			if err != nil {
 				return err
@@ -51,9 +56,9 @@ what the transforms change. Nothing is written to either cluster.`,
 			var preview *replicate.Preview
 			if pair != nil {
 				opts.Pair = pair.Name
-				preview, err = replicate.PreviewPlan(ctx, cfg, policy.Spec, opts, replicate.PairSecrets(pair))
+				preview, err = replicate.PreviewPlan(ctx, cfg, spec, opts, replicate.PairSecrets(pair))
 			} else {
-				preview, err = replicate.PreviewPlan(ctx, cfg, policy.Spec, opts, nil)
+				preview, err = replicate.PreviewPlan(ctx, cfg, spec, opts, nil)
 			}
 			if err != nil {
 				return err
@@ -151,4 +156,18 @@ func printPlan(out io.Writer, policy *tandemv1.SyncPolicy, pair *tandemv1.HAPair
 	for _, msg := range p.Invalid {
 		fmt.Fprintf(out, "\nIgnored annotation: %s\n", msg)
 	}
+}
+
+// standbyOf is the pair's standby as its status records it, or the cluster
+// that is not spec.primary for a pair without a record yet.
+func standbyOf(pair *tandemv1.HAPair) string {
+	if pair.Status.StandbyCluster != "" {
+		return pair.Status.StandbyCluster
+	}
+	for _, c := range pair.Spec.Clusters {
+		if c.Name != pair.Spec.Primary {
+			return c.Name
+		}
+	}
+	return ""
 }

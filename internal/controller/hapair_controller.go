@@ -358,8 +358,9 @@ func (r *HAPairReconciler) reconcileSync(ctx context.Context, s *hapairScope) (c
 			continue
 		}
 		key := replicate.Key{Namespace: pair.Namespace, Pair: pair.Name, Policy: policy.Name}
-		if err := r.Syncs.Ensure(ctx, key, policy.Spec, target, replicate.PairSecrets(pair),
-			fmt.Sprintf("%s/%d/%d", fingerprint, pair.Generation, policy.Generation)); err != nil {
+		spec := replicate.Directed(policy.Spec, pair.Spec.Primary, s.peer.Name)
+		if err := r.Syncs.Ensure(ctx, key, spec, target, replicate.PairSecrets(pair),
+			fmt.Sprintf("%s/%d/%d/%s", fingerprint, pair.Generation, policy.Generation, s.peer.Name)); err != nil {
 			return ctrl.Result{}, fmt.Errorf("starting the sync of SyncPolicy %s/%s: %w", pair.Namespace, policy.Name, err)
 		}
 		keep[policy.Name] = true

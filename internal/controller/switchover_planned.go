@@ -110,8 +110,11 @@ func (r *SwitchoverReconciler) plannedPreconditions(ctx context.Context, s *swit
 	}
 	check.Others = others
 	v := switchover.PlannedPreconditions(check)
-	if v.Fail {
+	switch {
+	case v.Fail:
 		return switchover.Failed(v.Message), nil
+	case !v.OK:
+		return switchover.Waiting(v.Message, time.Second), nil
 	}
 	return switchover.Succeeded(v.Message), nil
 }
@@ -145,8 +148,9 @@ func (r *SwitchoverReconciler) finalSync(ctx context.Context, s *switchoverScope
 		if err := r.Get(ctx, client.ObjectKey{Namespace: s.pair.Namespace, Name: ref.Name}, &policy); err != nil {
 			return switchover.Result{}, fmt.Errorf("reading SyncPolicy %s/%s: %w", s.pair.Namespace, ref.Name, err)
 		}
-		opts := replicate.Options{Pair: s.pair.Name, Policy: policy.Name, Mode: policy.Spec.StandbyMode, Transforms: policy.Spec.Transforms}
-		v, err := replicate.Verify(ctx, r.LocalConfig, s.peerCfg, policy.Spec, opts, replicate.PairSecrets(s.pair))
+		spec := replicate.Directed(policy.Spec, s.pair.Spec.Primary, s.obj.Spec.TargetCluster)
+		opts := replicate.Options{Pair: s.pair.Name, Policy: policy.Name, Mode: spec.StandbyMode, Transforms: spec.Transforms}
+		v, err := replicate.Verify(ctx, r.LocalConfig, s.peerCfg, spec, opts, replicate.PairSecrets(s.pair))
 		if err != nil {
 			return switchover.Waiting(fmt.Sprintf("verifying SyncPolicy %s: %v", policy.Name, err), time.Second), nil
 		}

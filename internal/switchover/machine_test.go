@@ -193,6 +193,11 @@ func TestPlannedPreconditions(t *testing.T) {
 				p.Status.Conditions = []metav1.Condition{{Type: tandemv1.SyncedCondition, Status: metav1.ConditionFalse, Message: "2 of 9 objects are out of sync"}}
 			})
 		}, says: "not in sync: 2 of 9"},
+		{name: "first sync still running: wait", mutate: func(c *PlannedCheck) {
+			c.Pair = pair(func(p *tandemv1.HAPair) {
+				p.Status.Conditions = []metav1.Condition{{Type: tandemv1.SyncedCondition, Status: metav1.ConditionUnknown, Message: "The first sync to dc-west is running"}}
+			})
+		}, says: "wait:not in sync"},
 		{name: "lagging", mutate: func(c *PlannedCheck) {
 			c.Pair = pair(func(p *tandemv1.HAPair) {
 				p.Status.Sync = &tandemv1.SyncSummary{Lag: &metav1.Duration{Duration: time.Minute}}
@@ -206,6 +211,12 @@ func TestPlannedPreconditions(t *testing.T) {
 				tc.mutate(&c)
 			}
 			v := PlannedPreconditions(c)
+			if msg, ok := strings.CutPrefix(tc.says, "wait:"); ok {
+				if v.OK || v.Fail || !strings.Contains(v.Message, msg) {
+					t.Fatalf("verdict %+v, want a wait saying %q", v, msg)
+				}
+				return
+			}
 			if tc.says == "" {
 				if !v.OK {
 					t.Fatalf("refused: %s", v.Message)

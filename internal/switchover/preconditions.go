@@ -112,11 +112,18 @@ type PlannedCheck struct {
 // fails: each names what is wrong and what to do.
 func PlannedPreconditions(c PlannedCheck) Verdict {
 	for _, check := range []func(PlannedCheck) string{
-		checkTarget, checkPeerConnected, checkLocalActive, checkNoOtherSwitchover, checkRecordsAgree, checkInSync,
+		checkTarget, checkPeerConnected, checkLocalActive, checkNoOtherSwitchover, checkRecordsAgree,
 	} {
 		if msg := check(c); msg != "" {
 			return Verdict{Fail: true, Message: msg}
 		}
+	}
+	if msg := checkInSync(c); msg != "" {
+		// A sync still running its pass (after a drill, after a restart)
+		// is worth waiting for, until the step timeout; one that failed is
+		// not.
+		synced := apimeta.FindStatusCondition(c.Pair.Status.Conditions, tandemv1.SyncedCondition)
+		return Verdict{Fail: synced == nil || synced.Status != metav1.ConditionUnknown, Message: msg}
 	}
 	return Verdict{OK: true, Message: fmt.Sprintf("%s is active at epoch %d, %s answers and agrees, the sync is current", c.Local, c.Pair.Status.Epoch, c.Target)}
 }
