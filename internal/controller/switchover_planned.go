@@ -26,7 +26,7 @@ import (
 type plannedRunner struct{ r *SwitchoverReconciler }
 
 func (p *plannedRunner) steps(*switchoverScope) []string { return switchover.PlannedSteps }
-func (p *plannedRunner) canRollBack(step string) bool { return switchover.CanRollBack(step) }
+func (p *plannedRunner) canRollBack(step string) bool    { return switchover.CanRollBack(step) }
 
 func (p *plannedRunner) runsHere(s *switchoverScope) (bool, string) {
 	// A Switchover applied on the standby fails there, fast, with the
