@@ -23,7 +23,7 @@ import (
 type failoverRunner struct{ r *SwitchoverReconciler }
 
 func (f *failoverRunner) steps(*switchoverScope) []string { return switchover.FailoverSteps }
-func (f *failoverRunner) canRollBack(string) bool { return false }
+func (f *failoverRunner) canRollBack(string) bool         { return false }
 func (f *failoverRunner) rollBack(context.Context, *switchoverScope) (switchover.Result, error) {
 	return switchover.Failed("a Failover has nothing to roll back"), nil
 }
