@@ -41,8 +41,31 @@ type SwitchoverReconciler struct {
 	LocalConfig *rest.Config
 	Pairs       *HAPairReconciler
 	Events      events.EventRecorder
+	// Volumes and Traffic carry out the volume and traffic steps; the
+	// stand-ins that report them Skipped when nil.
+	Volumes switchover.Volumes
+	Traffic switchover.Traffic
 	// Clock is injected by tests; the real clock when nil.
 	Clock clock.PassiveClock
+}
+
+func (r *SwitchoverReconciler) volumes() switchover.Volumes {
+	if r.Volumes == nil {
+		return switchover.NoVolumes{}
+	}
+	return r.Volumes
+}
+
+func (r *SwitchoverReconciler) traffic() switchover.Traffic {
+	if r.Traffic == nil {
+		return switchover.NoTraffic{}
+	}
+	return r.Traffic
+}
+
+// move describes the switchover for the volume and traffic steps.
+func (r *SwitchoverReconciler) move(s *switchoverScope) switchover.Move {
+	return switchover.Move{Switchover: s.obj, Pair: s.pair, From: s.obj.Status.FromCluster, To: s.obj.Spec.TargetCluster, Local: r.Client, Peer: s.peer}
 }
 
 // +kubebuilder:rbac:groups=tandem.dev,resources=switchovers,verbs=get;list;watch;create;update;patch;delete

@@ -39,7 +39,7 @@ func (d *drillRunner) steps(s *switchoverScope) []string {
 
 func (d *drillRunner) canRollBack(step string) bool {
 	switch step {
-	case switchover.StepPauseSync, switchover.StepStartStandby, switchover.StepRunChecks:
+	case switchover.StepPauseSync, switchover.StepRestoreVolumes, switchover.StepStartStandby, switchover.StepRunChecks:
 		return true
 	}
 	return d.plannedRunner.canRollBack(step)

@@ -43,7 +43,7 @@ func (f *failoverRunner) run(ctx context.Context, s *switchoverScope, step strin
 	case switchover.StepPromote:
 		return r.promote(ctx, s)
 	case switchover.StepRestoreVolumes:
-		return switchover.Skipped("Volume protection is not built in this version: the PVCs are used as " + r.ClusterName + " has them"), nil
+		return r.volumes().Restore(ctx, r.move(s))
 	case switchover.StepScaleUp:
 		_, waiting, err := r.Pairs.unparkOn(ctx, r.Client, s.pair)
 		if err != nil {
@@ -55,19 +55,11 @@ func (f *failoverRunner) run(ctx context.Context, s *switchoverScope, step strin
 		setRTO(s, r.now())
 		return switchover.Succeeded(fmt.Sprintf("%d workloads Available", r.Pairs.countWorkloads(ctx, r.Client, s.pair))), nil
 	case switchover.StepFlipTraffic:
-		return flipTraffic(s), nil
+		return r.traffic().Flip(ctx, r.move(s))
 	case switchover.StepRecord:
 		return r.recordDataLoss(s), nil
 	}
 	return switchover.Failed("unknown step " + step), nil
-}
-
-// flipTraffic is the traffic step until the traffic issue builds it.
-func flipTraffic(s *switchoverScope) switchover.Result {
-	if t := s.pair.Spec.Traffic; t == nil || (len(t.DNS) == 0 && len(t.Routes) == 0) {
-		return switchover.Skipped("spec.traffic configures no DNS record or route")
-	}
-	return switchover.Skipped("Traffic flips are not built in this version: the records and routes in spec.traffic were not changed")
 }
 
 // setRTO records the time from the start of the switchover (or, for a

@@ -55,8 +55,12 @@ func (p *plannedRunner) run(ctx context.Context, s *switchoverScope, step string
 		return switchover.Succeeded("The sync to " + s.obj.Spec.TargetCluster + " is paused, so it cannot scale the workloads there back to 0"), nil
 	case switchover.StepPromoteTarget:
 		return r.startOnPeer(ctx, s, true)
+	case switchover.StepFinalVolumes:
+		return r.volumes().FinalSnapshot(ctx, r.move(s))
+	case switchover.StepRestoreVolumes:
+		return r.volumes().Restore(ctx, r.move(s))
 	case switchover.StepFlipTraffic:
-		return flipTraffic(s), nil
+		return r.traffic().Flip(ctx, r.move(s))
 	case switchover.StepSwapRoles:
 		return r.swapRoles(ctx, s)
 	case switchover.StepReverseSync:

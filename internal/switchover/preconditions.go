@@ -73,6 +73,7 @@ const (
 	StepPreconditions = "Preconditions"
 	StepQuiesce       = "Quiesce"
 	StepFinalSync     = "FinalSync"
+	StepFinalVolumes  = "FinalVolumeSnapshot"
 	StepPauseSync     = "PauseSync"
 	StepPromoteTarget = "PromoteTarget"
 	StepSwapRoles     = "SwapRoles"
@@ -82,12 +83,12 @@ const (
 // PlannedSteps are the steps of a Planned switchover. Until PromoteTarget
 // has succeeded the service can go back to where it was: a failure or a
 // cancel there rolls back.
-var PlannedSteps = []string{StepPreconditions, StepQuiesce, StepFinalSync, StepPauseSync, StepPromoteTarget, StepFlipTraffic, StepSwapRoles, StepReverseSync}
+var PlannedSteps = []string{StepPreconditions, StepQuiesce, StepFinalSync, StepFinalVolumes, StepPauseSync, StepRestoreVolumes, StepPromoteTarget, StepFlipTraffic, StepSwapRoles, StepReverseSync}
 
 // CanRollBack says whether a Planned step may still be undone.
 func CanRollBack(step string) bool {
 	switch step {
-	case StepQuiesce, StepFinalSync, StepPauseSync, StepPromoteTarget:
+	case StepQuiesce, StepFinalSync, StepFinalVolumes, StepPauseSync, StepRestoreVolumes, StepPromoteTarget:
 		return true
 	}
 	return false
@@ -219,5 +220,5 @@ func DrillSteps(mode tandemv1.DrillMode) []string {
 	if mode == tandemv1.DrillLive {
 		return append(append([]string{}, PlannedSteps...), StepHold, StepSwitchBack, StepReport)
 	}
-	return []string{StepPreconditions, StepPauseSync, StepStartStandby, StepRunChecks, StepStopStandby, StepResumeSync, StepReport}
+	return []string{StepPreconditions, StepPauseSync, StepRestoreVolumes, StepStartStandby, StepRunChecks, StepStopStandby, StepResumeSync, StepReport}
 }

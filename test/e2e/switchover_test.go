@@ -100,6 +100,25 @@ func waitSwitchover(t *testing.T, on *testbed.Cluster, so *tandemv1.Switchover, 
 	return so
 }
 
+// waitStepRunning waits until the Switchover records step as Running with a
+// message containing says.
+func waitStepRunning(t *testing.T, on *testbed.Cluster, so *tandemv1.Switchover, step, says string) {
+	t.Helper()
+	if err := testbed.Poll(context.Background(), time.Minute, 5*time.Millisecond, func(ctx context.Context) (bool, error) {
+		if err := on.Client.Get(ctx, client.ObjectKeyFromObject(so), so); err != nil {
+			return false, err
+		}
+		for _, s := range so.Status.Steps {
+			if s.Name == step && s.Phase == tandemv1.StepRunning && strings.Contains(s.Message, says) {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("steps %s", stepsLine(so))
+	}); err != nil {
+		t.Fatalf("waiting for step %s of Switchover %s: %v", step, so.Name, err)
+	}
+}
+
 func stepsLine(so *tandemv1.Switchover) string {
 	var parts []string
 	for _, s := range so.Status.Steps {
@@ -230,19 +249,7 @@ func TestSwitchoverResumesAfterTheOperatorIsKilled(t *testing.T) {
 	east, west := clusters[testbed.East], clusters[testbed.West]
 	so := switchoverTo(t, east, ns, "to-west", tandemv1.SwitchoverPlanned, testbed.West, nil)
 	const killAt = "PromoteTarget"
-	if err := testbed.Poll(ctx, time.Minute, 5*time.Millisecond, func(ctx context.Context) (bool, error) {
-		if err := east.Client.Get(ctx, client.ObjectKeyFromObject(so), so); err != nil {
-			return false, err
-		}
-		for _, s := range so.Status.Steps {
-			if s.Name == killAt && s.Phase == tandemv1.StepRunning {
-				return true, nil
-			}
-		}
-		return false, fmt.Errorf("steps %s", stepsLine(so))
-	}); err != nil {
-		t.Fatal(err)
-	}
+	waitStepRunning(t, east, so, killAt, "")
 	ops[testbed.East].Kill()
 	t.Logf("killed the operator of dc-east with %s Running", killAt)
 	if err := ops[testbed.East].Restart(); err != nil {
@@ -396,19 +403,7 @@ func TestCancelledSwitchoverRollsBack(t *testing.T) {
 	waitSynced(t, east, ns)
 
 	so := switchoverTo(t, east, ns, "to-west", tandemv1.SwitchoverPlanned, testbed.West, nil)
-	if err := testbed.Poll(ctx, time.Minute, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
-		if err := east.Client.Get(ctx, client.ObjectKeyFromObject(so), so); err != nil {
-			return false, err
-		}
-		for _, s := range so.Status.Steps {
-			if s.Name == "PromoteTarget" && s.Phase == tandemv1.StepRunning && strings.Contains(s.Message, "pinned") {
-				return true, nil
-			}
-		}
-		return false, fmt.Errorf("steps %s", stepsLine(so))
-	}); err != nil {
-		t.Fatal(err)
-	}
+	waitStepRunning(t, east, so, "PromoteTarget", "pinned")
 	patch := client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"cancel":true}}`))
 	if err := east.Client.Patch(ctx, so, patch); err != nil {
 		t.Fatal(err)
