@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +27,10 @@ type pairOptions struct {
 	// direct by default, or through a Link the test can cut.
 	peerKubeconfig    func(from, to *testbed.Cluster) []byte
 	witnessKubeconfig func(from *testbed.Cluster) []byte
+	// sample runs the sample app (hack/demo-app.yaml) under the sample
+	// SyncPolicy (config/samples) instead of the test's own; ns must be
+	// "shop".
+	sample bool
 }
 
 const (
@@ -71,7 +76,32 @@ func twoSidedPair(t *testing.T, clusters map[string]*testbed.Cluster, o pairOpti
 			}
 		}
 	}
-	if err := createDeployment(ctx, east.Client, o.ns, "web", 2); err != nil {
+	policyName := "app"
+	if o.sample {
+		policyName = "shop"
+		var nodes corev1.NodeList
+		if err := east.Client.List(ctx, &nodes); err != nil {
+			t.Fatal(err)
+		}
+		for i := range nodes.Items {
+			nodes.Items[i].Labels["topology.kubernetes.io/zone"] = "east-1"
+			if err := east.Client.Update(ctx, &nodes.Items[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		root := testbed.RepoRoot()
+		for _, f := range []string{"hack/demo-app.yaml", "config/samples/tandem_v1alpha1_syncpolicy.yaml"} {
+			objs, err := testbed.ReadManifests(filepath.Join(root, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range objs {
+				if err := testbed.Apply(ctx, east.Client, u); err != nil {
+					t.Fatalf("applying %s %s from %s: %v", u.GetKind(), u.GetName(), f, err)
+				}
+			}
+		}
+	} else if err := createDeployment(ctx, east.Client, o.ns, "web", 2); err != nil {
 		t.Fatal(err)
 	}
 	pair := &tandemv1.HAPair{
@@ -82,7 +112,7 @@ func twoSidedPair(t *testing.T, clusters map[string]*testbed.Cluster, o pairOpti
 				{Name: testbed.West, KubeconfigSecretRef: &tandemv1.SecretKeyRef{Name: "dc-west-kubeconfig"}},
 			},
 			Primary:        testbed.East,
-			SyncPolicyRefs: []tandemv1.LocalObjectReference{{Name: "app"}},
+			SyncPolicyRefs: []tandemv1.LocalObjectReference{{Name: policyName}},
 			Failover: tandemv1.FailoverSpec{
 				Mode:             o.mode,
 				ProbePeriod:      &metav1.Duration{Duration: probePeriod},
@@ -102,7 +132,11 @@ func twoSidedPair(t *testing.T, clusters map[string]*testbed.Cluster, o pairOpti
 		ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: "app"},
 		Spec:       tandemv1.SyncPolicySpec{Namespaces: tandemv1.NamespaceSelection{Names: []string{o.ns}}},
 	}
-	for _, obj := range []client.Object{policy, pair} {
+	objs := []client.Object{policy, pair}
+	if o.sample {
+		objs = []client.Object{pair}
+	}
+	for _, obj := range objs {
 		if err := east.Client.Create(ctx, obj); err != nil {
 			t.Fatalf("creating %T on dc-east: %v", obj, err)
 		}

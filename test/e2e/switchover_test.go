@@ -22,25 +22,17 @@ import (
 // runningPair brings up the bed with a witness, the pair in namespace ns
 // with web (2 replicas), api (3) and a ConfigMap on dc-east, and an
 // operator per data center, and waits until dc-east is Active and synced.
-func runningPair(t *testing.T, ns string, mutate func(*tandemv1.HAPair)) (map[string]*testbed.Cluster, map[string]*testbed.Operator) {
+func runningPair(t *testing.T, ns string, sample bool) (map[string]*testbed.Cluster, map[string]*testbed.Operator) {
 	t.Helper()
 	ctx := context.Background()
 	_, clusters := upPairBed(t)
 	east, west := clusters[testbed.East], clusters[testbed.West]
-	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverManual, witness: true})
-	if err := createDeployment(ctx, east.Client, ns, "api", 3); err != nil {
-		t.Fatal(err)
-	}
-	if err := east.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"color": "blue"}}); err != nil {
-		t.Fatal(err)
-	}
-	if mutate != nil {
-		pair, err := getPair(ctx, east, ns)
-		if err != nil {
+	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverManual, witness: true, sample: sample})
+	if !sample {
+		if err := createDeployment(ctx, east.Client, ns, "api", 3); err != nil {
 			t.Fatal(err)
 		}
-		mutate(pair)
-		if err := east.Client.Update(ctx, pair); err != nil {
+		if err := east.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"color": "blue"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -159,14 +151,13 @@ func deploymentsAt(t *testing.T, c *testbed.Cluster, ns string, want map[string]
 
 // verifyCopies checks by content hash that every object the policy selects
 // on from has its exact copy on to.
-func verifyCopies(t *testing.T, from, to *testbed.Cluster, ns string) int {
+func verifyCopies(t *testing.T, from, to *testbed.Cluster, ns, policyName string) int {
 	t.Helper()
 	ctx := context.Background()
 	var policy tandemv1.SyncPolicy
-	if err := from.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, &policy); err != nil {
+	if err := from.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: policyName}, &policy); err != nil {
 		t.Fatal(err)
 	}
-	opts := replicate.Options{Pair: "shop", Policy: "app", Mode: policy.Spec.StandbyMode, Transforms: policy.Spec.Transforms}
 	var v *replicate.Verification
 	if err := testbed.Poll(ctx, time.Minute, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
 		var err error
@@ -174,7 +165,11 @@ func verifyCopies(t *testing.T, from, to *testbed.Cluster, ns string) int {
 		if err != nil {
 			return false, err
 		}
-		v, err = replicate.Verify(ctx, from.Config, to.Config, policy.Spec, opts, replicate.PairSecrets(pair))
+		// The policy as it applies in this direction (mappings inverted
+		// towards the primary).
+		spec := replicate.Directed(policy.Spec, pair.Spec.Primary, to.Name)
+		opts := replicate.Options{Pair: "shop", Policy: policyName, Mode: spec.StandbyMode, Transforms: spec.Transforms}
+		v, err = replicate.Verify(ctx, from.Config, to.Config, spec, opts, replicate.PairSecrets(pair))
 		if err != nil {
 			return false, err
 		}
@@ -185,47 +180,59 @@ func verifyCopies(t *testing.T, from, to *testbed.Cluster, ns string) int {
 	return v.Checked
 }
 
-// A planned switchover moves the app to dc-west with nothing lost: dc-west
-// runs it with the original replica counts, dc-east is at 0, the roles and
-// the epoch are swapped, the sync flows from dc-west to dc-east; then the
-// app moves back.
+// A planned switchover moves the sample app (hack/demo-app.yaml under the
+// sample SyncPolicy) to dc-west with nothing lost: every synced object is on
+// dc-west with the source's content (the FinalSync step compares hashes),
+// dc-west runs storefront with its original 3 replicas, dc-east is at 0,
+// the roles and the epoch are swapped, the sync flows from dc-west to
+// dc-east (with the policy's mappings inverted); then the app moves back.
 func TestPlannedSwitchoverAndBack(t *testing.T) {
 	ctx := context.Background()
 	const ns = "shop"
-	clusters, _ := runningPair(t, ns, nil)
+	clusters, _ := runningPair(t, ns, true)
 	east, west := clusters[testbed.East], clusters[testbed.West]
 
 	// A write just before the switchover starts must arrive.
 	var cm corev1.ConfigMap
-	if err := east.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "settings"}, &cm); err != nil {
+	if err := east.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "feature-flags"}, &cm); err != nil {
 		t.Fatal(err)
 	}
-	cm.Data["color"] = "green"
+	cm.Data["last-write"] = "just before the switchover"
 	if err := east.Client.Update(ctx, &cm); err != nil {
 		t.Fatal(err)
 	}
 	so := waitSwitchover(t, east, switchoverTo(t, east, ns, "to-west", tandemv1.SwitchoverPlanned, testbed.West, nil), tandemv1.PhaseSucceeded, 2*time.Minute)
 	t.Logf("planned switchover to dc-west: RTO %s", so.Status.RTO.Duration)
 	logSteps(t, so)
+	if !strings.Contains(so.Status.Steps[2].Message, "identical on dc-west (compared by content hash)") {
+		t.Fatalf("FinalSync did not compare the copies: %+v", so.Status.Steps[2])
+	}
 
 	waitRole(t, west, ns, tandemv1.RoleActive, testbed.West, 2, 30*time.Second)
 	waitRole(t, east, ns, tandemv1.RoleStandby, testbed.West, 2, 30*time.Second)
-	deploymentsAt(t, west, ns, map[string]int32{"web": 2, "api": 3})
-	deploymentsAt(t, east, ns, map[string]int32{"web": 0, "api": 0})
-	if err := west.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "settings"}, &cm); err != nil || cm.Data["color"] != "green" {
+	deploymentsAt(t, west, ns, map[string]int32{"storefront": 3})
+	deploymentsAt(t, east, ns, map[string]int32{"storefront": 0})
+	if err := west.Client.Get(ctx, client.ObjectKeyFromObject(&cm), &cm); err != nil || cm.Data["last-write"] != "just before the switchover" {
 		t.Fatalf("the write made just before the switchover: %v on dc-west (%v)", cm.Data, err)
 	}
-	n := verifyCopies(t, west, east, ns)
+	var site corev1.ConfigMap
+	if err := testbed.Poll(ctx, 30*time.Second, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		err := east.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop-config"}, &site)
+		return err == nil && site.Data["SITE"] == "east", fmt.Errorf("%v %v", site.Data, err)
+	}); err != nil {
+		t.Fatalf("the copy on dc-east carries the patch for dc-east: %v", err)
+	}
+	n := verifyCopies(t, west, east, ns, "shop")
 	t.Logf("the sync now flows from dc-west to dc-east: %d objects identical by hash", n)
 	// A change on the new active side reaches the old one.
-	cm.Data["color"] = "red"
+	cm.Data["new-checkout"] = "false"
 	if err := west.Client.Update(ctx, &cm); err != nil {
 		t.Fatal(err)
 	}
 	if err := testbed.Poll(ctx, 30*time.Second, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
 		var got corev1.ConfigMap
 		err := east.Client.Get(ctx, client.ObjectKeyFromObject(&cm), &got)
-		return err == nil && got.Data["color"] == "red", fmt.Errorf("%v %v", got.Data, err)
+		return err == nil && got.Data["new-checkout"] == "false", fmt.Errorf("%v %v", got.Data, err)
 	}); err != nil {
 		t.Fatalf("a change on dc-west never reached dc-east: %v", err)
 	}
@@ -234,9 +241,9 @@ func TestPlannedSwitchoverAndBack(t *testing.T) {
 	t.Logf("planned switchover back to dc-east: RTO %s", back.Status.RTO.Duration)
 	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 3, 30*time.Second)
 	waitRole(t, west, ns, tandemv1.RoleStandby, testbed.East, 3, 30*time.Second)
-	deploymentsAt(t, east, ns, map[string]int32{"web": 2, "api": 3})
-	deploymentsAt(t, west, ns, map[string]int32{"web": 0, "api": 0})
-	verifyCopies(t, east, west, ns)
+	deploymentsAt(t, east, ns, map[string]int32{"storefront": 3})
+	deploymentsAt(t, west, ns, map[string]int32{"storefront": 0})
+	verifyCopies(t, east, west, ns, "shop")
 }
 
 // The operator of dc-east is killed while the switchover is at the step the
@@ -245,7 +252,7 @@ func TestPlannedSwitchoverAndBack(t *testing.T) {
 func TestSwitchoverResumesAfterTheOperatorIsKilled(t *testing.T) {
 	ctx := context.Background()
 	const ns = "shop"
-	clusters, ops := runningPair(t, ns, nil)
+	clusters, ops := runningPair(t, ns, false)
 	east, west := clusters[testbed.East], clusters[testbed.West]
 	so := switchoverTo(t, east, ns, "to-west", tandemv1.SwitchoverPlanned, testbed.West, nil)
 	const killAt = "PromoteTarget"
@@ -278,7 +285,7 @@ func TestSwitchoverResumesAfterTheOperatorIsKilled(t *testing.T) {
 			t.Fatalf("Deployment %s on dc-west has %d ReplicaSets: its template changed during the switchover", d, n)
 		}
 	}
-	verifyCopies(t, west, east, ns)
+	verifyCopies(t, west, east, ns, "app")
 }
 
 // An isolated drill brings dc-west's copy up next to production, runs its
@@ -287,7 +294,7 @@ func TestSwitchoverResumesAfterTheOperatorIsKilled(t *testing.T) {
 func TestDrills(t *testing.T) {
 	ctx := context.Background()
 	const ns = "shop"
-	clusters, _ := runningPair(t, ns, nil)
+	clusters, _ := runningPair(t, ns, false)
 	east, west := clusters[testbed.East], clusters[testbed.West]
 
 	drill := waitSwitchover(t, east, switchoverTo(t, east, ns, "drill", tandemv1.SwitchoverDrill, testbed.West, &tandemv1.DrillOptions{
@@ -365,7 +372,7 @@ func TestDrills(t *testing.T) {
 func TestCancelledSwitchoverRollsBack(t *testing.T) {
 	ctx := context.Background()
 	const ns = "shop"
-	clusters, _ := runningPair(t, ns, nil)
+	clusters, _ := runningPair(t, ns, false)
 	east, west := clusters[testbed.East], clusters[testbed.West]
 	var nodes corev1.NodeList
 	if err := east.Client.List(ctx, &nodes); err != nil {
