@@ -117,36 +117,15 @@ echo "\$ kubectl create (a Switchover targeting dc-north)"
 echo "$out" | sed 's/^  */  /'
 
 say "A rehearsal: an isolated drill brings dc-west's copy up next to production ($(elapsed))"
-cat <<'YAML' | tee /dev/stderr | $E apply -f - >/dev/null
-apiVersion: tandem.dev/v1alpha1
-kind: Switchover
-metadata: {name: rehearsal, namespace: shop}
-spec: {pairRef: shop, type: Drill, targetCluster: dc-west, drill: {mode: Isolated}}
-YAML
-$E wait --for=jsonpath='{.status.phase}'=Succeeded switchover/rehearsal -n shop --timeout=120s >/dev/null
-$E get switchover rehearsal -n shop -o jsonpath='  {.status.report.summary}; roles and epoch untouched, dc-west back at 0{"\n"}'
+step kubectl tandem drill shop --to dc-west --name rehearsal -n shop --kubeconfig "$work/dc-east.kubeconfig"
+echo "  roles and epoch untouched, dc-west back at 0"
 
 say "A planned switchover to dc-west, and back: nothing lost ($(elapsed))"
 $E -n shop patch configmap shop-config --type merge -p '{"data":{"LAST_WRITE":"just before the switchover"}}' >/dev/null
-cat <<'YAML' | $E apply -f - >/dev/null
-apiVersion: tandem.dev/v1alpha1
-kind: Switchover
-metadata: {name: to-west, namespace: shop}
-spec: {pairRef: shop, type: Planned, targetCluster: dc-west}
-YAML
-$E wait --for=jsonpath='{.status.phase}'=Succeeded switchover/to-west -n shop --timeout=120s >/dev/null
-$E get switchover to-west -n shop -o jsonpath='{range .status.steps[*]}  {.name}: {.phase}, {.message}{"\n"}{end}'
-$E get switchover to-west -n shop -o jsonpath='  RTO {.status.rto}{"\n"}'
+step kubectl tandem switchover shop --to dc-west --name to-west -n shop --kubeconfig "$work/dc-east.kubeconfig"
 $W get configmap shop-config -n shop -o jsonpath='  dc-west has LAST_WRITE={.data.LAST_WRITE}{"\n"}'
-step $W get hapair shop -n shop
-cat <<'YAML' | $W apply -f - >/dev/null
-apiVersion: tandem.dev/v1alpha1
-kind: Switchover
-metadata: {name: to-east, namespace: shop}
-spec: {pairRef: shop, type: Planned, targetCluster: dc-east}
-YAML
-$W wait --for=jsonpath='{.status.phase}'=Succeeded switchover/to-east -n shop --timeout=120s >/dev/null
-$W get switchover to-east -n shop -o jsonpath='  and back to dc-east: RTO {.status.rto}{"\n"}'
+step kubectl tandem status shop -n shop --kubeconfig "$work/dc-west.kubeconfig"
+kubectl tandem switchover shop --to dc-east --name to-east -n shop --kubeconfig "$work/dc-west.kubeconfig" | grep -E '^(RTO|Phase)' | sed 's/^/  and back to dc-east: /'
 step $E get hapair shop -n shop
 
 say "dc-east goes dark: its control plane and its operator stop ($(elapsed))"
@@ -160,7 +139,7 @@ echo "  storefront Available on dc-west after $(( ($(date +%s%N) - t1) / 1000000
 $W wait --for=jsonpath='{.status.phase}'=Succeeded switchover/shop-failover-4 -n shop --timeout=60s >/dev/null
 step $W get switchovers -n shop
 $W get switchover shop-failover-4 -n shop -o jsonpath='{range .status.steps[*]}  {.name}: {.phase}, {.message}{"\n"}{end}'
-step $W get hapair shop -n shop
+step kubectl tandem status shop -n shop --kubeconfig "$work/dc-west.kubeconfig"
 
 say "dc-east comes back and finds it was replaced ($(elapsed))"
 step go run ./hack/testbed -dir "$work" start dc-east

@@ -1,7 +1,7 @@
 // Command kubectl-tandem is the kubectl plugin for Tandem: kubectl tandem ...
 //
-// This version has one command, plan; status, switchover, failover, drill
-// and report come with the switchover and ship-it issues.
+// Commands: status, plan, switchover, failover, drill, report, and cobra's
+// completion.
 package main
 
 import (

@@ -9,9 +9,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 	"github.com/tandem-dev/tandem/internal/replicate"
 	"github.com/tandem-dev/tandem/test/testbed"
 )
@@ -147,5 +152,91 @@ func TestPlanUnknownPolicy(t *testing.T) {
 	err := cmd.ExecuteContext(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "reading SyncPolicy shop/nope") {
 		t.Fatalf("want an error naming the SyncPolicy, got %v", err)
+	}
+}
+
+// status prints a pair's state in a fixed layout; times are absolute.
+func TestStatusTable(t *testing.T) {
+	setup(t)
+	ctx := context.Background()
+	var pair tandemv1.HAPair
+	if err := server.Client.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "shop"}, &pair); err != nil {
+		t.Fatal(err)
+	}
+	at := metav1.NewTime(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	pair.Status = tandemv1.HAPairStatus{
+		ActiveCluster: "dc-east", StandbyCluster: "dc-west", Epoch: 3, LocalRole: tandemv1.RoleActive,
+		Peer: &tandemv1.PeerStatus{Cluster: "dc-west", Reachable: true, LastProbeTime: &at, LastSuccessTime: &at},
+		Sync: &tandemv1.SyncSummary{Selected: 3, InSync: 3, LastFullSync: &at, Lag: &metav1.Duration{Duration: 12 * time.Millisecond}},
+		LastSwitchover: &tandemv1.SwitchoverSummary{Name: "to-east", Type: tandemv1.SwitchoverPlanned, Phase: tandemv1.PhaseSucceeded,
+			CompletionTime: &at, RTO: &metav1.Duration{Duration: 843 * time.Millisecond}},
+		Conditions: []metav1.Condition{
+			{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Succeeded", Message: "3 objects in sync on dc-west", LastTransitionTime: at},
+			{Type: "PeerReachable", Status: metav1.ConditionTrue, Reason: "PeerConnected", Message: "dc-west answers its probes", LastTransitionTime: at},
+		},
+	}
+	if err := server.Client.Status().Update(ctx, &pair); err != nil {
+		t.Fatal(err)
+	}
+	got := runPlugin(t, "status", "shop", "-n", "shop")
+	want := `HAPair           shop/shop
+Roles            dc-east active, dc-west standby, epoch 3; this cluster is Active
+Peer             dc-west reachable, last answered 2026-11-21T12:00:00Z
+Sync             3 selected, 3 in sync, 0 out of sync, 0 failed; lag 12ms; last full sync 2026-11-21T12:00:00Z
+RPO              not measured (volume protection is not built yet)
+Last switchover  to-east (Planned) Succeeded, RTO 843ms, 2026-11-21T12:00:00Z
+Last drill       -
+Next drill       -
+
+CONDITION      STATUS  REASON         MESSAGE
+Ready          True    Succeeded      3 objects in sync on dc-west
+PeerReachable  True    PeerConnected  dc-west answers its probes
+`
+	if got != want {
+		t.Fatalf("kubectl tandem status printed:\n%s\nwant:\n%s", got, want)
+	}
+	var fromJSON tandemv1.HAPair
+	if err := json.Unmarshal([]byte(runPlugin(t, "status", "shop", "-n", "shop", "-o", "json")), &fromJSON); err != nil || fromJSON.Status.Epoch != 3 {
+		t.Fatalf("status -o json: epoch %d, %v", fromJSON.Status.Epoch, err)
+	}
+}
+
+// report prints a finished Switchover's steps and measurements.
+func TestReportTable(t *testing.T) {
+	setup(t)
+	ctx := context.Background()
+	so := &tandemv1.Switchover{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "to-west"},
+		Spec:       tandemv1.SwitchoverSpec{PairRef: "shop", Type: tandemv1.SwitchoverPlanned, TargetCluster: "dc-west"},
+	}
+	if err := server.Client.Create(ctx, so); err != nil && !strings.Contains(err.Error(), "already exists") {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	mt := func(d time.Duration) *metav1.MicroTime { v := metav1.NewMicroTime(t0.Add(d)); return &v }
+	so.Status = tandemv1.SwitchoverStatus{
+		Phase: tandemv1.PhaseSucceeded, FromCluster: "dc-east", Epoch: 2, StartTime: mt(0), CompletionTime: mt(4500 * time.Millisecond),
+		RTO: &metav1.Duration{Duration: 843 * time.Millisecond},
+		Steps: []tandemv1.StepStatus{
+			{Name: "Quiesce", Phase: tandemv1.StepSucceeded, StartTime: mt(0), EndTime: mt(125 * time.Millisecond), Message: "1 workloads on dc-east scaled to 0"},
+			{Name: "FlipTraffic", Phase: tandemv1.StepSkipped, StartTime: mt(800 * time.Millisecond), EndTime: mt(810 * time.Millisecond), Message: "spec.traffic configures no DNS record or route"},
+		},
+	}
+	if err := server.Client.Status().Update(ctx, so); err != nil {
+		t.Fatal(err)
+	}
+	got := runPlugin(t, "report", "to-west", "-n", "shop")
+	want := `Switchover  shop/to-west (Planned of HAPair shop to dc-west)
+Phase       Succeeded
+Move        dc-east -> dc-west at epoch 2
+Started     2026-11-21T12:00:00Z, ended 2026-11-21T12:00:04Z (4.5s)
+RTO         843ms
+
+STEP         PHASE      DURATION  MESSAGE
+Quiesce      Succeeded  125ms     1 workloads on dc-east scaled to 0
+FlipTraffic  Skipped    10ms      spec.traffic configures no DNS record or route
+`
+	if got != want {
+		t.Fatalf("kubectl tandem report printed:\n%s\nwant:\n%s", got, want)
 	}
 }

@@ -24,7 +24,14 @@ func newRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
 	flags.AddFlags(root.PersistentFlags())
-	root.AddCommand(newPlanCommand(flags, streams))
+	root.AddCommand(
+		newStatusCommand(flags, streams),
+		newPlanCommand(flags, streams),
+		newMoveCommand(flags, streams, tandemv1.SwitchoverPlanned),
+		newMoveCommand(flags, streams, tandemv1.SwitchoverFailover),
+		newMoveCommand(flags, streams, tandemv1.SwitchoverDrill),
+		newReportCommand(flags, streams),
+	)
 	return root
 }
 

@@ -198,7 +198,11 @@ func (r *SwitchoverReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 		switchover.StartAll(&obj.Status, steps, now)
 		obj.Status.FromCluster = s.pair.Status.ActiveCluster
-		obj.Status.Epoch = s.pair.Status.Epoch + 1
+		if obj.Spec.Type != tandemv1.SwitchoverDrill || drillOptions(obj).Mode == tandemv1.DrillLive {
+			// The epoch the switchover will take; an isolated drill takes
+			// none.
+			obj.Status.Epoch = s.pair.Status.Epoch + 1
+		}
 		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 	case switchover.Begin:
 		step := obj.Status.Steps[d.Step].Name

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -237,7 +238,23 @@ func TestPlannedSwitchoverAndBack(t *testing.T) {
 		t.Fatalf("a change on dc-west never reached dc-east: %v", err)
 	}
 
-	back := waitSwitchover(t, west, switchoverTo(t, west, ns, "to-east", tandemv1.SwitchoverPlanned, testbed.East, nil), tandemv1.PhaseSucceeded, 2*time.Minute)
+	// Back with the kubectl plugin, which creates the Switchover on dc-west
+	// and follows it to the end.
+	plugin, err := testbed.PluginBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(plugin, "switchover", "shop", "--to", testbed.East, "--name", "to-east", "-n", ns, "--kubeconfig", west.Kubeconfig).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl tandem switchover: %v\n%s", err, out)
+	}
+	t.Logf("kubectl tandem switchover shop --to dc-east:\n%s", out)
+	for _, want := range []string{"Switchover shop/to-east created", "PromoteTarget", "SwapRoles", "Phase", "Succeeded", "RTO"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("the plugin's output lacks %q", want)
+		}
+	}
+	back := waitSwitchover(t, west, &tandemv1.Switchover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "to-east"}}, tandemv1.PhaseSucceeded, time.Minute)
 	t.Logf("planned switchover back to dc-east: RTO %s", back.Status.RTO.Duration)
 	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 3, 30*time.Second)
 	waitRole(t, west, ns, tandemv1.RoleStandby, testbed.East, 3, 30*time.Second)

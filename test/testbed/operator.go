@@ -200,3 +200,27 @@ func FindCondition(obj *unstructured.Unstructured, condType string) map[string]a
 	}
 	return nil
 }
+
+var (
+	pluginOnce sync.Once
+	pluginBin  string
+	pluginErr  error
+)
+
+// PluginBinary builds cmd/kubectl-tandem once per test process.
+func PluginBinary() (string, error) {
+	pluginOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "kubectl-tandem-")
+		if err != nil {
+			pluginErr = err
+			return
+		}
+		pluginBin = filepath.Join(dir, "kubectl-tandem")
+		cmd := exec.Command("go", "build", "-o", pluginBin, "./cmd/kubectl-tandem")
+		cmd.Dir = RepoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			pluginErr = fmt.Errorf("building the kubectl plugin: %w\n%s", err, out)
+		}
+	})
+	return pluginBin, pluginErr
+}
