@@ -84,7 +84,7 @@ func (r *HAPairReconciler) reconcileDrills(ctx context.Context, s *hapairScope) 
 	if due.IsZero() || d.Suspend {
 		return ctrl.Result{}, nil
 	}
-	running, err := r.runningDrills(ctx, pair)
+	running, err := r.busyWith(ctx, pair)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -120,14 +120,17 @@ func (r *HAPairReconciler) scheduledDrills(ctx context.Context, pair *tandemv1.H
 	return list.Items, nil
 }
 
-func (r *HAPairReconciler) runningDrills(ctx context.Context, pair *tandemv1.HAPair) ([]string, error) {
-	drills, err := r.scheduledDrills(ctx, pair)
-	if err != nil {
-		return nil, err
+// busyWith lists the pair's unfinished Switchovers of any type: a drill slot
+// that comes while one runs is skipped, as a CronJob with concurrency
+// Forbid skips, rather than started only to fail its preconditions.
+func (r *HAPairReconciler) busyWith(ctx context.Context, pair *tandemv1.HAPair) ([]string, error) {
+	var list tandemv1.SwitchoverList
+	if err := r.List(ctx, &list, client.InNamespace(pair.Namespace)); err != nil {
+		return nil, fmt.Errorf("listing Switchovers in %s: %w", pair.Namespace, err)
 	}
 	var out []string
-	for _, d := range drills {
-		if !switchover.Finished(d.Status.Phase) && d.DeletionTimestamp.IsZero() {
+	for _, d := range list.Items {
+		if d.Spec.PairRef == pair.Name && !switchover.Finished(d.Status.Phase) && d.DeletionTimestamp.IsZero() {
 			out = append(out, d.Name)
 		}
 	}
