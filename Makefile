@@ -9,6 +9,8 @@ SHELL := /usr/bin/env bash -o pipefail
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+# helm, for the chart tests; pinned in hack/tools/helm/go.mod.
+HELM ?= $(LOCALBIN)/helm
 # Where the test bed keeps its clusters, logs and kubeconfigs.
 TESTBED_DIR ?= $(CURDIR)/.work/testbed
 GO_TEST_FLAGS ?= -count=1 -timeout 45m
@@ -24,6 +26,14 @@ $(CONTROLLER_GEN):
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 	mv $(LOCALBIN)/controller-gen $(CONTROLLER_GEN)
 
+$(HELM): hack/tools/helm/go.mod
+	mkdir -p $(LOCALBIN)
+	cd hack/tools/helm && GOBIN=$(LOCALBIN) go install helm.sh/helm/v3/cmd/helm
+	touch $(HELM)
+
+.PHONY: helm
+helm: $(HELM) ## Build helm (pinned) into bin/ for the chart tests.
+
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Regenerate deepcopy code, CRDs and RBAC.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
@@ -33,11 +43,12 @@ generate: $(CONTROLLER_GEN) ## Regenerate deepcopy code, CRDs and RBAC.
 manifests: $(CONTROLLER_GEN) ## Regenerate CRDs and RBAC under config/.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=tandem-operator paths=./internal/... output:rbac:artifacts:config=config/rbac
+	go run ./hack/chartgen
 
 .PHONY: verify-generated
 verify-generated: generate ## Fail when generated files differ from what is committed.
-	@if [ -n "$$(git status --porcelain -- api config)" ]; then \
-	  echo "Generated files are stale; run 'make generate' and commit:"; git status --porcelain -- api config; git diff --stat -- api config; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- api config charts)" ]; then \
+	  echo "Generated files are stale; run 'make generate' and commit:"; git status --porcelain -- api config charts; git diff --stat -- api config charts; exit 1; fi
 
 .PHONY: lint
 lint: ## gofmt and go vet.
@@ -62,7 +73,7 @@ testbed-bins: ## Build (once, cached in ~/.cache/tandem) the control-plane, etcd
 	hack/build-testbed-bins.sh >/dev/null
 
 .PHONY: test
-test: testbed-bins ## Run every test: unit, integration against real API servers, and e2e on the kwok test bed.
+test: testbed-bins $(HELM) ## Run every test: unit, integration against real API servers, the chart, and e2e on the kwok test bed.
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-integration

@@ -22,6 +22,10 @@ var (
 		Help:    "Measured RTO of finished switchovers: to the workloads Available on the new side (from the first failed probe for a failover; time to ready for an isolated drill).",
 		Buckets: []float64{.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600},
 	}, []string{"type"})
+	stepRunningSince = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tandem_switchover_step_running_since_seconds",
+		Help: "Unix time the running step of an unfinished switchover started; the series goes away when the step ends.",
+	}, []string{"namespace", "switchover", "type", "step"})
 	drillSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "tandem_drill_success",
 		Help: "1 when the pair's last drill passed, 0 when it failed.",
@@ -33,7 +37,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(stepSeconds, rtoSeconds, drillSuccess, drillLastSuccess)
+	metrics.Registry.MustRegister(stepSeconds, rtoSeconds, stepRunningSince, drillSuccess, drillLastSuccess)
 }
 
 func recordDrill(pair *tandemv1.HAPair, passed bool, now time.Time) {
@@ -47,4 +51,15 @@ func recordDrill(pair *tandemv1.HAPair, passed bool, now time.Time) {
 
 func logError(ctx context.Context, err error, msg string, kv ...any) {
 	log.FromContext(ctx).Error(err, msg, kv...)
+}
+
+// recordRunningStep exports which step of a switchover runs, and since
+// when, for the "switchover stuck" alert.
+func recordRunningStep(obj *tandemv1.Switchover) {
+	stepRunningSince.DeletePartialMatch(prometheus.Labels{"namespace": obj.Namespace, "switchover": obj.Name})
+	for _, s := range obj.Status.Steps {
+		if s.Phase == tandemv1.StepRunning && s.StartTime != nil {
+			stepRunningSince.WithLabelValues(obj.Namespace, obj.Name, string(obj.Spec.Type), s.Name).Set(float64(s.StartTime.UnixMilli()) / 1000)
+		}
+	}
 }

@@ -144,6 +144,7 @@ func (r *SwitchoverReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	defer func() {
 		obj.Status.ObservedGeneration = obj.Generation
 		setSwitchoverSummary(obj)
+		recordRunningStep(obj)
 		r.emitTransitions(obj, before)
 		if equality.Semantic.DeepEqual(before.Status, obj.Status) {
 			return

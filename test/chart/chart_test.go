@@ -1,0 +1,230 @@
+// Package chart tests the Helm chart: helm lint, helm template with the
+// default and the full values, and the rendered manifests applied with a
+// server-side dry run to a real kube-apiserver.
+package chart
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/tandem-dev/tandem/test/testbed"
+)
+
+var (
+	server *testbed.APIServer
+	chart  = filepath.Join(testbed.RepoRoot(), "charts", "tandem")
+)
+
+// monitoringCRDs stand in for the Prometheus operator's, so the dry run
+// can accept a ServiceMonitor and a PrometheusRule.
+const monitoringCRDs = `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: servicemonitors.monitoring.coreos.com}
+spec:
+  group: monitoring.coreos.com
+  names: {kind: ServiceMonitor, plural: servicemonitors}
+  scope: Namespaced
+  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}]
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: prometheusrules.monitoring.coreos.com}
+spec:
+  group: monitoring.coreos.com
+  names: {kind: PrometheusRule, plural: prometheusrules}
+  scope: Namespaced
+  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}]
+`
+
+func TestMain(m *testing.M) {
+	s, err := testbed.StartAPIServer(context.Background(), "chart")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	server = s
+	code := m.Run()
+	_ = s.Stop()
+	os.Exit(code)
+}
+
+func helm(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	bin := os.Getenv("HELM")
+	if bin == "" {
+		bin = filepath.Join(testbed.RepoRoot(), "bin", "helm")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("helm is not built: run `make helm` (or set HELM): %v", err)
+	}
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if err != nil {
+		return out.String() + errOut.String(), err
+	}
+	return out.String(), nil
+}
+
+func render(t *testing.T, args ...string) []*unstructured.Unstructured {
+	t.Helper()
+	out, err := helm(t, append([]string{"template", "tandem", chart, "--namespace", "tandem-system", "--include-crds", "--kube-version", "1.37.1"}, args...)...)
+	if err != nil {
+		t.Fatalf("helm template %v: %v\n%s", args, err, out)
+	}
+	objs, err := testbed.Decode(out)
+	if err != nil {
+		t.Fatalf("decoding the rendered chart: %v", err)
+	}
+	return objs
+}
+
+func TestLint(t *testing.T) {
+	for _, args := range [][]string{{"--set", "clusterName=dc-east"}, {"-f", filepath.Join(chart, "ci", "full-values.yaml")}} {
+		if out, err := helm(t, append([]string{"lint", chart, "--strict"}, args...)...); err != nil {
+			t.Fatalf("helm lint %v: %v\n%s", args, err, out)
+		}
+	}
+	// Without clusterName, or with one that is not a DNS label, the schema
+	// refuses the values and names the field.
+	for _, args := range [][]string{nil, {"--set", "clusterName=DC_East"}} {
+		out, err := helm(t, append([]string{"lint", chart}, args...)...)
+		if err == nil || !strings.Contains(out, "clusterName") {
+			t.Fatalf("helm lint %v accepted the values or did not name clusterName: %v\n%s", args, err, out)
+		}
+	}
+}
+
+// The rendered chart, default and full, is accepted by a real API server.
+func TestRenderedManifestsPassAServerSideDryRun(t *testing.T) {
+	ctx := context.Background()
+	for _, u := range testbed.MustDecode(t, monitoringCRDs) {
+		if err := testbed.Apply(ctx, server.Client, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ns := range []string{"tandem-system", "shop"} {
+		u := &unstructured.Unstructured{}
+		u.SetAPIVersion("v1")
+		u.SetKind("Namespace")
+		u.SetName(ns)
+		if err := testbed.Apply(ctx, server.Client, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, args := range map[string][]string{
+		"default": {"--set", "clusterName=dc-east"},
+		"full":    {"-f", filepath.Join(chart, "ci", "full-values.yaml")},
+	} {
+		objs := render(t, args...)
+		kinds := map[string]int{}
+		for _, u := range objs {
+			kinds[u.GetKind()]++
+			err := server.Client.Patch(ctx, u, client.Apply, client.FieldOwner("chart-test"), client.ForceOwnership, client.DryRunAll)
+			if err != nil {
+				t.Errorf("%s values: the API server refused %s %s: %v", name, u.GetKind(), u.GetName(), err)
+			}
+		}
+		t.Logf("%s values: %d objects dry-run applied: %v", name, len(objs), kinds)
+		if kinds["CustomResourceDefinition"] != 3 || kinds["Deployment"] != 1 || kinds["ValidatingAdmissionPolicy"] != 1 {
+			t.Fatalf("%s values rendered %v", name, kinds)
+		}
+		if name == "full" && (kinds["ServiceMonitor"] != 1 || kinds["PrometheusRule"] != 1 || kinds["Secret"] != 1 || kinds["ConfigMap"] != 1) {
+			t.Fatalf("full values rendered %v", kinds)
+		}
+	}
+}
+
+func find[T any](t *testing.T, objs []*unstructured.Unstructured, kind, name string) *T {
+	t.Helper()
+	for _, u := range objs {
+		if u.GetKind() == kind && u.GetName() == name {
+			var out T
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &out); err != nil {
+				t.Fatal(err)
+			}
+			return &out
+		}
+	}
+	t.Fatalf("no %s %s rendered", kind, name)
+	return nil
+}
+
+// The operator runs under the restricted pod security profile, with the
+// cluster name the values give.
+func TestDeploymentIsRestricted(t *testing.T) {
+	d := find[appsv1.Deployment](t, render(t, "--set", "clusterName=dc-east"), "Deployment", "tandem-operator")
+	pod := d.Spec.Template.Spec
+	c := pod.Containers[0]
+	sc := c.SecurityContext
+	switch {
+	case pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot:
+		t.Fatal("the pod may run as root")
+	case pod.SecurityContext.SeccompProfile == nil || pod.SecurityContext.SeccompProfile.Type != "RuntimeDefault":
+		t.Fatal("no RuntimeDefault seccomp profile")
+	case sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
+		t.Fatal("the root filesystem is writable")
+	case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
+		t.Fatal("privilege escalation is allowed")
+	case sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL":
+		t.Fatal("capabilities are not all dropped")
+	}
+	if !strings.Contains(strings.Join(c.Args, " "), "--cluster-name=dc-east") {
+		t.Fatalf("args %v", c.Args)
+	}
+}
+
+// The chart's ClusterRole is the kustomize base's (generated from the
+// kubebuilder markers), and narrowing rbac drops every wildcard.
+func TestRBACMatchesTheKustomizeBaseAndNarrows(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testbed.RepoRoot(), "config", "rbac", "role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var base rbacv1.ClusterRole
+	if err := yaml.Unmarshal(data, &base); err != nil {
+		t.Fatal(err)
+	}
+	chartRole := find[rbacv1.ClusterRole](t, render(t, "--set", "clusterName=dc-east"), "ClusterRole", "tandem-operator")
+	want, _ := yaml.Marshal(normalise(base.Rules))
+	got, _ := yaml.Marshal(normalise(chartRole.Rules))
+	if !bytes.Equal(want, got) {
+		t.Fatalf("the chart's rules differ from config/rbac/role.yaml:\nchart:\n%s\nbase:\n%s", got, want)
+	}
+	narrow := find[rbacv1.ClusterRole](t, render(t, "-f", filepath.Join(chart, "ci", "full-values.yaml")), "ClusterRole", "tandem-operator")
+	for _, r := range narrow.Rules {
+		for _, v := range append(append(append([]string{}, r.APIGroups...), r.Resources...), r.Verbs...) {
+			if v == "*" {
+				t.Fatalf("rbac.readAll=false still renders a wildcard: %+v", r)
+			}
+		}
+	}
+}
+
+// normalise orders rules so two lists with the same rules compare equal.
+func normalise(rules []rbacv1.PolicyRule) []string {
+	var out []string
+	for _, r := range rules {
+		b, _ := yaml.Marshal(r)
+		out = append(out, string(b))
+	}
+	sort.Strings(out)
+	return out
+}
+
