@@ -227,4 +227,3 @@ func normalise(rules []rbacv1.PolicyRule) []string {
 	sort.Strings(out)
 	return out
 }
-
