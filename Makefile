@@ -7,6 +7,7 @@ SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
 
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
+CRD_REF_DOCS_VERSION ?= v0.3.0
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 # helm, for the chart tests; pinned in hack/tools/helm/go.mod.
@@ -35,9 +36,14 @@ $(HELM): hack/tools/helm/go.mod
 helm: $(HELM) ## Build helm (pinned) into bin/ for the chart tests.
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Regenerate deepcopy code, CRDs and RBAC.
+generate: $(CONTROLLER_GEN) ## Regenerate deepcopy code, CRDs, RBAC, the chart's copies and the API reference.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
-	$(MAKE) manifests
+	$(MAKE) manifests api-docs
+
+.PHONY: api-docs
+api-docs: ## Regenerate docs/reference.md from the API types (crd-ref-docs).
+	go run github.com/elastic/crd-ref-docs@$(CRD_REF_DOCS_VERSION) --log-level ERROR --source-path ./api/v1alpha1 \
+	  --config hack/api-docs/config.yaml --renderer markdown --output-path docs/reference.md
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Regenerate CRDs and RBAC under config/.
@@ -47,8 +53,8 @@ manifests: $(CONTROLLER_GEN) ## Regenerate CRDs and RBAC under config/.
 
 .PHONY: verify-generated
 verify-generated: generate ## Fail when generated files differ from what is committed.
-	@if [ -n "$$(git status --porcelain -- api config charts)" ]; then \
-	  echo "Generated files are stale; run 'make generate' and commit:"; git status --porcelain -- api config charts; git diff --stat -- api config charts; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- api config charts docs/reference.md)" ]; then \
+	  echo "Generated files are stale; run 'make generate' and commit:"; git status --porcelain -- api config charts docs/reference.md; git diff --stat -- api config charts docs/reference.md; exit 1; fi
 
 .PHONY: lint
 lint: ## gofmt and go vet.
