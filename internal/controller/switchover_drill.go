@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/remote"
 	"github.com/tandem-dev/tandem/internal/replicate"
 	"github.com/tandem-dev/tandem/internal/switchover"
 )
@@ -49,7 +49,7 @@ func (d *drillRunner) run(ctx context.Context, s *switchoverScope, step string) 
 	r := d.r
 	switch step {
 	case switchover.StepStartStandby:
-		res, err := r.startOnPeer(ctx, s, true)
+		res, err := r.startOnPeer(ctx, s)
 		if err == nil && res.Phase == tandemv1.StepSucceeded {
 			report(s).TimeToReady = s.obj.Status.RTO
 		}
@@ -132,7 +132,9 @@ func (r *SwitchoverReconciler) runChecks(ctx context.Context, s *switchoverScope
 		var pending bool
 		switch {
 		case c.HTTP != nil:
-			err = httpCheck(ctx, c.HTTP)
+			if err = remote.CheckHTTP(ctx, nil, c.HTTP.URL, c.HTTP.ExpectStatus, 10*time.Second); err != nil {
+				err = fmt.Errorf("%s %w", c.HTTP.URL, err)
+			}
 		case c.Job != nil:
 			pending, err = r.jobCheck(ctx, s, c.Name, c.Job)
 		default:
@@ -154,27 +156,6 @@ func (r *SwitchoverReconciler) runChecks(ctx context.Context, s *switchoverScope
 		}
 	}
 	return switchover.Succeeded(fmt.Sprintf("%d of %d checks passed", passed, len(rep.Checks))), nil
-}
-
-func httpCheck(ctx context.Context, c *tandemv1.HTTPCheck) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if c.ExpectStatus != 0 && resp.StatusCode != int(c.ExpectStatus) {
-		return fmt.Errorf("%s answered %d, want %d", c.URL, resp.StatusCode, c.ExpectStatus)
-	}
-	if c.ExpectStatus == 0 && (resp.StatusCode < 200 || resp.StatusCode > 299) {
-		return fmt.Errorf("%s answered %d", c.URL, resp.StatusCode)
-	}
-	return nil
 }
 
 // jobCheck runs a Job on the standby and reports whether it is still

@@ -249,13 +249,18 @@ func probeAPI(ctx context.Context, api rest.Interface, timeout time.Duration) er
 }
 
 func (p *Peers) probeEndpoint(ctx context.Context, e tandemv1.ProbeEndpoint, timeout time.Duration) error {
+	return CheckHTTP(ctx, p.HTTP, e.URL, e.ExpectStatus, timeout)
+}
+
+// CheckHTTP GETs url within timeout and checks the answer: expect when it
+// is set, any 2xx otherwise. Peer probes and drill checks both use it.
+func CheckHTTP(ctx context.Context, c *http.Client, url string, expect int32, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.URL, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	c := p.HTTP
 	if c == nil {
 		c = http.DefaultClient
 	}
@@ -264,10 +269,10 @@ func (p *Peers) probeEndpoint(ctx context.Context, e tandemv1.ProbeEndpoint, tim
 		return err
 	}
 	resp.Body.Close()
-	if e.ExpectStatus != 0 && resp.StatusCode != int(e.ExpectStatus) {
-		return fmt.Errorf("answered %d, want %d", resp.StatusCode, e.ExpectStatus)
+	if expect != 0 && resp.StatusCode != int(expect) {
+		return fmt.Errorf("answered %d, want %d", resp.StatusCode, expect)
 	}
-	if e.ExpectStatus == 0 && (resp.StatusCode < 200 || resp.StatusCode > 299) {
+	if expect == 0 && (resp.StatusCode < 200 || resp.StatusCode > 299) {
 		return fmt.Errorf("answered %d", resp.StatusCode)
 	}
 	return nil
