@@ -17,28 +17,40 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
+// OperatorBinary builds cmd/tandem-operator once per test process.
+func OperatorBinary() (string, error) { return operatorBuild.path() }
+
+// PluginBinary builds cmd/kubectl-tandem once per test process.
+func PluginBinary() (string, error) { return pluginBuild.path() }
+
 var (
-	operatorOnce sync.Once
-	operatorBin  string
-	operatorErr  error
+	operatorBuild = &goBinary{pkg: "./cmd/tandem-operator", name: "tandem-operator"}
+	pluginBuild   = &goBinary{pkg: "./cmd/kubectl-tandem", name: "kubectl-tandem"}
 )
 
-// OperatorBinary builds cmd/tandem-operator once per test process.
-func OperatorBinary() (string, error) {
-	operatorOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "tandem-operator-")
+// goBinary is a command of this module built once into a temp dir.
+type goBinary struct {
+	pkg, name string
+	once      sync.Once
+	bin       string
+	err       error
+}
+
+func (b *goBinary) path() (string, error) {
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", b.name+"-")
 		if err != nil {
-			operatorErr = err
+			b.err = err
 			return
 		}
-		operatorBin = filepath.Join(dir, "tandem-operator")
-		cmd := exec.Command("go", "build", "-o", operatorBin, "./cmd/tandem-operator")
+		b.bin = filepath.Join(dir, b.name)
+		cmd := exec.Command("go", "build", "-o", b.bin, b.pkg)
 		cmd.Dir = RepoRoot()
 		if out, err := cmd.CombinedOutput(); err != nil {
-			operatorErr = fmt.Errorf("building the operator: %w\n%s", err, out)
+			b.err = fmt.Errorf("building %s: %w\n%s", b.pkg, err, out)
 		}
 	})
-	return operatorBin, operatorErr
+	return b.bin, b.err
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
@@ -199,28 +211,4 @@ func FindCondition(obj *unstructured.Unstructured, condType string) map[string]a
 		}
 	}
 	return nil
-}
-
-var (
-	pluginOnce sync.Once
-	pluginBin  string
-	pluginErr  error
-)
-
-// PluginBinary builds cmd/kubectl-tandem once per test process.
-func PluginBinary() (string, error) {
-	pluginOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kubectl-tandem-")
-		if err != nil {
-			pluginErr = err
-			return
-		}
-		pluginBin = filepath.Join(dir, "kubectl-tandem")
-		cmd := exec.Command("go", "build", "-o", pluginBin, "./cmd/kubectl-tandem")
-		cmd.Dir = RepoRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			pluginErr = fmt.Errorf("building the kubectl plugin: %w\n%s", err, out)
-		}
-	})
-	return pluginBin, pluginErr
 }
