@@ -72,14 +72,12 @@ type hapairScope struct {
 	peerLacksAPI bool
 	// witness reaches the witness cluster and lease is the pair's Lease
 	// there, both nil when there is no witness or it does not answer.
-	witness    client.Client
-	lease      *fence.LeaseView
-	witnessErr error
+	witness client.Client
+	lease   *fence.LeaseView
 	// stop ends the phases early without an error: the pair may not act
 	// (fenced, ambiguous roles, role not confirmed).
-	stop     bool
-	promoted bool
-	summary  syncSummary
+	stop    bool
+	summary syncSummary
 }
 
 // +kubebuilder:rbac:groups=tandem.dev,resources=hapairs,verbs=get;list;watch;update;patch

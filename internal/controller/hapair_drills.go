@@ -124,13 +124,13 @@ func (r *HAPairReconciler) scheduledDrills(ctx context.Context, pair *tandemv1.H
 // that comes while one runs is skipped, as a CronJob with concurrency
 // Forbid skips, rather than started only to fail its preconditions.
 func (r *HAPairReconciler) busyWith(ctx context.Context, pair *tandemv1.HAPair) ([]string, error) {
-	var list tandemv1.SwitchoverList
-	if err := r.List(ctx, &list, client.InNamespace(pair.Namespace)); err != nil {
-		return nil, fmt.Errorf("listing Switchovers in %s: %w", pair.Namespace, err)
+	running, err := unfinishedSwitchovers(ctx, r.Client, pair.Namespace, pair.Name)
+	if err != nil {
+		return nil, err
 	}
 	var out []string
-	for _, d := range list.Items {
-		if d.Spec.PairRef == pair.Name && !switchover.Finished(d.Status.Phase) && d.DeletionTimestamp.IsZero() {
+	for _, d := range running {
+		if d.DeletionTimestamp.IsZero() {
 			out = append(out, d.Name)
 		}
 	}

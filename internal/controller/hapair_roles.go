@@ -176,20 +176,20 @@ func (r *HAPairReconciler) claimInitialRole(ctx context.Context, s *hapairScope)
 		return ctrl.Result{}, nil
 	}
 	confirmed := s.peerAnswered || s.lease != nil
+	var witnessErr error
 	if s.lease != nil {
 		rctx, cancel := remoteContext(ctx, pair)
 		defer cancel()
-		if err := r.Witness.Acquire(rctx, s.witness, leaseRef(pair), r.ClusterName, first.Epoch); err != nil {
+		if witnessErr = r.Witness.Acquire(rctx, s.witness, leaseRef(pair), r.ClusterName, first.Epoch); witnessErr != nil {
 			confirmed = false
-			s.witnessErr = err
 		}
 	}
 	if !confirmed {
 		r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
 		pair.Status.LocalRole = tandemv1.RoleStandby
 		msg := fmt.Sprintf("%s is spec.primary but does not claim Active before %s or the witness confirms no other record exists", r.ClusterName, s.peer.Name)
-		if s.witnessErr != nil {
-			msg += ": " + s.witnessErr.Error()
+		if witnessErr != nil {
+			msg += ": " + witnessErr.Error()
 		}
 		setDegraded(pair, tandemv1.RoleUnconfirmedReason, msg)
 		setSyncedBlocked(pair, s, msg)
@@ -198,7 +198,6 @@ func (r *HAPairReconciler) claimInitialRole(ctx context.Context, s *hapairScope)
 	}
 	setRecord(pair, first, s.peer.Name, r.ClusterName)
 	pair.Status.LocalRole = tandemv1.RoleActive
-	s.promoted = true
 	r.setRolesAgreed(s)
 	return ctrl.Result{}, nil
 }
@@ -377,12 +376,6 @@ func truncate(s string, n int) string {
 	return s[:n-3] + "..."
 }
 
-// protectedWorkloads are the workloads the pair's SyncPolicies select on
-// this cluster.
-func (r *HAPairReconciler) protectedWorkloads(ctx context.Context, pair *tandemv1.HAPair) ([]*unstructured.Unstructured, error) {
-	return r.workloadsOn(ctx, r.Client, pair)
-}
-
 // workloadsOn lists the pair's protected workloads on the cluster c reads,
 // selected by the pair's SyncPolicies as this cluster has them (mirroring
 // keeps them the same on both sides).
@@ -406,8 +399,8 @@ func (r *HAPairReconciler) parkWorkloads(ctx context.Context, pair *tandemv1.HAP
 }
 
 func (r *HAPairReconciler) unparkWorkloads(ctx context.Context, pair *tandemv1.HAPair) (int, error) {
-	n, _, err := r.unparkOn(ctx, r.Client, pair)
-	return n, err
+	run, err := r.unparkOn(ctx, r.Client, pair)
+	return run.changed, err
 }
 
 // parkOn scales the pair's workloads on the cluster c reaches to 0 and
@@ -417,22 +410,28 @@ func (r *HAPairReconciler) parkOn(ctx context.Context, c client.Client, pair *ta
 	if err != nil {
 		return 0, err
 	}
-	changed, _, err := eachWorkload(ctx, ws, func(ctx context.Context, w *unstructured.Unstructured) (bool, error) {
+	run, err := eachWorkload(ctx, ws, func(ctx context.Context, w *unstructured.Unstructured) (bool, error) {
 		return replicate.Park(ctx, c, w)
 	})
-	return changed, err
+	return run.changed, err
 }
 
-// unparkOn restores the pair's workloads on the cluster c reaches and
-// returns how many it changed and which are not Available yet.
-func (r *HAPairReconciler) unparkOn(ctx context.Context, c client.Client, pair *tandemv1.HAPair) (int, []string, error) {
+// unparkOn restores the pair's workloads on the cluster c reaches.
+func (r *HAPairReconciler) unparkOn(ctx context.Context, c client.Client, pair *tandemv1.HAPair) (workloadRun, error) {
 	ws, err := r.workloadsOn(ctx, c, pair)
 	if err != nil {
-		return 0, nil, err
+		return workloadRun{}, err
 	}
 	return eachWorkload(ctx, ws, func(ctx context.Context, w *unstructured.Unstructured) (bool, error) {
 		return replicate.Unpark(ctx, c, w)
 	})
+}
+
+// workloadRun is what a park or unpark did: of total workloads, how many it
+// changed and which (changed or not) are not Available yet.
+type workloadRun struct {
+	total, changed int
+	waiting        []string
 }
 
 // workloadWorkers bound the parallel patches of a park or unpark: while a
@@ -440,12 +439,10 @@ func (r *HAPairReconciler) unparkOn(ctx context.Context, c client.Client, pair *
 // seconds on a busy API server.
 const workloadWorkers = 16
 
-// eachWorkload runs do on every workload in parallel and returns how many
-// it changed and which (changed or not) are not Available yet.
-func eachWorkload(ctx context.Context, ws []*unstructured.Unstructured, do func(context.Context, *unstructured.Unstructured) (bool, error)) (int, []string, error) {
+// eachWorkload runs do on every workload in parallel.
+func eachWorkload(ctx context.Context, ws []*unstructured.Unstructured, do func(context.Context, *unstructured.Unstructured) (bool, error)) (workloadRun, error) {
 	var mu sync.Mutex
-	n := 0
-	var waiting []string
+	run := workloadRun{total: len(ws)}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(workloadWorkers)
 	for _, w := range ws {
@@ -457,23 +454,17 @@ func eachWorkload(ctx context.Context, ws []*unstructured.Unstructured, do func(
 			mu.Lock()
 			defer mu.Unlock()
 			if changed {
-				n++
+				run.changed++
 			}
 			if changed || !replicate.Available(w) {
-				waiting = append(waiting, w.GetNamespace()+"/"+w.GetName())
+				run.waiting = append(run.waiting, w.GetNamespace()+"/"+w.GetName())
 			}
 			return nil
 		})
 	}
 	err := g.Wait()
-	sort.Strings(waiting)
-	return n, waiting, err
-}
-
-// countWorkloads is for messages.
-func (r *HAPairReconciler) countWorkloads(ctx context.Context, c client.Client, pair *tandemv1.HAPair) int {
-	ws, _ := r.workloadsOn(ctx, c, pair)
-	return len(ws)
+	sort.Strings(run.waiting)
+	return run, err
 }
 
 func (r *HAPairReconciler) event(pair *tandemv1.HAPair, eventType, reason, format string, args ...any) {

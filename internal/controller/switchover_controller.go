@@ -95,7 +95,6 @@ type switchoverScope struct {
 	// answer.
 	peer      client.Client
 	peerCfg   *rest.Config
-	peerName  string
 	peerErr   error
 	timeout   time.Duration
 	cancelled bool
@@ -285,7 +284,6 @@ func (r *SwitchoverReconciler) connect(ctx context.Context, s *switchoverScope) 
 		if c.Name == r.ClusterName {
 			continue
 		}
-		s.peerName = c.Name
 		if c.KubeconfigSecretRef == nil {
 			s.peerErr = fmt.Errorf("spec.clusters[%s].kubeconfigSecretRef is not set", c.Name)
 			return

@@ -45,15 +45,15 @@ func (f *failoverRunner) run(ctx context.Context, s *switchoverScope, step strin
 	case switchover.StepRestoreVolumes:
 		return r.volumes().Restore(ctx, r.move(s))
 	case switchover.StepScaleUp:
-		_, waiting, err := r.Pairs.unparkOn(ctx, r.Client, s.pair)
+		run, err := r.Pairs.unparkOn(ctx, r.Client, s.pair)
 		if err != nil {
 			return switchover.Result{}, err
 		}
-		if len(waiting) > 0 {
-			return switchover.Waiting(fmt.Sprintf("waiting for %s to be Available", firstN(waiting, 5)), time.Second), nil
+		if len(run.waiting) > 0 {
+			return switchover.Waiting(fmt.Sprintf("waiting for %s to be Available", firstN(run.waiting, 5)), time.Second), nil
 		}
 		setRTO(s, r.now())
-		return switchover.Succeeded(fmt.Sprintf("%d workloads Available", r.Pairs.countWorkloads(ctx, r.Client, s.pair))), nil
+		return switchover.Succeeded(fmt.Sprintf("%d workloads Available", run.total)), nil
 	case switchover.StepFlipTraffic:
 		return r.traffic().Flip(ctx, r.move(s))
 	case switchover.StepRecord:

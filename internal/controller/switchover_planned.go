@@ -54,7 +54,7 @@ func (p *plannedRunner) run(ctx context.Context, s *switchoverScope, step string
 		r.Pairs.Syncs.StopPair(s.pair.Namespace, s.pair.Name, nil)
 		return switchover.Succeeded("The sync to " + s.obj.Spec.TargetCluster + " is paused, so it cannot scale the workloads there back to 0"), nil
 	case switchover.StepPromoteTarget:
-		return r.startOnPeer(ctx, s, true)
+		return r.startOnPeer(ctx, s)
 	case switchover.StepFinalVolumes:
 		return r.volumes().FinalSnapshot(ctx, r.move(s))
 	case switchover.StepRestoreVolumes:
@@ -123,16 +123,33 @@ func (r *SwitchoverReconciler) plannedPreconditions(ctx context.Context, s *swit
 	return switchover.Succeeded(v.Message), nil
 }
 
-// unfinished lists the pair's other Switchovers that have not ended.
+// unfinished lists the pair's other Switchovers that have started and not
+// ended. One created at the same moment and not started yet does not count:
+// it will see this one when it checks its own preconditions.
 func (r *SwitchoverReconciler) unfinished(ctx context.Context, obj *tandemv1.Switchover) ([]string, error) {
-	var list tandemv1.SwitchoverList
-	if err := r.List(ctx, &list, client.InNamespace(obj.Namespace)); err != nil {
-		return nil, fmt.Errorf("listing Switchovers in %s: %w", obj.Namespace, err)
+	running, err := unfinishedSwitchovers(ctx, r.Client, obj.Namespace, obj.Spec.PairRef)
+	if err != nil {
+		return nil, err
 	}
 	var out []string
-	for _, o := range list.Items {
-		if o.Name != obj.Name && o.Spec.PairRef == obj.Spec.PairRef && o.Status.Phase != "" && !switchover.Finished(o.Status.Phase) {
+	for _, o := range running {
+		if o.Name != obj.Name && o.Status.Phase != "" {
 			out = append(out, o.Name)
+		}
+	}
+	return out, nil
+}
+
+// unfinishedSwitchovers lists a pair's Switchovers that have not ended.
+func unfinishedSwitchovers(ctx context.Context, c client.Reader, namespace, pair string) ([]tandemv1.Switchover, error) {
+	var list tandemv1.SwitchoverList
+	if err := c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+		return nil, fmt.Errorf("listing Switchovers in %s: %w", namespace, err)
+	}
+	var out []tandemv1.Switchover
+	for _, o := range list.Items {
+		if o.Spec.PairRef == pair && !switchover.Finished(o.Status.Phase) {
+			out = append(out, o)
 		}
 	}
 	return out, nil
@@ -169,21 +186,19 @@ func (r *SwitchoverReconciler) finalSync(ctx context.Context, s *switchoverScope
 
 // startOnPeer restores the replica counts of the standby's workloads and
 // waits until they are Available.
-func (r *SwitchoverReconciler) startOnPeer(ctx context.Context, s *switchoverScope, measure bool) (switchover.Result, error) {
+func (r *SwitchoverReconciler) startOnPeer(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
 	if s.peer == nil {
 		return switchover.Waiting(fmt.Sprintf("cannot reach %s: %v", s.obj.Spec.TargetCluster, s.peerErr), time.Second), nil
 	}
-	_, waiting, err := r.Pairs.unparkOn(ctx, s.peer, s.pair)
+	run, err := r.Pairs.unparkOn(ctx, s.peer, s.pair)
 	if err != nil {
 		return switchover.Result{}, err
 	}
-	if len(waiting) > 0 {
-		return switchover.Waiting(fmt.Sprintf("waiting for %s on %s to be Available", firstN(waiting, 5), s.obj.Spec.TargetCluster), 250*time.Millisecond), nil
+	if len(run.waiting) > 0 {
+		return switchover.Waiting(fmt.Sprintf("waiting for %s on %s to be Available", firstN(run.waiting, 5), s.obj.Spec.TargetCluster), 250*time.Millisecond), nil
 	}
-	if measure {
-		setRTO(s, r.now())
-	}
-	return switchover.Succeeded(fmt.Sprintf("%d workloads Available on %s", r.Pairs.countWorkloads(ctx, s.peer, s.pair), s.obj.Spec.TargetCluster)), nil
+	setRTO(s, r.now())
+	return switchover.Succeeded(fmt.Sprintf("%d workloads Available on %s", run.total, s.obj.Spec.TargetCluster)), nil
 }
 
 // swapRoles takes the next epoch for the target: this side's record first
