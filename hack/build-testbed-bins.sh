@@ -6,6 +6,9 @@
 #   kube-apiserver, kube-controller-manager, kube-scheduler  v1.37.1
 #   etcd                                                     v3.6.16
 #   kwok, kwokctl                                            v0.8.0
+#   snapshot-controller, csi-snapshotter                     v8.7.0
+#   csi-provisioner                                          v6.3.0
+#   tandem-csi (the test bed's own CSI driver, from test/csidriver)
 #
 # Everything comes from the Go module proxy; see ../shared/TESTBED.md for why
 # the wrapper modules under hack/tools exist.
@@ -14,11 +17,16 @@ set -euo pipefail
 KUBE_VERSION=v1.37.1
 ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.8.0
+SNAPSHOTTER_VERSION=v8.7.0
+PROVISIONER_VERSION=v6.3.0
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${TANDEM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tandem}
 bin=$cache/bin/kube-$KUBE_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION
-mkdir -p "$bin"
+# The CSI sidecars are cached apart, so adding them did not rebuild the
+# control plane on machines that already had it.
+csibin=$cache/bin/snapshotter-$SNAPSHOTTER_VERSION-provisioner-$PROVISIONER_VERSION
+mkdir -p "$bin" "$csibin"
 
 log() { echo "build-testbed-bins: $*" >&2; }
 
@@ -52,13 +60,28 @@ build_kwok() {
   rmdir "$gobin"
 }
 
+build_csi() {
+  local name=$1 module=$2 pkg=$3
+  [ -x "$csibin/$name" ] && return 0
+  log "building $name"
+  (cd "$root/hack/tools/$module" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$csibin/.$name.tmp" "$pkg")
+  mv "$csibin/.$name.tmp" "$csibin/$name"
+}
+
 want=${*:-kube-apiserver etcd kube-controller-manager kube-scheduler kwok kwokctl}
 for b in $want; do
   case $b in
     kube-apiserver|kube-controller-manager|kube-scheduler) build_kube "$b" ;;
     etcd) build_etcd ;;
     kwok|kwokctl) build_kwok "$b" ;;
+    snapshot-controller|csi-snapshotter)
+      build_csi "$b" snapshotter "github.com/kubernetes-csi/external-snapshotter/v8/cmd/$b" ;;
+    csi-provisioner)
+      build_csi "$b" provisioner "github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner" ;;
     *) log "unknown binary $b"; exit 2 ;;
   esac
 done
-echo "$bin"
+case " $want " in
+  *" snapshot-controller "*|*" csi-snapshotter "*|*" csi-provisioner "*) echo "$csibin" ;;
+  *) echo "$bin" ;;
+esac

@@ -1,6 +1,6 @@
 // Command testbed brings the local two-data-center test bed up and down.
 //
-//	go run ./hack/testbed [-dir DIR] up [-witness] [-nodes N]
+//	go run ./hack/testbed [-dir DIR] up [-witness] [-storage] [-nodes N]
 //	go run ./hack/testbed [-dir DIR] status
 //	go run ./hack/testbed [-dir DIR] stop|start CLUSTER   (a data center goes dark, or comes back)
 //	go run ./hack/testbed [-dir DIR] down
@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -27,7 +28,7 @@ import (
 func main() {
 	dir := flag.String("dir", ".work/testbed", "Directory holding the clusters' state, logs and kubeconfigs.")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: testbed [-dir DIR] up [-witness] [-nodes N] | status | stop CLUSTER | start CLUSTER | down | freeport\n")
+		fmt.Fprintf(os.Stderr, "usage: testbed [-dir DIR] up [-witness] [-storage] [-nodes N] | status | stop CLUSTER | start CLUSTER | down | freeport\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -53,9 +54,11 @@ func run(ctx context.Context, dir, cmd string, args []string) error {
 		fs := flag.NewFlagSet("up", flag.ExitOnError)
 		witness := fs.Bool("witness", false, "Also create the witness cluster.")
 		nodes := fs.Int("nodes", 2, "Simulated nodes per cluster.")
+		storage := fs.Bool("storage", false, "Give dc-east and dc-west CSI storage that replicates snapshots between them.")
+		delay := fs.Duration("replication-delay", time.Second, "Time from a snapshot to its replica being usable at the other site.")
 		_ = fs.Parse(args)
 		start := time.Now()
-		clusters, err := bed.Up(ctx, testbed.UpOptions{Witness: *witness, Nodes: *nodes})
+		clusters, err := bed.Up(ctx, testbed.UpOptions{Witness: *witness, Nodes: *nodes, Storage: *storage, ReplicationDelay: *delay})
 		if err != nil {
 			_ = bed.Down(context.Background())
 			return err
@@ -63,6 +66,10 @@ func run(ctx context.Context, dir, cmd string, args []string) error {
 		fmt.Printf("Test bed up in %.1fs:\n", time.Since(start).Seconds())
 		for _, c := range clusters {
 			fmt.Printf("  %-8s %s  (kubectl --kubeconfig %s get nodes)\n", c.Name, c.Config.Host, c.Kubeconfig)
+		}
+		if *storage {
+			fmt.Printf("  storage: StorageClass and VolumeSnapshotClass %q, volumes under %s/<cluster>/volumes\n",
+				testbed.StorageClass, filepath.Dir(bed.StorageDir(testbed.East)))
 		}
 		return nil
 	case "status":

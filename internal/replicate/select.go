@@ -143,10 +143,14 @@ type selector struct {
 	names      map[string]bool // namespaces by name, when set
 	nsSelector labels.Selector // namespaces by label, when set
 	objects    labels.Selector // the policy's label selector; Everything when unset
+	// claimsBySnapshot: the policy protects its PVCs with snapshots, so
+	// the standby gets them from internal/volume on promotion, never as
+	// empty copies (a Warm standby holds no bound PVC it does not need).
+	claimsBySnapshot bool
 }
 
 func newSelector(spec tandemv1.SyncPolicySpec) (*selector, error) {
-	s := &selector{objects: labels.Everything()}
+	s := &selector{objects: labels.Everything(), claimsBySnapshot: spec.Volumes != nil}
 	if len(spec.Namespaces.Names) > 0 {
 		s.names = map[string]bool{}
 		for _, n := range spec.Namespaces.Names {
@@ -188,6 +192,15 @@ func (s *selector) selects(obj *unstructured.Unstructured, exclude map[plan.Ref]
 	if gvk.Group == "" && gvk.Kind == "Namespace" {
 		return s.namespaceSelected(obj.GetName(), obj.GetLabels())
 	}
+	if s.claimsBySnapshot && gvk.Group == "" && gvk.Kind == "PersistentVolumeClaim" {
+		return false
+	}
+	return s.inScope(obj, nsLabels)
+}
+
+// inScope says whether a namespaced object is in the policy's namespaces
+// and matches its label selector.
+func (s *selector) inScope(obj metav1.Object, nsLabels func(string) (map[string]string, bool)) bool {
 	if ns := obj.GetNamespace(); ns != "" {
 		l, exists := nsLabels(ns)
 		if !exists || !s.namespaceSelected(ns, l) {
@@ -195,6 +208,31 @@ func (s *selector) selects(obj *unstructured.Unstructured, exclude map[plan.Ref]
 		}
 	}
 	return s.objects.Matches(labels.Set(obj.GetLabels()))
+}
+
+// ClaimFilter says which PVCs a policy protects with snapshots: those in
+// its namespaces and matching its selector, neither being deleted nor made
+// by a drill. nsLabels looks up the labels of a namespace.
+type ClaimFilter struct{ sel *selector }
+
+// NewClaimFilter returns the PVC filter of a policy.
+func NewClaimFilter(spec tandemv1.SyncPolicySpec) (*ClaimFilter, error) {
+	sel, err := newSelector(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &ClaimFilter{sel: sel}, nil
+}
+
+// Protects says whether the policy protects pvc.
+func (f *ClaimFilter) Protects(pvc metav1.Object, nsLabels func(string) (map[string]string, bool)) bool {
+	if pvc.GetDeletionTimestamp() != nil {
+		return false
+	}
+	if _, drill := pvc.GetLabels()[DrillLabel]; drill {
+		return false
+	}
+	return f.sel.inScope(pvc, nsLabels)
 }
 
 // DrillLabel marks what a drill creates on the standby (its check Jobs):

@@ -92,6 +92,11 @@ type UpOptions struct {
 	Witness bool
 	// Nodes per cluster; 2 when zero.
 	Nodes int
+	// Storage gives dc-east and dc-west CSI storage that replicates
+	// snapshots between them (see StartStorage).
+	Storage bool
+	// ReplicationDelay of that storage; 1s when zero.
+	ReplicationDelay time.Duration
 }
 
 // Up creates dc-east and dc-west (and the witness), each with simulated
@@ -114,6 +119,13 @@ func (b *Bed) Up(ctx context.Context, opts UpOptions) ([]*Cluster, error) {
 			return clusters, err
 		}
 		clusters = append(clusters, c)
+	}
+	if opts.Storage {
+		for _, pair := range [][2]string{{East, West}, {West, East}} {
+			if err := b.StartStorage(ctx, pair[0], StorageOptions{Peer: pair[1], ReplicationDelay: opts.ReplicationDelay}); err != nil {
+				return clusters, err
+			}
+		}
 	}
 	return clusters, nil
 }
@@ -167,7 +179,7 @@ func (b *Bed) Stop(ctx context.Context, name string) error {
 	if _, err := b.kwokctl(ctx, "stop", "cluster", "--name", name); err != nil {
 		return fmt.Errorf("stopping cluster %s: %w", name, err)
 	}
-	return nil
+	return b.stopStorage(name)
 }
 
 // Start restarts a stopped cluster with its state.
@@ -175,7 +187,7 @@ func (b *Bed) Start(ctx context.Context, name string) error {
 	if _, err := b.kwokctl(ctx, "start", "cluster", "--name", name); err != nil {
 		return fmt.Errorf("starting cluster %s: %w", name, err)
 	}
-	return nil
+	return b.restartStorage(name)
 }
 
 // Names lists the clusters that exist under the bed's directory.
@@ -215,6 +227,7 @@ func (b *Bed) PIDs(name string) map[string]int {
 // the PIDs are read before kwokctl deletes the pid files, and any process
 // still alive afterwards is killed.
 func (b *Bed) Delete(ctx context.Context, name string) error {
+	storageErr := b.stopStorage(name)
 	pids := b.PIDs(name)
 	_, delErr := b.kwokctl(ctx, "delete", "cluster", "--name", name)
 	if err := killAll(pids); err != nil {
@@ -223,7 +236,7 @@ func (b *Bed) Delete(ctx context.Context, name string) error {
 	if delErr != nil {
 		return fmt.Errorf("deleting cluster %s: %w", name, delErr)
 	}
-	return nil
+	return storageErr
 }
 
 // Down deletes every cluster of the bed.

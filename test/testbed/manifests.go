@@ -96,3 +96,13 @@ func MustDecode(t testing.TB, docs string) []*unstructured.Unstructured {
 	}
 	return objs
 }
+
+// ApplyObjects server-side applies objs in order.
+func ApplyObjects(ctx context.Context, c client.Client, objs []*unstructured.Unstructured) error {
+	for _, obj := range objs {
+		if err := Apply(ctx, c, obj); err != nil {
+			return fmt.Errorf("applying %s %s: %w", obj.GetKind(), obj.GetName(), err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,343 @@
+package testbed
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Names of the test bed's storage objects, the same in each data center.
+const (
+	CSIDriverName     = "csi.tandem.test"
+	StorageClass      = "tandem-csi"
+	SnapshotClass     = "tandem-csi"
+	CSIReplicaPrefix  = "replica-"
+	snapshotterModule = "github.com/kubernetes-csi/external-snapshotter/client/v8"
+)
+
+// storageObjects are applied to each data center with storage: a
+// StorageClass that binds at once (there is no kubelet to wait for) and the
+// VolumeSnapshotClass Tandem's policies name.
+var storageObjects = `apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: ` + StorageClass + `
+provisioner: ` + CSIDriverName + `
+volumeBindingMode: Immediate
+reclaimPolicy: Delete
+---
+apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshotClass
+metadata:
+  name: ` + SnapshotClass + `
+driver: ` + CSIDriverName + `
+deletionPolicy: Delete
+`
+
+// StorageOptions configure a data center's storage.
+type StorageOptions struct {
+	// Peer is the other data center, where snapshots replicate to.
+	Peer string
+	// ReplicationDelay is the time from a snapshot to its replica being
+	// usable at the peer; 1s when zero.
+	ReplicationDelay time.Duration
+}
+
+// storageComponents are the processes of one data center's storage, in
+// start order: the driver first, since the sidecars wait for its socket.
+var storageComponents = []string{"tandem-csi", "csi-provisioner", "csi-snapshotter", "snapshot-controller"}
+
+// StorageDir is where a data center's volumes and snapshots live: the test
+// bed driver keeps volume <id> in StorageDir/volumes/<id>, so a test can
+// write into a volume the way a pod would.
+func (b *Bed) StorageDir(name string) string { return filepath.Join(b.Dir, "storage", name) }
+
+// VolumeDir is the directory holding the files of a CSI volume.
+func (b *Bed) VolumeDir(name, volumeHandle string) string {
+	return filepath.Join(b.StorageDir(name), "volumes", volumeHandle)
+}
+
+// StartStorage gives data center name real CSI storage: the VolumeSnapshot
+// CRDs, the snapshot-controller, and the project's test bed driver with the
+// real csi-provisioner and csi-snapshotter sidecars, replicating snapshots to
+// opts.Peer. The processes outlive the caller (the testbed CLI exits after
+// up); Stop, Start and Delete of the cluster stop and start them with it.
+func (b *Bed) StartStorage(ctx context.Context, name string, opts StorageOptions) error {
+	if opts.ReplicationDelay == 0 {
+		opts.ReplicationDelay = time.Second
+	}
+	c, err := b.Cluster(name)
+	if err != nil {
+		return err
+	}
+	if err := installSnapshotCRDs(ctx, c.Client); err != nil {
+		return fmt.Errorf("cluster %s: %w", name, err)
+	}
+	objs, err := Decode(storageObjects)
+	if err != nil {
+		return err
+	}
+	if err := ApplyObjects(ctx, c.Client, objs); err != nil {
+		return fmt.Errorf("cluster %s: %w", name, err)
+	}
+	if err := os.MkdirAll(b.storageRunDir(), 0o755); err != nil {
+		return err
+	}
+	data, err := json.Marshal(opts)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(b.storageConfigPath(name), data, 0o644); err != nil {
+		return err
+	}
+	return b.startStorageProcesses(name, opts)
+}
+
+func (b *Bed) startStorageProcesses(name string, opts StorageOptions) error {
+	csiBin, err := CSIBinDir()
+	if err != nil {
+		return err
+	}
+	driver, err := csiDriverBinary()
+	if err != nil {
+		return err
+	}
+	sock := filepath.Join(b.storageRunDir(), name+".sock")
+	kubeconfig := "--kubeconfig=" + b.KubeconfigPath(name)
+	args := map[string][]string{
+		"tandem-csi": {driver, "--endpoint=unix://" + sock, "--driver-name=" + CSIDriverName,
+			"--root=" + b.StorageDir(name), "--peer-root=" + b.StorageDir(opts.Peer),
+			"--replica-prefix=" + CSIReplicaPrefix, "--replication-delay=" + opts.ReplicationDelay.String()},
+		"csi-provisioner": {filepath.Join(csiBin, "csi-provisioner"), "--csi-address=" + sock, kubeconfig,
+			"--leader-election=false", "--extra-create-metadata", "--retry-interval-max=2s"},
+		"csi-snapshotter": {filepath.Join(csiBin, "csi-snapshotter"), "--csi-address=" + sock, kubeconfig,
+			"--leader-election=false", "--extra-create-metadata", "--retry-interval-max=2s"},
+		"snapshot-controller": {filepath.Join(csiBin, "snapshot-controller"), kubeconfig,
+			"--leader-election=false", "--retry-interval-max=2s"},
+	}
+	for _, comp := range storageComponents {
+		if err := b.startProcess(name, comp, args[comp]); err != nil {
+			_ = b.stopStorage(name)
+			return err
+		}
+		if comp == "tandem-csi" {
+			if err := waitForFile(sock, 10*time.Second); err != nil {
+				_ = b.stopStorage(name)
+				return fmt.Errorf("cluster %s: the CSI driver did not serve: %w\n%s", name, err, tail(b.storageLogPath(name, comp)))
+			}
+		}
+	}
+	return nil
+}
+
+// startProcess starts one storage process in its own process group (so a
+// Ctrl-C at the testbed CLI does not take it down), logging to a file and
+// recording its PID.
+func (b *Bed) startProcess(name, comp string, argv []string) error {
+	logFile, err := os.OpenFile(b.storageLogPath(name, comp), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("cluster %s: starting %s: %w", name, comp, err)
+	}
+	// Reap the process when it exits, so it does not linger as a zombie
+	// while the test process runs.
+	go func() { _ = cmd.Wait() }()
+	return os.WriteFile(b.storagePIDPath(name, comp), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
+}
+
+// storagePIDs returns the live storage processes of a data center.
+func (b *Bed) storagePIDs(name string) map[string]int {
+	pids := map[string]int{}
+	for _, comp := range storageComponents {
+		data, err := os.ReadFile(b.storagePIDPath(name, comp))
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && ProcessAlive(pid) {
+			pids[comp] = pid
+		}
+	}
+	return pids
+}
+
+// stopStorage stops a data center's storage processes; its volumes and
+// snapshots stay on disk, and replications in flight are lost.
+func (b *Bed) stopStorage(name string) error {
+	err := killAll(b.storagePIDs(name))
+	for _, comp := range storageComponents {
+		_ = os.Remove(b.storagePIDPath(name, comp))
+	}
+	return err
+}
+
+// restartStorage starts the storage of a data center that had storage
+// before it was stopped.
+func (b *Bed) restartStorage(name string) error {
+	data, err := os.ReadFile(b.storageConfigPath(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var opts StorageOptions
+	if err := json.Unmarshal(data, &opts); err != nil {
+		return err
+	}
+	return b.startStorageProcesses(name, opts)
+}
+
+func (b *Bed) storageRunDir() string { return filepath.Join(b.Dir, "storage", "run") }
+
+func (b *Bed) storageConfigPath(name string) string {
+	return filepath.Join(b.storageRunDir(), name+".json")
+}
+
+func (b *Bed) storagePIDPath(name, comp string) string {
+	return filepath.Join(b.storageRunDir(), name+"-"+comp+".pid")
+}
+
+func (b *Bed) storageLogPath(name, comp string) string {
+	return filepath.Join(b.storageRunDir(), name+"-"+comp+".log")
+}
+
+// installSnapshotCRDs applies the (group) VolumeSnapshot CRDs of external-snapshotter
+// v8.7.0 (from the module cache) and waits until they are established.
+func installSnapshotCRDs(ctx context.Context, c client.Client) error {
+	dir, err := moduleDir(snapshotterModule)
+	if err != nil {
+		return err
+	}
+	var crds []*unstructured.Unstructured
+	// The group snapshot CRDs too: the snapshot-controller waits for them
+	// before it does anything, as a standard install has them.
+	for _, file := range []string{
+		"snapshot.storage.k8s.io_volumesnapshotclasses", "snapshot.storage.k8s.io_volumesnapshotcontents",
+		"snapshot.storage.k8s.io_volumesnapshots", "groupsnapshot.storage.k8s.io_volumegroupsnapshotclasses",
+		"groupsnapshot.storage.k8s.io_volumegroupsnapshotcontents", "groupsnapshot.storage.k8s.io_volumegroupsnapshots",
+	} {
+		objs, err := ReadManifests(filepath.Join(dir, "config", "crd", file+".yaml"))
+		if err != nil {
+			return err
+		}
+		crds = append(crds, objs...)
+	}
+	if err := ApplyObjects(ctx, c, crds); err != nil {
+		return err
+	}
+	for _, crd := range crds {
+		err := Poll(ctx, 30*time.Second, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
+			got := &unstructured.Unstructured{}
+			got.SetGroupVersionKind(crd.GroupVersionKind())
+			if err := c.Get(ctx, client.ObjectKey{Name: crd.GetName()}, got); err != nil {
+				return false, err
+			}
+			if cond := FindCondition(got, "Established"); cond != nil && cond["status"] == "True" {
+				return true, nil
+			}
+			return false, fmt.Errorf("CRD %s not established", crd.GetName())
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var (
+	modDirMu sync.Mutex
+	modDirs  = map[string]string{}
+)
+
+// moduleDir is where a dependency of this module sits in the module cache.
+func moduleDir(module string) (string, error) {
+	modDirMu.Lock()
+	defer modDirMu.Unlock()
+	if dir, ok := modDirs[module]; ok {
+		return dir, nil
+	}
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module)
+	cmd.Dir = RepoRoot()
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("locating %s: %w\n%s", module, err, stderr.String())
+	}
+	dir := strings.TrimSpace(out.String())
+	if dir == "" {
+		return "", fmt.Errorf("module %s is not downloaded (run go mod download)", module)
+	}
+	modDirs[module] = dir
+	return dir, nil
+}
+
+var (
+	csiBinOnce sync.Once
+	csiBinDir  string
+	csiBinErr  error
+)
+
+// CSIBinDir returns the directory holding snapshot-controller,
+// csi-snapshotter and csi-provisioner, built once into the cache by
+// hack/build-testbed-bins.sh. It honours TANDEM_TESTBED_CSI_BIN.
+func CSIBinDir() (string, error) {
+	csiBinOnce.Do(func() {
+		if dir := os.Getenv("TANDEM_TESTBED_CSI_BIN"); dir != "" {
+			csiBinDir = dir
+			return
+		}
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(filepath.Join(RepoRoot(), "hack", "build-testbed-bins.sh"),
+			"snapshot-controller", "csi-snapshotter", "csi-provisioner")
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			csiBinErr = fmt.Errorf("building the CSI sidecars: %w\n%s", err, stderr.String())
+			return
+		}
+		csiBinDir = strings.TrimSpace(stdout.String())
+	})
+	return csiBinDir, csiBinErr
+}
+
+var csiDriverBuild = &goBinary{pkg: "./test/csidriver", name: "tandem-csi"}
+
+// csiDriverBinary builds the test bed's CSI driver once per process.
+func csiDriverBinary() (string, error) { return csiDriverBuild.path() }
+
+func waitForFile(path string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not appear within %s", path, timeout)
+}
+
+func tail(path string) string {
+	data, _ := os.ReadFile(path)
+	if len(data) > 4096 {
+		data = data[len(data)-4096:]
+	}
+	return string(data)
+}
