@@ -173,6 +173,30 @@ const (
 	// the PVC.
 	SnapshotFailedReason = "SnapshotFailed"
 
+	// VolumesProtectedReason: every protected PVC has a snapshot usable on
+	// the standby within spec.objectives.rpo.
+	VolumesProtectedReason = "Protected"
+
+	// ReplicaPendingReason: a PVC has no snapshot usable on the standby
+	// yet (the first one is in flight, or the standby does not answer).
+	ReplicaPendingReason = "ReplicaPending"
+
+	// NoVolumesReason: no SyncPolicy of the pair configures spec.volumes,
+	// or none of them selects a PVC.
+	NoVolumesReason = "NoVolumes"
+
+	// SnapshotAPIMissingReason: a cluster does not serve the CSI
+	// VolumeSnapshot API.
+	SnapshotAPIMissingReason = "SnapshotAPIMissing"
+
+	// ProtectedByPeerReason: this cluster is the standby; the active side
+	// takes the snapshots and reports their RPO.
+	ProtectedByPeerReason = "ProtectedByActive"
+
+	// RetiringVolumesReason: this standby is retiring PVCs left from when
+	// it was active, keeping their data in snapshots first.
+	RetiringVolumesReason = "RetiringVolumes"
+
 	// DNSUpdateFailedReason: a DNS update was refused or not answered.
 	DNSUpdateFailedReason = "DNSUpdateFailed"
 

@@ -592,6 +592,64 @@ type VolumeSummary struct {
 	// lose.
 	// +optional
 	CurrentRPO *metav1.Duration `json:"currentRPO,omitempty"`
+
+	// Claims is the protection of each PVC, as the active side sees it.
+	// +listType=map
+	// +listMapKey=namespace
+	// +listMapKey=name
+	// +optional
+	Claims []ClaimProtection `json:"claims,omitempty"`
+
+	// Kept lists the snapshots this cluster keeps of PVCs it retired: data
+	// written on this side that a failover could not carry over. Tandem
+	// never deletes them; restore one into a new PVC to recover the writes,
+	// and delete it when done.
+	// +listType=map
+	// +listMapKey=namespace
+	// +listMapKey=name
+	// +optional
+	Kept []KeptSnapshot `json:"kept,omitempty"`
+}
+
+// ClaimProtection is the protection of one PVC.
+type ClaimProtection struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+
+	// NewestSnapshot is when the newest ready snapshot on the active side
+	// was taken.
+	// +optional
+	NewestSnapshot *metav1.Time `json:"newestSnapshot,omitempty"`
+
+	// NewestReplica is when the data of the newest snapshot usable on the
+	// standby was taken.
+	// +optional
+	NewestReplica *metav1.Time `json:"newestReplica,omitempty"`
+
+	// RPO is the age of NewestReplica; unset while no snapshot is usable
+	// on the standby.
+	// +optional
+	RPO *metav1.Duration `json:"rpo,omitempty"`
+
+	// Message says what is wrong with this PVC's protection, if anything.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// KeptSnapshot is a VolumeSnapshot of a retired PVC.
+type KeptSnapshot struct {
+	Namespace string `json:"namespace"`
+	// Name of the VolumeSnapshot.
+	Name string `json:"name"`
+	// Claim is the PVC whose data it holds.
+	Claim string `json:"claim"`
+	// Reason it was taken.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// CreationTime of the snapshot.
+	CreationTime metav1.Time `json:"creationTime"`
+	// ReadyToUse says whether a PVC can be restored from it.
+	ReadyToUse bool `json:"readyToUse"`
 }
 
 // TrafficStatus is where the pair's traffic points.

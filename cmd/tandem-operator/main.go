@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	"os"
 	"regexp"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/tandem-dev/tandem/internal/fence"
 	"github.com/tandem-dev/tandem/internal/remote"
 	"github.com/tandem-dev/tandem/internal/replicate"
+	"github.com/tandem-dev/tandem/internal/volume"
 )
 
 // clusterNamePattern is the pattern HAPair spec.clusters[].name accepts, so a
@@ -92,6 +94,7 @@ func run(opts options) error {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(tandemv1.AddToScheme(scheme))
+	utilruntime.Must(snapv1.AddToScheme(scheme))
 
 	metricsOpts := metricsserver.Options{
 		BindAddress:   opts.metricsAddr,
@@ -142,6 +145,7 @@ func run(opts options) error {
 		Client: mgr.GetClient(), ClusterName: opts.clusterName, Syncs: syncs,
 		Peers: &remote.Peers{Scheme: scheme}, Witness: &fence.Witness{},
 		Kubeconfig: kubeconfigPolicy, Events: recorder, SyncEvents: pairEvents,
+		APIReader: mgr.GetAPIReader(), Volumes: &volume.Protector{},
 	}
 	if err := pairs.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the HAPair controller: %w", err)
@@ -154,6 +158,7 @@ func run(opts options) error {
 	}
 	if err := (&controller.SwitchoverReconciler{
 		Client: mgr.GetClient(), ClusterName: opts.clusterName, LocalConfig: mgr.GetConfig(), Pairs: pairs, Events: recorder,
+		APIReader: mgr.GetAPIReader(),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Switchover controller: %w", err)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/tandem-dev/tandem/internal/remote"
 	"github.com/tandem-dev/tandem/internal/replicate"
 	"github.com/tandem-dev/tandem/internal/switchover"
+	"github.com/tandem-dev/tandem/internal/volume"
 )
 
 // statusRefresh is how often a pair's status is refreshed when nothing else
@@ -52,6 +53,11 @@ type HAPairReconciler struct {
 	Clock clock.PassiveClock
 	// SyncEvents carries a pair to reconcile when its sync status changed.
 	SyncEvents <-chan event.GenericEvent
+	// APIReader reads this cluster uncached (the manager's API reader);
+	// the cached client when nil.
+	APIReader client.Reader
+	// Volumes runs the volume protection rounds.
+	Volumes *volume.Protector
 }
 
 // hapairScope is the per-reconcile state; the reconciler itself is shared
@@ -78,6 +84,9 @@ type hapairScope struct {
 	// (fenced, ambiguous roles, role not confirmed).
 	stop    bool
 	summary syncSummary
+	// wake is when a phase wants the next reconcile at the latest (volume
+	// snapshots in flight, a protection round due).
+	wake time.Duration
 }
 
 // +kubebuilder:rbac:groups=tandem.dev,resources=hapairs,verbs=get;list;watch;update;patch
@@ -146,7 +155,7 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	}
 
 	before := obj.DeepCopy()
-	s := &hapairScope{pair: obj}
+	s := &hapairScope{pair: obj, wake: statusRefresh}
 	defer func() {
 		setHAPairSummary(obj)
 		recordRoleMetrics(obj, before, obj.Status.LocalRole == tandemv1.RoleStandby && s.health.Lost(obj.Spec.Failover.FailureThreshold))
@@ -179,6 +188,7 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		r.reconcileRoles,
 		r.reconcileFailureDetection,
 		r.reconcileSync,
+		r.reconcileVolumes,
 		r.reconcileDrills,
 	} {
 		res, err := phase(ctx, s)
@@ -187,7 +197,7 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		}
 	}
 	// The next probe round (and lease renewal) is the next reconcile.
-	next := min(probePeriod(obj), statusRefresh)
+	next := min(probePeriod(obj), statusRefresh, s.wake)
 	if obj.Spec.Witness != nil && obj.Status.LocalRole == tandemv1.RoleActive {
 		next = min(next, renewInterval(obj))
 	}
@@ -378,6 +388,7 @@ func (r *HAPairReconciler) emitTransitions(obj, before *tandemv1.HAPair) {
 	emitConditionTransition(r.Events, obj, before.Status.Conditions, obj.Status.Conditions, tandemv1.SyncedCondition)
 	emitConditionTransition(r.Events, obj, before.Status.Conditions, obj.Status.Conditions, tandemv1.PeerReachableCondition)
 	emitConditionTransition(r.Events, obj, before.Status.Conditions, obj.Status.Conditions, tandemv1.DegradedCondition)
+	emitConditionTransition(r.Events, obj, before.Status.Conditions, obj.Status.Conditions, tandemv1.VolumesProtectedCondition)
 }
 
 // syncSummary adds up the syncs of a pair.

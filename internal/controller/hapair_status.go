@@ -13,7 +13,7 @@ import (
 
 // notBuiltYet is said wherever Ready would otherwise suggest more than this
 // version does.
-const notBuiltYet = "volume protection and traffic flips are not implemented yet"
+const notBuiltYet = "traffic flips are not implemented yet"
 
 // setRecord writes the role record into status, with the standby it
 // implies.

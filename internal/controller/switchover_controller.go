@@ -41,8 +41,12 @@ type SwitchoverReconciler struct {
 	LocalConfig *rest.Config
 	Pairs       *HAPairReconciler
 	Events      events.EventRecorder
-	// Volumes and Traffic carry out the volume and traffic steps; the
-	// stand-ins that report them Skipped when nil.
+	// APIReader reads this cluster uncached (the manager's API reader);
+	// the cached client when nil.
+	APIReader client.Reader
+	// Volumes and Traffic carry out the volume and traffic steps. Volumes
+	// defaults to CSI snapshots (internal/volume); Traffic to the stand-in
+	// that reports its step Skipped.
 	Volumes switchover.Volumes
 	Traffic switchover.Traffic
 	// Clock is injected by tests; the real clock when nil.
@@ -51,9 +55,16 @@ type SwitchoverReconciler struct {
 
 func (r *SwitchoverReconciler) volumes() switchover.Volumes {
 	if r.Volumes == nil {
-		return switchover.NoVolumes{}
+		return csiVolumes{reader: r.reader()}
 	}
 	return r.Volumes
+}
+
+func (r *SwitchoverReconciler) reader() client.Reader {
+	if r.APIReader != nil {
+		return r.APIReader
+	}
+	return r.Client
 }
 
 func (r *SwitchoverReconciler) traffic() switchover.Traffic {

@@ -17,6 +17,7 @@ import (
 	"github.com/tandem-dev/tandem/internal/remote"
 	"github.com/tandem-dev/tandem/internal/replicate"
 	"github.com/tandem-dev/tandem/internal/switchover"
+	"github.com/tandem-dev/tandem/internal/volume"
 )
 
 // drillRunner rehearses a switchover. Isolated: the sync pauses, the
@@ -67,7 +68,14 @@ func (d *drillRunner) run(ctx context.Context, s *switchoverScope, step string) 
 		if err := r.deleteCheckJobs(ctx, s); err != nil {
 			return switchover.Result{}, err
 		}
-		return switchover.Succeeded(fmt.Sprintf("%d workloads on %s back at 0, the check Jobs deleted", n, s.obj.Spec.TargetCluster)), nil
+		left, err := r.deleteDrillClaims(ctx, s)
+		if err != nil {
+			return switchover.Result{}, err
+		}
+		if left > 0 {
+			return switchover.Waiting(fmt.Sprintf("workloads on %s back at 0; waiting for the drill's %d PVCs to be deleted", s.obj.Spec.TargetCluster, left), time.Second), nil
+		}
+		return switchover.Succeeded(fmt.Sprintf("%d workloads on %s back at 0, the check Jobs and restored PVCs deleted", n, s.obj.Spec.TargetCluster)), nil
 	case switchover.StepResumeSync:
 		if err := r.setSyncPause(ctx, s.pair, ""); err != nil {
 			return switchover.Result{}, err
@@ -97,6 +105,9 @@ func (d *drillRunner) rollBack(ctx context.Context, s *switchoverScope) (switcho
 		return switchover.Result{}, err
 	}
 	if err := r.deleteCheckJobs(ctx, s); err != nil {
+		return switchover.Result{}, err
+	}
+	if _, err := r.deleteDrillClaims(ctx, s); err != nil {
 		return switchover.Result{}, err
 	}
 	if err := r.setSyncPause(ctx, s.pair, ""); err != nil {
@@ -293,4 +304,11 @@ func (r *SwitchoverReconciler) deleteCheckJobs(ctx context.Context, s *switchove
 		}
 	}
 	return nil
+}
+
+// deleteDrillClaims deletes the PVCs the drill restored on the standby and
+// says how many are not gone yet.
+func (r *SwitchoverReconciler) deleteDrillClaims(ctx context.Context, s *switchoverScope) (int, error) {
+	c := volume.Cluster{Name: s.obj.Spec.TargetCluster, Read: s.peer, Write: s.peer}
+	return volume.DeleteDrillClaims(ctx, c, pairRef(s.pair))
 }

@@ -149,8 +149,15 @@ func (r *SwitchoverReconciler) recordDataLoss(s *switchoverScope) switchover.Res
 		msg = fmt.Sprintf("RTO %s from the first failed probe to the workloads Available", st.RTO.Duration)
 	}
 	if !s.health.LastSuccess.IsZero() {
-		st.DataLossWindow = &metav1.Duration{Duration: st.StartTime.Sub(s.health.LastSuccess).Round(time.Millisecond)}
-		msg += fmt.Sprintf("; data-loss window at most %s: object changes made on %s between its last successful probe and the start of the failover may be lost", st.DataLossWindow.Duration, st.FromCluster)
+		// The restore may have set a larger window already: the age of
+		// the oldest volume snapshot it used.
+		probes := st.StartTime.Sub(s.health.LastSuccess).Round(time.Millisecond)
+		if st.DataLossWindow == nil || st.DataLossWindow.Duration < probes {
+			st.DataLossWindow = &metav1.Duration{Duration: probes}
+		}
+		msg += fmt.Sprintf("; data-loss window at most %s: object changes made on %s between its last successful probe and the start of the failover, and volume writes after the newest snapshot restored, may be lost", st.DataLossWindow.Duration, st.FromCluster)
+	} else if st.DataLossWindow != nil {
+		msg += fmt.Sprintf("; data-loss window at most %s (the age of the oldest volume snapshot restored)", st.DataLossWindow.Duration)
 	}
 	return switchover.Succeeded(msg)
 }

@@ -3,6 +3,7 @@ package testbed
 import (
 	"context"
 	"fmt"
+	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	"path/filepath"
 	"time"
 
@@ -21,6 +22,7 @@ func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(tandemv1.AddToScheme(s))
+	utilruntime.Must(snapv1.AddToScheme(s))
 	return s
 }
 

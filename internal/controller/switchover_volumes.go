@@ -1,0 +1,133 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/replicate"
+	"github.com/tandem-dev/tandem/internal/switchover"
+	"github.com/tandem-dev/tandem/internal/volume"
+)
+
+// +kubebuilder:rbac:groups=snapshot.storage.k8s.io,resources=volumesnapshots,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=snapshot.storage.k8s.io,resources=volumesnapshotcontents,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=storage.k8s.io,resources=storageclasses,verbs=get;list;watch
+
+// volumePolicies returns the pair's SyncPolicies that configure
+// spec.volumes, directed towards target. Missing and suspended policies
+// protect nothing.
+func volumePolicies(ctx context.Context, c client.Reader, pair *tandemv1.HAPair, target string) ([]volume.Policy, error) {
+	var out []volume.Policy
+	for _, ref := range pair.Spec.SyncPolicyRefs {
+		var policy tandemv1.SyncPolicy
+		if err := c.Get(ctx, client.ObjectKey{Namespace: pair.Namespace, Name: ref.Name}, &policy); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return nil, fmt.Errorf("reading SyncPolicy %s/%s: %w", pair.Namespace, ref.Name, err)
+		}
+		if policy.Spec.Suspend || policy.Spec.Volumes == nil {
+			continue
+		}
+		out = append(out, volume.Policy{Name: policy.Name, Spec: replicate.Directed(policy.Spec, pair.Spec.Primary, target)})
+	}
+	return out, nil
+}
+
+func pairRef(pair *tandemv1.HAPair) volume.PairRef {
+	return volume.PairRef{Namespace: pair.Namespace, Name: pair.Name}
+}
+
+// csiVolumes carries out the switchover's volume steps with CSI snapshots.
+type csiVolumes struct {
+	// reader reads this cluster uncached: a snapshot taken a moment ago
+	// must be seen.
+	reader client.Reader
+}
+
+const noVolumePolicies = "No SyncPolicy of the pair configures spec.volumes: there are no volumes to carry"
+
+// FinalSnapshot runs on the quiesced active side of a planned switchover
+// (or live drill).
+func (v csiVolumes) FinalSnapshot(ctx context.Context, m switchover.Move) (switchover.Result, error) {
+	policies, err := volumePolicies(ctx, m.Local, m.Pair, m.To)
+	if err != nil || len(policies) == 0 {
+		return switchover.Skipped(noVolumePolicies), err
+	}
+	if m.Peer == nil {
+		return switchover.Waiting(fmt.Sprintf("cannot reach %s to ship the final snapshots", m.To), time.Second), nil
+	}
+	sides := volume.Sides{
+		Pair:    pairRef(m.Pair),
+		Active:  volume.Cluster{Name: m.From, Read: v.reader, Write: m.Local},
+		Standby: &volume.Cluster{Name: m.To, Read: m.Peer, Write: m.Peer},
+	}
+	done, msg, err := volume.FinalSnapshot(ctx, sides, policies, m.Switchover.Name, string(m.Switchover.UID))
+	switch {
+	case err != nil:
+		// The step's timeout bounds the retries; a snapshot that failed
+		// for good fails the step then, and the switchover rolls back.
+		return switchover.Waiting(err.Error(), time.Second), nil
+	case !done:
+		return switchover.Waiting(msg, time.Second), nil
+	}
+	return switchover.Succeeded(msg), nil
+}
+
+// Restore creates the protected PVCs on the side taking over: on this
+// cluster in a failover, on the peer otherwise.
+func (v csiVolumes) Restore(ctx context.Context, m switchover.Move) (switchover.Result, error) {
+	policies, err := volumePolicies(ctx, m.Local, m.Pair, m.To)
+	if err != nil || len(policies) == 0 {
+		return switchover.Skipped(noVolumePolicies), err
+	}
+	so := m.Switchover
+	target := volume.Cluster{Name: m.To, Read: v.reader, Write: m.Local}
+	opts := volume.RestoreOptions{Epoch: m.Pair.Status.Epoch}
+	switch {
+	case so.Spec.Type == tandemv1.SwitchoverFailover:
+		// The newest snapshot usable here; its age is data lost.
+	case m.Peer == nil:
+		return switchover.Waiting(fmt.Sprintf("cannot reach %s to restore its volumes", m.To), time.Second), nil
+	default:
+		target = volume.Cluster{Name: m.To, Read: m.Peer, Write: m.Peer}
+		if so.Spec.Type == tandemv1.SwitchoverDrill && drillOptions(so).Mode == tandemv1.DrillIsolated {
+			opts.Drill = true
+		} else {
+			opts.Final = so.Name
+		}
+	}
+	res, err := volume.Restore(ctx, target, pairRef(m.Pair), opts)
+	if err != nil {
+		return switchover.Waiting(err.Error(), time.Second), nil
+	}
+	if !res.Done {
+		return switchover.Waiting(res.Message, time.Second), nil
+	}
+	if step := findStep(so, switchover.StepRestoreVolumes); step != nil && step.StartTime != nil {
+		volume.ObserveRestore(pairRef(m.Pair), time.Since(step.StartTime.Time))
+	}
+	msg := res.Message
+	if so.Spec.Type == tandemv1.SwitchoverFailover && !res.Oldest.IsZero() && so.Status.StartTime != nil {
+		window := max(0, so.Status.StartTime.Sub(res.Oldest)).Round(time.Millisecond)
+		so.Status.DataLossWindow = &metav1.Duration{Duration: window}
+		msg += fmt.Sprintf("; the oldest snapshot restored was taken %s before the failover started: volume writes after it are lost", window)
+	}
+	return switchover.Succeeded(msg), nil
+}
+
+func findStep(so *tandemv1.Switchover, name string) *tandemv1.StepStatus {
+	for i := range so.Status.Steps {
+		if so.Status.Steps[i].Name == name {
+			return &so.Status.Steps[i]
+		}
+	}
+	return nil
+}

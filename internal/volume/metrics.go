@@ -1,0 +1,56 @@
+package volume
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+var (
+	rpoSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tandem_volume_rpo_seconds",
+		Help: "Age of the newest snapshot of a PVC usable on the standby: the data a failover now would lose. -1 while no snapshot is usable there.",
+	}, []string{"namespace", "pair", "claim_namespace", "claim"})
+	snapshotDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "tandem_volume_snapshot_duration_seconds",
+		Help:    "Time from a snapshot's creation to it being ready (stage snapshot, on the active side) or usable on the standby (stage replica).",
+		Buckets: prometheus.ExponentialBuckets(0.25, 2, 12),
+	}, []string{"namespace", "pair", "stage"})
+	snapshotFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tandem_volume_snapshot_failures_total",
+		Help: "Failed volume protection actions, by stage (take, ship, restore, retire).",
+	}, []string{"namespace", "pair", "stage"})
+	restoreSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "tandem_volume_restore_duration_seconds",
+		Help:    "Time a promotion spent restoring the pair's PVCs from snapshots, until all were bound.",
+		Buckets: prometheus.ExponentialBuckets(0.25, 2, 12),
+	}, []string{"namespace", "pair"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(rpoSeconds, snapshotDuration, snapshotFailures, restoreSeconds)
+}
+
+// recordRPO exports each claim's RPO and drops claims no longer reported.
+func recordRPO(pair PairRef, claims []ClaimState) {
+	rpoSeconds.DeletePartialMatch(prometheus.Labels{"namespace": pair.Namespace, "pair": pair.Name})
+	for _, c := range claims {
+		v := -1.0
+		if c.RPO >= 0 {
+			v = c.RPO.Seconds()
+		}
+		rpoSeconds.WithLabelValues(pair.Namespace, pair.Name, c.Key.Namespace, c.Key.Name).Set(v)
+	}
+}
+
+// Forget drops a pair's RPO series, when it is deleted or stops being the
+// active side.
+func Forget(pair PairRef) {
+	rpoSeconds.DeletePartialMatch(prometheus.Labels{"namespace": pair.Namespace, "pair": pair.Name})
+}
+
+// ObserveRestore records the time a promotion spent restoring volumes.
+func ObserveRestore(pair PairRef, d time.Duration) {
+	restoreSeconds.WithLabelValues(pair.Namespace, pair.Name).Observe(d.Seconds())
+}
