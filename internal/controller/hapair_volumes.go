@@ -45,8 +45,10 @@ func (r *HAPairReconciler) reconcileVolumes(ctx context.Context, s *hapairScope)
 	case tandemv1.RoleActive:
 		return r.protectVolumes(ctx, s, policies, local)
 	case tandemv1.RoleStandby:
+		// The active side reports the protection; this side only what it
+		// keeps.
 		volume.Forget(ref)
-		pair.Status.Volumes.Claims = nil
+		pair.Status.Volumes = &tandemv1.VolumeSummary{Kept: pair.Status.Volumes.Kept}
 		msg, err := volume.Retire(ctx, local, ref, policies, pair.Status.Epoch)
 		switch {
 		case err != nil:

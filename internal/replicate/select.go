@@ -211,8 +211,8 @@ func (s *selector) inScope(obj metav1.Object, nsLabels func(string) (map[string]
 }
 
 // ClaimFilter says which PVCs a policy protects with snapshots: those in
-// its namespaces and matching its selector, neither being deleted nor made
-// by a drill. nsLabels looks up the labels of a namespace.
+// its namespaces and matching its selector, not made by a drill. A PVC
+// being deleted still matches: callers decide what that means.
 type ClaimFilter struct{ sel *selector }
 
 // NewClaimFilter returns the PVC filter of a policy.
@@ -226,9 +226,6 @@ func NewClaimFilter(spec tandemv1.SyncPolicySpec) (*ClaimFilter, error) {
 
 // Protects says whether the policy protects pvc.
 func (f *ClaimFilter) Protects(pvc metav1.Object, nsLabels func(string) (map[string]string, bool)) bool {
-	if pvc.GetDeletionTimestamp() != nil {
-		return false
-	}
 	if _, drill := pvc.GetLabels()[DrillLabel]; drill {
 		return false
 	}

@@ -204,7 +204,8 @@ func (p *Protector) measure(sides Sides, active, standby []snapv1.VolumeSnapshot
 }
 
 // protectedClaims lists the PVCs the policies protect, each with the first
-// policy (by name) that selects it, and which of them are not bound.
+// policy (by name) that selects it, and which of them are not bound (or
+// being deleted: nothing to snapshot).
 func protectedClaims(ctx context.Context, c client.Reader, policies []Policy) (map[ClaimKey]claim, map[ClaimKey]bool, error) {
 	var nsList corev1.NamespaceList
 	if err := c.List(ctx, &nsList); err != nil {
@@ -234,7 +235,7 @@ func protectedClaims(ctx context.Context, c client.Reader, policies []Policy) (m
 				continue
 			}
 			claims[k] = claim{pvc: pvc, policy: pol}
-			if pvc.Status.Phase != corev1.ClaimBound {
+			if pvc.Status.Phase != corev1.ClaimBound || pvc.DeletionTimestamp != nil {
 				unbound[k] = true
 			}
 		}

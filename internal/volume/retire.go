@@ -45,10 +45,14 @@ func Retire(ctx context.Context, local Cluster, pair PairRef, policies []Policy,
 	for _, k := range sortedKeysOf(claims) {
 		c := claims[k]
 		pvc := c.pvc
+		if pvc.DeletionTimestamp != nil {
+			waiting = append(waiting, fmt.Sprintf("waiting for PVC %s to be deleted (finalizers %v)", k, pvc.Finalizers))
+			continue
+		}
 		if restoredAt, err := strconv.ParseInt(pvc.Annotations[RestoredEpochAnnotation], 10, 64); err == nil && restoredAt >= epoch {
 			continue // restored for a switchover to this side still under way
 		}
-		if n, ok := newest[k]; ok && n.Final != "" && n.Ready && pvc.DeletionTimestamp == nil {
+		if n, ok := newest[k]; ok && n.Final != "" && n.Ready {
 			// Nothing ran here since the final snapshot: its data is on
 			// the other side already.
 			if err := local.Write.Delete(ctx, pvc, client.Preconditions{UID: &pvc.UID}); err != nil && !apierrors.IsNotFound(err) {

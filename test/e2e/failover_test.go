@@ -31,6 +31,9 @@ type pairOptions struct {
 	// SyncPolicy (config/samples) instead of the test's own; ns must be
 	// "shop".
 	sample bool
+	// volumes turns on the policy's volume protection.
+	volumes *tandemv1.VolumeProtection
+	rpo     time.Duration
 }
 
 const (
@@ -130,7 +133,10 @@ func twoSidedPair(t *testing.T, clusters map[string]*testbed.Cluster, o pairOpti
 	}
 	policy := &tandemv1.SyncPolicy{
 		ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: "app"},
-		Spec:       tandemv1.SyncPolicySpec{Namespaces: tandemv1.NamespaceSelection{Names: []string{o.ns}}},
+		Spec:       tandemv1.SyncPolicySpec{Namespaces: tandemv1.NamespaceSelection{Names: []string{o.ns}}, Volumes: o.volumes},
+	}
+	if o.rpo > 0 {
+		pair.Spec.Objectives = &tandemv1.Objectives{RPO: &metav1.Duration{Duration: o.rpo}}
 	}
 	objs := []client.Object{policy, pair}
 	if o.sample {

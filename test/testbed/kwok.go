@@ -32,7 +32,10 @@ const (
 // talk to their API server at 200 QPS instead of their default 20 (as
 // production clusters with many workloads are tuned): at 20 QPS, starting
 // 50 Deployments takes the controller manager seconds of its own rate
-// limit, which would be measured as Tandem's switchover time.
+// limit, which would be measured as Tandem's switchover time. kwok runs
+// without node Leases: a restarted kwok cannot take over the Leases its
+// previous run holds until they expire, and until then it deletes no pod
+// (a stopped and started data center could not scale anything down).
 const loopbackConfig = `apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
 options:
@@ -48,6 +51,9 @@ componentsPatches:
   extraArgs:
   - {key: kube-api-qps, value: "200"}
   - {key: kube-api-burst, value: "400"}
+- name: kwok-controller
+  extraArgs:
+  - {key: node-lease-duration-seconds, value: "0"}
 `
 
 // Bed is a set of kwok clusters (binary runtime: real etcd, kube-apiserver,
