@@ -78,7 +78,7 @@ func (r *HAPairReconciler) protectVolumes(ctx context.Context, s *hapairScope, p
 	if len(busy) > 0 {
 		return ctrl.Result{}, nil
 	}
-	sides := volume.Sides{Pair: pairRef(pair), Active: local}
+	sides := volume.Sides{Pair: pairRef(pair), Active: local, Objective: rpoObjective(pair)}
 	if s.peerClient != nil {
 		sides.Standby = &volume.Cluster{Name: s.peer.Name, Read: s.peerClient, Write: s.peerClient}
 	}

@@ -52,6 +52,10 @@ type csiVolumes struct {
 	reader client.Reader
 }
 
+// volumePoll is how often a volume step looks again: snapshots become
+// ready within a second or so, and every poll is a few reads.
+const volumePoll = 250 * time.Millisecond
+
 const noVolumePolicies = "No SyncPolicy of the pair configures spec.volumes: there are no volumes to carry"
 
 // FinalSnapshot runs on the quiesced active side of a planned switchover
@@ -62,7 +66,7 @@ func (v csiVolumes) FinalSnapshot(ctx context.Context, m switchover.Move) (switc
 		return switchover.Skipped(noVolumePolicies), err
 	}
 	if m.Peer == nil {
-		return switchover.Waiting(fmt.Sprintf("cannot reach %s to ship the final snapshots", m.To), time.Second), nil
+		return switchover.Waiting(fmt.Sprintf("cannot reach %s to ship the final snapshots", m.To), volumePoll), nil
 	}
 	sides := volume.Sides{
 		Pair:    pairRef(m.Pair),
@@ -74,9 +78,9 @@ func (v csiVolumes) FinalSnapshot(ctx context.Context, m switchover.Move) (switc
 	case err != nil:
 		// The step's timeout bounds the retries; a snapshot that failed
 		// for good fails the step then, and the switchover rolls back.
-		return switchover.Waiting(err.Error(), time.Second), nil
+		return switchover.Waiting(err.Error(), volumePoll), nil
 	case !done:
-		return switchover.Waiting(msg, time.Second), nil
+		return switchover.Waiting(msg, volumePoll), nil
 	}
 	return switchover.Succeeded(msg), nil
 }
@@ -95,7 +99,7 @@ func (v csiVolumes) Restore(ctx context.Context, m switchover.Move) (switchover.
 	case so.Spec.Type == tandemv1.SwitchoverFailover:
 		// The newest snapshot usable here; its age is data lost.
 	case m.Peer == nil:
-		return switchover.Waiting(fmt.Sprintf("cannot reach %s to restore its volumes", m.To), time.Second), nil
+		return switchover.Waiting(fmt.Sprintf("cannot reach %s to restore its volumes", m.To), volumePoll), nil
 	default:
 		target = volume.Cluster{Name: m.To, Read: m.Peer, Write: m.Peer}
 		if so.Spec.Type == tandemv1.SwitchoverDrill && drillOptions(so).Mode == tandemv1.DrillIsolated {
@@ -106,10 +110,10 @@ func (v csiVolumes) Restore(ctx context.Context, m switchover.Move) (switchover.
 	}
 	res, err := volume.Restore(ctx, target, pairRef(m.Pair), opts)
 	if err != nil {
-		return switchover.Waiting(err.Error(), time.Second), nil
+		return switchover.Waiting(err.Error(), volumePoll), nil
 	}
 	if !res.Done {
-		return switchover.Waiting(res.Message, time.Second), nil
+		return switchover.Waiting(res.Message, volumePoll), nil
 	}
 	if step := findStep(so, switchover.StepRestoreVolumes); step != nil && step.StartTime != nil {
 		volume.ObserveRestore(pairRef(m.Pair), time.Since(step.StartTime.Time))

@@ -21,6 +21,10 @@ var (
 		Name: "tandem_volume_snapshot_failures_total",
 		Help: "Failed volume protection actions, by stage (take, ship, restore, retire).",
 	}, []string{"namespace", "pair", "stage"})
+	rpoObjective = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tandem_volume_rpo_objective_seconds",
+		Help: "The pair's spec.objectives.rpo, for alerting on tandem_volume_rpo_seconds; 0 when the pair sets none.",
+	}, []string{"namespace", "pair"})
 	restoreSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "tandem_volume_restore_duration_seconds",
 		Help:    "Time a promotion spent restoring the pair's PVCs from snapshots, until all were bound.",
@@ -29,11 +33,12 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(rpoSeconds, snapshotDuration, snapshotFailures, restoreSeconds)
+	metrics.Registry.MustRegister(rpoSeconds, rpoObjective, snapshotDuration, snapshotFailures, restoreSeconds)
 }
 
 // recordRPO exports each claim's RPO and drops claims no longer reported.
-func recordRPO(pair PairRef, claims []ClaimState) {
+func recordRPO(pair PairRef, claims []ClaimState, objective time.Duration) {
+	rpoObjective.WithLabelValues(pair.Namespace, pair.Name).Set(objective.Seconds())
 	rpoSeconds.DeletePartialMatch(prometheus.Labels{"namespace": pair.Namespace, "pair": pair.Name})
 	for _, c := range claims {
 		v := -1.0
@@ -48,6 +53,7 @@ func recordRPO(pair PairRef, claims []ClaimState) {
 // active side.
 func Forget(pair PairRef) {
 	rpoSeconds.DeletePartialMatch(prometheus.Labels{"namespace": pair.Namespace, "pair": pair.Name})
+	rpoObjective.DeleteLabelValues(pair.Namespace, pair.Name)
 }
 
 // ObserveRestore records the time a promotion spent restoring volumes.

@@ -42,6 +42,8 @@ type Sides struct {
 	Pair    PairRef
 	Active  Cluster
 	Standby *Cluster // nil when the standby does not answer
+	// Objective is the pair's RPO objective, exported with the RPOs.
+	Objective time.Duration
 }
 
 // claim is a protected PVC with the policy that protects it.
@@ -169,7 +171,7 @@ func (p *Protector) Protect(ctx context.Context, sides Sides, policies []Policy,
 	}
 	sort.Slice(report.Claims, func(i, j int) bool { return report.Claims[i].Key.String() < report.Claims[j].Key.String() })
 	p.measure(sides, activeSnaps, standbySnaps, now)
-	recordRPO(sides.Pair, report.Claims)
+	recordRPO(sides.Pair, report.Claims, sides.Objective)
 	return report, nil
 }
 
