@@ -68,8 +68,8 @@ func run(ctx context.Context, dir, cmd string, args []string) error {
 			fmt.Printf("  %-8s %s  (kubectl --kubeconfig %s get nodes)\n", c.Name, c.Config.Host, c.Kubeconfig)
 		}
 		if *storage {
-			fmt.Printf("  storage: StorageClass and VolumeSnapshotClass %q, volumes under %s/<cluster>/volumes\n",
-				testbed.StorageClass, filepath.Dir(bed.StorageDir(testbed.East)))
+			fmt.Printf("  storage: StorageClass %q (and fast-east, fast-west), VolumeSnapshotClass %q, volumes under %s/<cluster>/volumes\n",
+				testbed.StorageClass, testbed.SnapshotClass, filepath.Dir(bed.StorageDir(testbed.East)))
 		}
 		return nil
 	case "status":

@@ -150,10 +150,11 @@ func twoSidedPair(t *testing.T, clusters map[string]*testbed.Cluster, o pairOpti
 }
 
 // upPairBed brings up dc-east, dc-west and the witness with Tandem's CRDs
-// installed on both data centers and the Lease namespace on the witness.
-func upPairBed(t *testing.T) (*testbed.Bed, map[string]*testbed.Cluster) {
+// installed on both data centers and the Lease namespace on the witness,
+// with CSI storage when asked.
+func upPairBed(t *testing.T, storage bool) (*testbed.Bed, map[string]*testbed.Cluster) {
 	t.Helper()
-	bed, clusters := upBed(t, testbed.UpOptions{Witness: true, Nodes: 1})
+	bed, clusters := upBed(t, testbed.UpOptions{Witness: true, Nodes: 1, Storage: storage, ReplicationDelay: 200 * time.Millisecond})
 	installTandem(t, clusters[testbed.East])
 	installTandem(t, clusters[testbed.West])
 	if err := clusters[testbed.Witness].Client.Create(context.Background(),
@@ -202,7 +203,7 @@ func replicasOf(ctx context.Context, c *testbed.Cluster, ns, name string) (int32
 // at 0 replicas, and both sides agree that dc-west is active.
 func TestFailoverWhenTheActiveSideDiesAndDemotionOnRejoin(t *testing.T) {
 	ctx := context.Background()
-	bed, clusters := upPairBed(t)
+	bed, clusters := upPairBed(t, false)
 	east, west := clusters[testbed.East], clusters[testbed.West]
 	const ns = "shop"
 	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverAutomatic, witness: true})
@@ -332,7 +333,7 @@ func (s *sampler) finish(t *testing.T) {
 //     one side is Active at every instant, and it ends with dc-west.
 func TestPartitionNeverMakesTwoActiveSides(t *testing.T) {
 	ctx := context.Background()
-	_, clusters := upPairBed(t)
+	_, clusters := upPairBed(t, false)
 	east, west, witness := clusters[testbed.East], clusters[testbed.West], clusters[testbed.Witness]
 
 	links := map[string]*testbed.Link{}

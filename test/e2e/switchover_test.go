@@ -17,6 +17,7 @@ import (
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 	"github.com/tandem-dev/tandem/internal/replicate"
+	"github.com/tandem-dev/tandem/internal/volume"
 	"github.com/tandem-dev/tandem/test/testbed"
 )
 
@@ -26,7 +27,8 @@ import (
 func runningPair(t *testing.T, ns string, sample bool) (map[string]*testbed.Cluster, map[string]*testbed.Operator) {
 	t.Helper()
 	ctx := context.Background()
-	_, clusters := upPairBed(t)
+	// The sample SyncPolicy protects the sample app's PVC with snapshots.
+	_, clusters := upPairBed(t, sample)
 	east, west := clusters[testbed.East], clusters[testbed.West]
 	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverManual, witness: true, sample: sample})
 	if !sample {
@@ -213,6 +215,11 @@ func TestPlannedSwitchoverAndBack(t *testing.T) {
 	waitRole(t, east, ns, tandemv1.RoleStandby, testbed.West, 2, 30*time.Second)
 	deploymentsAt(t, west, ns, map[string]int32{"storefront": 3})
 	deploymentsAt(t, east, ns, map[string]int32{"storefront": 0})
+	var orders corev1.PersistentVolumeClaim
+	if err := west.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "orders"}, &orders); err != nil ||
+		orders.Annotations[volume.RestoredFromAnnotation] == "" || *orders.Spec.StorageClassName != "fast-west" || orders.Status.Phase != corev1.ClaimBound {
+		t.Fatalf("PVC orders on dc-west: %v; want it Bound, restored from the final snapshot, in storage class fast-west: %+v", err, orders)
+	}
 	if err := west.Client.Get(ctx, client.ObjectKeyFromObject(&cm), &cm); err != nil || cm.Data["last-write"] != "just before the switchover" {
 		t.Fatalf("the write made just before the switchover: %v on dc-west (%v)", cm.Data, err)
 	}

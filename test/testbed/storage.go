@@ -23,22 +23,31 @@ import (
 const (
 	CSIDriverName     = "csi.tandem.test"
 	StorageClass      = "tandem-csi"
-	SnapshotClass     = "tandem-csi"
+	SnapshotClass     = "csi-snapclass"
 	CSIReplicaPrefix  = "replica-"
 	snapshotterModule = "github.com/kubernetes-csi/external-snapshotter/client/v8"
 )
 
 // storageObjects are applied to each data center with storage: a
-// StorageClass that binds at once (there is no kubelet to wait for) and the
-// VolumeSnapshotClass Tandem's policies name.
-var storageObjects = `apiVersion: storage.k8s.io/v1
+// StorageClass that binds at once (there is no kubelet to wait for), the
+// same under the site's own name (fast-east on dc-east, as the sample
+// SyncPolicy maps them), and the VolumeSnapshotClass Tandem's policies name.
+func storageObjects(cluster string) string {
+	class := func(name string) string {
+		return `apiVersion: storage.k8s.io/v1
 kind: StorageClass
 metadata:
-  name: ` + StorageClass + `
+  name: ` + name + `
 provisioner: ` + CSIDriverName + `
 volumeBindingMode: Immediate
 reclaimPolicy: Delete
 ---
+`
+	}
+	return class(StorageClass) + class("fast-"+strings.TrimPrefix(cluster, "dc-")) + snapshotClassObject
+}
+
+const snapshotClassObject = `
 apiVersion: snapshot.storage.k8s.io/v1
 kind: VolumeSnapshotClass
 metadata:
@@ -86,7 +95,7 @@ func (b *Bed) StartStorage(ctx context.Context, name string, opts StorageOptions
 	if err := installSnapshotCRDs(ctx, c.Client); err != nil {
 		return fmt.Errorf("cluster %s: %w", name, err)
 	}
-	objs, err := Decode(storageObjects)
+	objs, err := Decode(storageObjects(name))
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,13 @@
 //     the other side, against the detection window (probe period x
 //     threshold, then the witness lease and its grace).
 //
-//     go run ./test/bench/switchover [-deployments 50] [-replicas 2]
+//   - with -pvcs N: N PVCs (each mounted by one of the Deployments) under
+//     volume protection on the test bed's CSI storage; the RPO of every PVC
+//     sampled every second for -observe against the snapshot -interval,
+//     and the time the promotions spend on volumes (FinalVolumeSnapshot,
+//     RestoreVolumes).
+//
+//     go run ./test/bench/switchover [-deployments 50] [-replicas 2] [-pvcs 20 -interval 10s -observe 1m]
 package main
 
 import (
@@ -21,10 +27,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -32,6 +40,12 @@ import (
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 	"github.com/tandem-dev/tandem/test/testbed"
 )
+
+// vol configures the volume part of the benchmark.
+var vol struct {
+	pvcs                     int
+	interval, observe, delay time.Duration
+}
 
 const (
 	ns            = "bench"
@@ -45,6 +59,10 @@ func main() {
 	deployments := flag.Int("deployments", 50, "Deployments in the application.")
 	replicas := flag.Int("replicas", 2, "Replicas of each Deployment.")
 	dir := flag.String("dir", "", "Working directory (a temporary one when empty).")
+	flag.IntVar(&vol.pvcs, "pvcs", 0, "PVCs under volume protection (0: none, no storage).")
+	flag.DurationVar(&vol.interval, "interval", 10*time.Second, "Snapshot interval of the volume protection.")
+	flag.DurationVar(&vol.observe, "observe", time.Minute, "How long to sample the RPO before switching over.")
+	flag.DurationVar(&vol.delay, "replication-delay", time.Second, "The test bed storage's replication delay.")
 	flag.Parse()
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "tandem-bench-switchover-")
@@ -67,7 +85,7 @@ func run(deployments int, replicas int32, dir string) error {
 		return err
 	}
 	defer func() { _ = bed.Down(context.Background()) }()
-	clusters, err := bed.Up(ctx, testbed.UpOptions{Witness: true, Nodes: 4})
+	clusters, err := bed.Up(ctx, testbed.UpOptions{Witness: true, Nodes: 4, Storage: vol.pvcs > 0, ReplicationDelay: vol.delay})
 	if err != nil {
 		return err
 	}
@@ -85,8 +103,18 @@ func run(deployments int, replicas int32, dir string) error {
 		}
 	}
 	fmt.Printf("Creating %d Deployments of %d replicas on dc-east\n", deployments, replicas)
+	for i := range vol.pvcs {
+		if err := east.Client.Create(ctx, claim(fmt.Sprintf("data-%03d", i))); err != nil {
+			return err
+		}
+	}
 	for i := range deployments {
-		if err := east.Client.Create(ctx, deployment(fmt.Sprintf("app-%03d", i), replicas)); err != nil {
+		d := deployment(fmt.Sprintf("app-%03d", i), replicas)
+		if i < vol.pvcs {
+			d.Spec.Template.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: fmt.Sprintf("data-%03d", i)}}}}
+		}
+		if err := east.Client.Create(ctx, d); err != nil {
 			return err
 		}
 	}
@@ -117,6 +145,12 @@ func run(deployments int, replicas int32, dir string) error {
 		return p.Status.LocalRole == tandemv1.RoleActive && synced && p.Status.Sync != nil && int(p.Status.Sync.Selected) >= deployments, nil
 	}); err != nil {
 		return err
+	}
+
+	if vol.pvcs > 0 {
+		if err := observeRPO(ctx, east); err != nil {
+			return err
+		}
 	}
 
 	// Planned switchover to dc-west.
@@ -208,6 +242,12 @@ func applyPair(ctx context.Context, east *testbed.Cluster) error {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"},
 		Spec:       tandemv1.SyncPolicySpec{Namespaces: tandemv1.NamespaceSelection{Names: []string{ns}}},
 	}
+	if vol.pvcs > 0 {
+		policy.Spec.Volumes = &tandemv1.VolumeProtection{
+			SnapshotClassName: testbed.SnapshotClass, Interval: &metav1.Duration{Duration: vol.interval}, Retention: 3,
+			HandleMapping: tandemv1.HandleMapping{Mode: "Template", Template: testbed.CSIReplicaPrefix + "{{.Handle}}"},
+		}
+	}
 	p := &tandemv1.HAPair{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop"},
 		Spec: tandemv1.HAPairSpec{
@@ -285,4 +325,56 @@ func printSteps(so *tandemv1.Switchover) {
 		}
 		fmt.Printf("    %-15s %-9s %8s  %s\n", s.Name, s.Phase, d, s.Message)
 	}
+}
+
+func claim(name string) *corev1.PersistentVolumeClaim {
+	return &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: ptr.To(testbed.StorageClass),
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}
+}
+
+// observeRPO waits until every PVC has a snapshot usable on dc-west, then
+// samples each PVC's RPO (as dc-east's status reports it) every second.
+func observeRPO(ctx context.Context, east *testbed.Cluster) error {
+	start := time.Now()
+	if err := waitFor(ctx, 3*time.Minute, "every PVC protected", func(ctx context.Context) (bool, error) {
+		p, err := pair(ctx, east)
+		return err == nil && p.Status.Volumes != nil && int(p.Status.Volumes.ProtectedPVCs) == vol.pvcs && p.Status.Volumes.CurrentRPO != nil, nil
+	}); err != nil {
+		return err
+	}
+	fmt.Printf("\n%d PVCs protected (a snapshot of each usable on dc-west) %s after the pair was applied\n", vol.pvcs, time.Since(start).Round(time.Millisecond))
+	var rpos []time.Duration
+	var worst []time.Duration
+	for end := time.Now().Add(vol.observe); time.Now().Before(end); time.Sleep(time.Second) {
+		p, err := pair(ctx, east)
+		if err != nil || p.Status.Volumes == nil {
+			continue
+		}
+		w := time.Duration(0)
+		for _, c := range p.Status.Volumes.Claims {
+			if c.NewestReplica != nil {
+				// Computed here rather than read from status, which is
+				// written only when something changed.
+				rpo := time.Since(c.NewestReplica.Time)
+				rpos = append(rpos, rpo)
+				w = max(w, rpo)
+			}
+		}
+		worst = append(worst, w)
+	}
+	slices.Sort(rpos)
+	slices.Sort(worst)
+	q := func(d []time.Duration, f float64) time.Duration {
+		return d[int(f*float64(len(d)-1))].Round(100 * time.Millisecond)
+	}
+	fmt.Printf("RPO of %d PVCs sampled every second for %s (interval %s, replication delay %s):\n", vol.pvcs, vol.observe, vol.interval, vol.delay)
+	fmt.Printf("  per PVC:   min %s  median %s  p95 %s  max %s  (%d samples)\n", q(rpos, 0), q(rpos, 0.5), q(rpos, 0.95), q(rpos, 1), len(rpos))
+	fmt.Printf("  worst PVC: median %s  max %s\n", q(worst, 0.5), q(worst, 1))
+	return nil
 }
