@@ -27,7 +27,7 @@ say "Building the operator and bringing up two data centers, dc-east and dc-west
 go build -o "$work/tandem-operator" ./cmd/tandem-operator
 go build -o "$work/kubectl-tandem" ./cmd/kubectl-tandem
 export PATH="$work:$PATH"   # so that `kubectl tandem` finds the plugin
-step go run ./hack/testbed -dir "$work" up -witness
+step go run ./hack/testbed -dir "$work" up -witness -storage -replication-delay 500ms
 E="kubectl --kubeconfig $work/dc-east.kubeconfig"
 W="kubectl --kubeconfig $work/dc-west.kubeconfig"
 X="kubectl --kubeconfig $work/witness.kubeconfig"
@@ -55,12 +55,29 @@ start_operator() {
 }
 for dc in dc-east dc-west; do start_operator "$dc"; done
 
+# orders FILE CLUSTER prints where the CSI driver of the test bed keeps a file
+# of the orders PVC's volume on CLUSTER (there is no kubelet to mount it).
+orders() {
+  local k="kubectl --kubeconfig $work/$2.kubeconfig" pv
+  pv=$($k get pvc orders -n shop -o jsonpath='{.spec.volumeName}')
+  echo "$work/storage/$2/volumes/$($k get pv "$pv" -o jsonpath='{.spec.csi.volumeHandle}')/$1"
+}
+# replica_after T waits until dc-east's or dc-west's active side reports a
+# snapshot of orders taken after T (RFC 3339) usable on the other side.
+replica_after() {
+  local k="kubectl --kubeconfig $work/$1.kubeconfig" t
+  until t=$($k get hapair shop -n shop -o jsonpath='{.status.volumes.claims[?(@.name=="orders")].newestReplica}') && [[ -n $t && $t > $2 ]]; do sleep 0.2; done
+}
+
 say "dc-east runs the shop ($(elapsed))"
 $E label nodes --all topology.kubernetes.io/zone=east-1 >/dev/null
 $E create namespace shop >/dev/null
 $E apply -f hack/demo-app.yaml >/dev/null
 $E wait --for=condition=Available deployment/storefront -n shop --timeout=60s >/dev/null
 step $E get deployments,configmaps,services,pvc -n shop -l app.kubernetes.io/part-of=shop
+until [ "$($E get pvc orders -n shop -o jsonpath='{.status.phase}')" = Bound ]; do sleep 0.2; done
+echo "order 1 (taken on dc-east)" >"$(orders orders.log dc-east)"
+echo "The orders volume holds orders.log: $(cat "$(orders orders.log dc-east)")"
 
 say "Pairing the data centers: kubeconfig Secrets on each side, the HAPair and SyncPolicy on dc-east only ($(elapsed))"
 for pair in "dc-east dc-west" "dc-west dc-east"; do
@@ -95,6 +112,15 @@ echo "The pair and policy were applied on dc-east only; dc-east mirrored them to
 until [ -n "$($W get hapair shop -n shop -o jsonpath='{.status.localRole}')" ]; do sleep 0.2; done
 $W get hapair shop -n shop -o jsonpath='  dc-west sees itself as {.status.localRole}, {.status.activeCluster} active at epoch {.status.epoch}{"\n"}'
 
+say "dc-east protects the orders volume: a CSI snapshot every 10s, usable on dc-west ($(elapsed))"
+t1=$(date +%s%N)
+$E wait --for=condition=VolumesProtected hapair/shop -n shop --timeout=90s >/dev/null
+echo "  first snapshot usable on dc-west $(( ($(date +%s%N) - t1) / 1000000 )) ms after pairing"
+$E get hapair shop -n shop -o jsonpath='  {.status.conditions[?(@.type=="VolumesProtected")].message}{"\n"}'
+step $E get volumesnapshots -n shop
+step $W get volumesnapshots -n shop
+echo "dc-west holds no PVC: it gets orders, with its data, when it is promoted."
+
 say "A change on dc-east reaches dc-west within about a second"
 t1=$(date +%s%N)
 $E -n shop patch configmap feature-flags --type merge -p '{"data":{"new-checkout":"false"}}' >/dev/null
@@ -122,13 +148,20 @@ echo "  roles and epoch untouched, dc-west back at 0"
 
 say "A planned switchover to dc-west, and back: nothing lost ($(elapsed))"
 $E -n shop patch configmap shop-config --type merge -p '{"data":{"LAST_WRITE":"just before the switchover"}}' >/dev/null
+echo "order 2 (written on dc-east just before the switchover)" >>"$(orders orders.log dc-east)"
 step kubectl tandem switchover shop --to dc-west --name to-west -n shop --kubeconfig "$work/dc-east.kubeconfig"
 $W get configmap shop-config -n shop -o jsonpath='  dc-west has LAST_WRITE={.data.LAST_WRITE}{"\n"}'
+echo "  dc-west's orders volume, restored from the final snapshot:"; sed 's/^/    /' "$(orders orders.log dc-west)"
 step kubectl tandem status shop -n shop --kubeconfig "$work/dc-west.kubeconfig"
 kubectl tandem switchover shop --to dc-east --name to-east -n shop --kubeconfig "$work/dc-west.kubeconfig" | grep -E '^(RTO|Phase)' | sed 's/^/  and back to dc-east: /'
 step $E get hapair shop -n shop
 
 say "dc-east goes dark: its control plane and its operator stop ($(elapsed))"
+echo "order 3 (written on dc-east before it goes dark)" >>"$(orders orders.log dc-east)"
+written=$(date -u +%Y-%m-%dT%H:%M:%SZ); sleep 1
+replica_after dc-east "$written"
+echo "  order 3 is in a snapshot usable on dc-west; then dc-east writes order 4 and dies"
+echo "order 4 (written on dc-east after its last snapshot)" >>"$(orders orders.log dc-east)"
 kill "${operator[dc-east]}"; wait "${operator[dc-east]}" 2>/dev/null || true
 step go run ./hack/testbed -dir "$work" stop dc-east
 t1=$(date +%s%N)
@@ -139,6 +172,7 @@ echo "  storefront Available on dc-west after $(( ($(date +%s%N) - t1) / 1000000
 $W wait --for=jsonpath='{.status.phase}'=Succeeded switchover/shop-failover-4 -n shop --timeout=60s >/dev/null
 step $W get switchovers -n shop
 $W get switchover shop-failover-4 -n shop -o jsonpath='{range .status.steps[*]}  {.name}: {.phase}, {.message}{"\n"}{end}'
+echo "  dc-west's orders volume, restored from the newest snapshot (order 4 came after it):"; sed 's/^/    /' "$(orders orders.log dc-west)"
 step kubectl tandem status shop -n shop --kubeconfig "$work/dc-west.kubeconfig"
 
 say "dc-east comes back and finds it was replaced ($(elapsed))"
@@ -149,16 +183,20 @@ until [ "$($E get hapair shop -n shop -o jsonpath='{.status.localRole}/{.status.
 echo "  dc-east demoted itself $(( ($(date +%s%N) - t1) / 1000000 )) ms after it started"
 $E get deployment storefront -n shop -o jsonpath='  dc-east storefront: replicas {.spec.replicas}, tandem.dev/source-replicas={.metadata.annotations.tandem\.dev/source-replicas} (nothing deleted){"\n"}'
 $E get events.events.k8s.io -n shop --field-selector reason=Demoted -o jsonpath='{range .items[*]}  event Demoted: {.note}{"\n"}{end}'
+until [ -n "$($E get hapair shop -n shop -o jsonpath='{.status.volumes.kept[0].readyToUse}')" ]; do sleep 0.2; done
+until ! $E get pvc orders -n shop >/dev/null 2>&1; do sleep 0.2; done
+$E get hapair shop -n shop -o jsonpath='  dc-east kept its own orders volume, with order 4, in VolumeSnapshot {.status.volumes.kept[0].name} before giving up the PVC{"\n"}'
 step $E get hapair shop -n shop
 
 say "Done in $(elapsed)"
 cat <<EOT
-This version has the API with admission validation, the local test bed, the
-sync engine (dependency-ordered copies, kept current, verified, pruned), and
-roles (epochs, the witness Lease, self-fencing, demotion on rejoin;
-docs/failure-model.md) and switchovers: planned, failover, drills
-(docs/switchover.md). Volume snapshots and traffic flips come with the next
-issues; the HAPair's Ready message says so.
+This version has the API with admission validation, the local test bed with
+CSI storage, the sync engine (dependency-ordered copies, kept current,
+verified, pruned), roles (epochs, the witness Lease, self-fencing, demotion
+on rejoin; docs/failure-model.md), switchovers: planned, failover, drills
+(docs/switchover.md), and volume data carried by CSI snapshots
+(docs/volumes.md). Traffic flips come with the next issue; the HAPair's
+Ready message says so.
 EOT
 if [ "${KEEP:-0}" = 1 ]; then
   cat <<EOT

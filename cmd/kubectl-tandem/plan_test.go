@@ -168,6 +168,9 @@ func TestStatusTable(t *testing.T) {
 		ActiveCluster: "dc-east", StandbyCluster: "dc-west", Epoch: 3, LocalRole: tandemv1.RoleActive,
 		Peer: &tandemv1.PeerStatus{Cluster: "dc-west", Reachable: true, LastProbeTime: &at, LastSuccessTime: &at},
 		Sync: &tandemv1.SyncSummary{Selected: 3, InSync: 3, LastFullSync: &at, Lag: &metav1.Duration{Duration: 12 * time.Millisecond}},
+		Volumes: &tandemv1.VolumeSummary{ProtectedPVCs: 2, CurrentRPO: &metav1.Duration{Duration: 8 * time.Second},
+			Claims: []tandemv1.ClaimProtection{{Namespace: "shop", Name: "orders", RPO: &metav1.Duration{Duration: 8 * time.Second}}},
+			Kept:   []tandemv1.KeptSnapshot{{Namespace: "shop", Name: "orders-kept-1a2b", Claim: "orders", CreationTime: at, ReadyToUse: true}}},
 		LastSwitchover: &tandemv1.SwitchoverSummary{Name: "to-east", Type: tandemv1.SwitchoverPlanned, Phase: tandemv1.PhaseSucceeded,
 			CompletionTime: &at, RTO: &metav1.Duration{Duration: 843 * time.Millisecond}},
 		Conditions: []metav1.Condition{
@@ -183,7 +186,8 @@ func TestStatusTable(t *testing.T) {
 Roles            dc-east active, dc-west standby, epoch 3; this cluster is Active
 Peer             dc-west reachable, last answered 2026-11-21T12:00:00Z
 Sync             3 selected, 3 in sync, 0 out of sync, 0 failed; lag 12ms; last full sync 2026-11-21T12:00:00Z
-RPO              not measured (volume protection is not built yet)
+RPO              8s, the worst of 2 protected PVCs
+Kept snapshots   1 of retired PVCs on this cluster, newest shop/orders-kept-1a2b (of PVC orders)
 Last switchover  to-east (Planned) Succeeded, RTO 843ms, 2026-11-21T12:00:00Z
 Last drill       -
 Next drill       -

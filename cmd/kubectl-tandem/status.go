@@ -111,14 +111,24 @@ func printStatus(out io.Writer, p *tandemv1.HAPair) {
 		fmt.Fprintf(w, "Sync\t%d selected, %d in sync, %d out of sync, %d failed; lag %s; last full sync %s\n",
 			sy.Selected, sy.InSync, sy.OutOfSync, sy.Failed, lag, ts(sy.LastFullSync))
 	}
-	rpo := "not measured (volume protection is not built yet)"
-	if v := st.Volumes; v != nil && v.CurrentRPO != nil {
-		rpo = v.CurrentRPO.Duration.String()
+	v := st.Volumes
+	rpo := "no volume protection (no SyncPolicy of the pair sets spec.volumes)"
+	switch {
+	case v != nil && v.CurrentRPO != nil:
+		rpo = fmt.Sprintf("%s, the worst of %d protected PVCs", v.CurrentRPO.Duration, v.ProtectedPVCs)
+	case v != nil && st.LocalRole == tandemv1.RoleActive:
+		rpo = fmt.Sprintf("not every one of %d protected PVCs has a snapshot usable on the standby yet", v.ProtectedPVCs)
+	case v != nil:
+		rpo = "measured by the active side (kubectl tandem status there)"
 	}
 	if o := p.Spec.Objectives; o != nil && o.RPO != nil {
-		rpo += ", objective " + o.RPO.Duration.String()
+		rpo += "; objective " + o.RPO.Duration.String()
 	}
 	fmt.Fprintf(w, "RPO\t%s\n", rpo)
+	if v != nil && len(v.Kept) > 0 {
+		fmt.Fprintf(w, "Kept snapshots\t%d of retired PVCs on this cluster, newest %s/%s (of PVC %s)\n",
+			len(v.Kept), v.Kept[0].Namespace, v.Kept[0].Name, v.Kept[0].Claim)
+	}
 	fmt.Fprintf(w, "Last switchover\t%s\n", summary(st.LastSwitchover))
 	fmt.Fprintf(w, "Last drill\t%s\n", summary(st.LastDrill))
 	next := "-"

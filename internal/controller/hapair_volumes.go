@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -180,13 +181,13 @@ func setVolumesProtected(pair *tandemv1.HAPair, claims []volume.ClaimState, stan
 	case len(breached) > 0:
 		setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionFalse, tandemv1.RPOBreachedReason,
 			fmt.Sprintf("The newest snapshot usable on %s is older than spec.objectives.rpo (%s) for %d of %d PVCs: %s",
-				standby, objective, len(breached), len(claims), firstN(breached, 3)))
+				standby, objective, len(breached), len(claims), joinFirst(breached, 3, ", ")))
 	case len(failed) > 0:
 		setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionFalse, tandemv1.SnapshotFailedReason,
-			firstN(failed, 3))
+			joinFirst(failed, 3, "; "))
 	case len(pending) > 0:
 		setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionFalse, tandemv1.ReplicaPendingReason,
-			fmt.Sprintf("%d of %d PVCs have no snapshot usable on %s yet: %s", len(pending), len(claims), standby, firstN(pending, 3)))
+			fmt.Sprintf("%d of %d PVCs have no snapshot usable on %s yet: %s", len(pending), len(claims), standby, joinFirst(pending, 3, "; ")))
 	default:
 		setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionTrue, tandemv1.VolumesProtectedReason,
 			fmt.Sprintf("%d PVCs have a snapshot usable on %s; the oldest is %s old (objective %s)", len(claims), standby, worst.Round(time.Second), objective))
@@ -206,4 +207,12 @@ func metaTime(t time.Time) *metav1.Time {
 	}
 	mt := metav1.NewTime(t)
 	return &mt
+}
+
+// joinFirst joins the first n items and says how many more there are.
+func joinFirst(items []string, n int, sep string) string {
+	if len(items) <= n {
+		return strings.Join(items, sep)
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], sep), len(items)-n)
 }

@@ -155,7 +155,11 @@ func (r *SwitchoverReconciler) recordDataLoss(s *switchoverScope) switchover.Res
 		if st.DataLossWindow == nil || st.DataLossWindow.Duration < probes {
 			st.DataLossWindow = &metav1.Duration{Duration: probes}
 		}
-		msg += fmt.Sprintf("; data-loss window at most %s: object changes made on %s between its last successful probe and the start of the failover, and volume writes after the newest snapshot restored, may be lost", st.DataLossWindow.Duration, st.FromCluster)
+		what := "object changes made on " + st.FromCluster + " between its last successful probe and the start of the failover"
+		if step := findStep(s.obj, switchover.StepRestoreVolumes); step != nil && step.Phase == tandemv1.StepSucceeded {
+			what += ", and volume writes after the newest snapshot restored,"
+		}
+		msg += fmt.Sprintf("; data-loss window at most %s: %s may be lost", st.DataLossWindow.Duration, what)
 	} else if st.DataLossWindow != nil {
 		msg += fmt.Sprintf("; data-loss window at most %s (the age of the oldest volume snapshot restored)", st.DataLossWindow.Duration)
 	}
