@@ -116,6 +116,8 @@ func printStatus(out io.Writer, p *tandemv1.HAPair) {
 	switch {
 	case v != nil && v.CurrentRPO != nil:
 		rpo = fmt.Sprintf("%s, the worst of %d protected PVCs", v.CurrentRPO.Duration, v.ProtectedPVCs)
+	case v != nil && st.LocalRole == tandemv1.RoleActive && v.ProtectedPVCs == 0:
+		rpo = "not measured yet"
 	case v != nil && st.LocalRole == tandemv1.RoleActive:
 		rpo = fmt.Sprintf("not every one of %d protected PVCs has a snapshot usable on the standby yet", v.ProtectedPVCs)
 	case v != nil:

@@ -77,6 +77,8 @@ func (r *HAPairReconciler) protectVolumes(ctx context.Context, s *hapairScope, p
 		return ctrl.Result{}, err
 	}
 	if len(busy) > 0 {
+		setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionUnknown, tandemv1.SyncPausedReason,
+			fmt.Sprintf("Snapshots wait while Switchover %s runs", joinFirst(busy, 3, ", ")))
 		return ctrl.Result{}, nil
 	}
 	sides := volume.Sides{Pair: pairRef(pair), Active: local, Objective: rpoObjective(pair)}
