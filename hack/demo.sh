@@ -115,7 +115,7 @@ $W get hapair shop -n shop -o jsonpath='  dc-west sees itself as {.status.localR
 say "dc-east protects the orders volume: a CSI snapshot every 10s, usable on dc-west ($(elapsed))"
 t1=$(date +%s%N)
 $E wait --for=condition=VolumesProtected hapair/shop -n shop --timeout=90s >/dev/null
-echo "  first snapshot usable on dc-west $(( ($(date +%s%N) - t1) / 1000000 )) ms after pairing"
+echo "  VolumesProtected $(( ($(date +%s%N) - t1) / 1000000 )) ms after the first sync finished"
 $E get hapair shop -n shop -o jsonpath='  {.status.conditions[?(@.type=="VolumesProtected")].message}{"\n"}'
 step $E get volumesnapshots -n shop
 step $W get volumesnapshots -n shop
