@@ -44,6 +44,8 @@ type options struct {
 	allowInsecureKubeconfig bool
 	peerQPS                 float64
 	peerBurst               int
+	kubeQPS                 float64
+	kubeBurst               int
 	syncWorkers             int
 }
 
@@ -58,6 +60,8 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&o.allowInsecureKubeconfig, "allow-insecure-kubeconfig", false, "Allow insecure-skip-tls-verify in peer and witness kubeconfig Secrets.")
 	fs.Float64Var(&o.peerQPS, "peer-qps", 1000, "Client-side rate limit of requests to the peer cluster.")
 	fs.IntVar(&o.peerBurst, "peer-burst", 2000, "Client-side burst of requests to the peer cluster.")
+	fs.Float64Var(&o.kubeQPS, "kube-api-qps", 50, "Client-side rate limit of requests to this cluster (volume protection reads and writes a few objects per PVC each round).")
+	fs.IntVar(&o.kubeBurst, "kube-api-burst", 100, "Client-side burst of requests to this cluster.")
 	fs.IntVar(&o.syncWorkers, "sync-workers", 16, "Objects applied to the standby in parallel, per SyncPolicy.")
 }
 
@@ -104,7 +108,9 @@ func run(opts options) error {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	cfg := ctrl.GetConfigOrDie()
+	cfg.QPS, cfg.Burst = float32(opts.kubeQPS), opts.kubeBurst
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  opts.probeAddr,

@@ -117,6 +117,10 @@ func (p *Protector) Protect(ctx context.Context, sides Sides, policies []Policy,
 	activeByPolicy := splitSnaps(activeSnaps, policyOf, inUse)
 	standbyByPolicy := splitSnaps(standbySnaps, policyOf, inUse)
 
+	byName := map[string]*snapv1.VolumeSnapshot{}
+	for i := range activeSnaps {
+		byName[activeSnaps[i].Namespace+"/"+activeSnaps[i].Name] = &activeSnaps[i]
+	}
 	report := Report{Wake: time.Hour}
 	problems := map[ClaimKey]string{}
 	fail := func(k ClaimKey, err error) {
@@ -145,7 +149,7 @@ func (p *Protector) Protect(ctx context.Context, sides Sides, policies []Policy,
 				fail(s.Key(), fmt.Errorf("snapshot %s is ready but the standby does not answer", s.Name))
 				continue
 			}
-			if err := ship(ctx, sides, claims[s.Key()], s.Name, ""); err != nil {
+			if err := ship(ctx, sides, claims[s.Key()], byName[s.Namespace+"/"+s.Name], ""); err != nil {
 				snapshotFailures.WithLabelValues(sides.Pair.Namespace, sides.Pair.Name, "ship").Inc()
 				fail(s.Key(), err)
 			}
@@ -359,13 +363,9 @@ func newSourceSnapshot(pair PairRef, c claim, name string) *snapv1.VolumeSnapsho
 // ship makes a ready source snapshot usable on the standby: a
 // pre-provisioned VolumeSnapshotContent with the mapped handle, and a
 // VolumeSnapshot of the same name bound to it, carrying the PVC to restore.
-func ship(ctx context.Context, sides Sides, c claim, name, final string) error {
+func ship(ctx context.Context, sides Sides, c claim, src *snapv1.VolumeSnapshot, final string) error {
 	if c.pvc == nil {
-		return fmt.Errorf("snapshot %s: its PVC is not protected any more", name)
-	}
-	var src snapv1.VolumeSnapshot
-	if err := sides.Active.Read.Get(ctx, client.ObjectKey{Namespace: c.pvc.Namespace, Name: name}, &src); err != nil {
-		return fmt.Errorf("reading VolumeSnapshot %s/%s on %s: %w", c.pvc.Namespace, name, sides.Active.Name, err)
+		return fmt.Errorf("snapshot %s: its PVC is not protected any more", src.Name)
 	}
 	if src.Status == nil || src.Status.BoundVolumeSnapshotContentName == nil {
 		return fmt.Errorf("VolumeSnapshot %s/%s on %s has no content yet", src.Namespace, src.Name, sides.Active.Name)
@@ -378,7 +378,7 @@ func ship(ctx context.Context, sides Sides, c claim, name, final string) error {
 		return fmt.Errorf("VolumeSnapshotContent %s on %s has no snapshot handle yet", content.Name, sides.Active.Name)
 	}
 	vol := c.policy.Spec.Volumes
-	handle, err := StandbyHandle(vol.HandleMapping, *content.Status.SnapshotHandle, &src)
+	handle, err := StandbyHandle(vol.HandleMapping, *content.Status.SnapshotHandle, src)
 	if err != nil {
 		return fmt.Errorf("SyncPolicy %s: %w", c.policy.Name, err)
 	}
@@ -386,7 +386,7 @@ func ship(ctx context.Context, sides Sides, c claim, name, final string) error {
 	if err != nil {
 		return err
 	}
-	taken := ToSnap(&src, nil).Taken
+	taken := ToSnap(src, nil).Taken
 
 	// A replica under the same handle is the same storage object as the
 	// source: deleting it must not delete the source's data, so the

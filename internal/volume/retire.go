@@ -126,7 +126,7 @@ func FinalSnapshot(ctx context.Context, sides Sides, policies []Policy, switchov
 		var rep snapv1.VolumeSnapshot
 		err = sides.Standby.Read.Get(ctx, client.ObjectKey{Namespace: k.Namespace, Name: name}, &rep)
 		if apierrors.IsNotFound(err) {
-			if err := ship(ctx, sides, c, name, switchover); err != nil {
+			if err := ship(ctx, sides, c, &src, switchover); err != nil {
 				return false, "", err
 			}
 			waiting = append(waiting, fmt.Sprintf("final snapshot of %s shipped to %s", k, sides.Standby.Name))

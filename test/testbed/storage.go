@@ -126,16 +126,20 @@ func (b *Bed) startStorageProcesses(name string, opts StorageOptions) error {
 	}
 	sock := filepath.Join(b.storageRunDir(), name+".sock")
 	kubeconfig := "--kubeconfig=" + b.KubeconfigPath(name)
+	// The sidecars' default of 5 requests a second throttles a few dozen
+	// snapshots into minutes; storage vendors ship them tuned up, and so
+	// does the test bed, or it would measure their rate limit as RPO.
+	qps := []string{"--kube-api-qps=200", "--kube-api-burst=400"}
 	args := map[string][]string{
 		"tandem-csi": {driver, "--endpoint=unix://" + sock, "--driver-name=" + CSIDriverName,
 			"--root=" + b.StorageDir(name), "--peer-root=" + b.StorageDir(opts.Peer),
 			"--replica-prefix=" + CSIReplicaPrefix, "--replication-delay=" + opts.ReplicationDelay.String()},
 		"csi-provisioner": {filepath.Join(csiBin, "csi-provisioner"), "--csi-address=" + sock, kubeconfig,
-			"--leader-election=false", "--extra-create-metadata", "--retry-interval-max=2s"},
+			"--leader-election=false", "--extra-create-metadata", "--retry-interval-max=2s", qps[0], qps[1]},
 		"csi-snapshotter": {filepath.Join(csiBin, "csi-snapshotter"), "--csi-address=" + sock, kubeconfig,
-			"--leader-election=false", "--extra-create-metadata", "--retry-interval-max=2s"},
+			"--leader-election=false", "--extra-create-metadata", "--retry-interval-max=2s", qps[0], qps[1]},
 		"snapshot-controller": {filepath.Join(csiBin, "snapshot-controller"), kubeconfig,
-			"--leader-election=false", "--retry-interval-max=2s"},
+			"--leader-election=false", "--retry-interval-max=2s", qps[0], qps[1]},
 	}
 	for _, comp := range storageComponents {
 		if err := b.startProcess(name, comp, args[comp]); err != nil {
