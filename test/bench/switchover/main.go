@@ -348,7 +348,7 @@ func observeRPO(ctx context.Context, east *testbed.Cluster) error {
 	}); err != nil {
 		return err
 	}
-	fmt.Printf("\n%d PVCs protected (a snapshot of each usable on dc-west) %s after the pair was applied\n", vol.pvcs, time.Since(start).Round(time.Millisecond))
+	fmt.Printf("\n%d PVCs protected (a snapshot of each usable on dc-west) %s after the first sync finished\n", vol.pvcs, time.Since(start).Round(time.Millisecond))
 	var rpos []time.Duration
 	var worst []time.Duration
 	for end := time.Now().Add(vol.observe); time.Now().Before(end); time.Sleep(time.Second) {
