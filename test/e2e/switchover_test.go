@@ -39,17 +39,25 @@ func runningPair(t *testing.T, ns string, sample bool) (map[string]*testbed.Clus
 			t.Fatal(err)
 		}
 	}
-	ops := map[string]*testbed.Operator{}
-	for _, c := range []*testbed.Cluster{east, west} {
-		ops[c.Name] = testbed.StartOperator(t, c, c.Name)
-		if err := ops[c.Name].WaitHealthy(ctx, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ops := startOperators(t, east, west)
 	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, time.Minute)
 	waitRole(t, west, ns, tandemv1.RoleStandby, testbed.East, 1, time.Minute)
 	waitSynced(t, east, ns)
 	return clusters, ops
+}
+
+// startOperators starts an operator for each data center and waits until
+// they answer their health checks.
+func startOperators(t *testing.T, clusters ...*testbed.Cluster) map[string]*testbed.Operator {
+	t.Helper()
+	ops := map[string]*testbed.Operator{}
+	for _, c := range clusters {
+		ops[c.Name] = testbed.StartOperator(t, c, c.Name)
+		if err := ops[c.Name].WaitHealthy(context.Background(), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ops
 }
 
 func waitSynced(t *testing.T, c *testbed.Cluster, ns string) {

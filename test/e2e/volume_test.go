@@ -129,13 +129,8 @@ func waitReplicaAfter(t *testing.T, c *testbed.Cluster, ns string, after time.Ti
 // on dc-east afterwards (RPO 0).
 func TestVolumesFollowFailoverAndPlannedSwitchover(t *testing.T) {
 	ctx := context.Background()
-	bed, clusters := upBed(t, testbed.UpOptions{Witness: true, Nodes: 1, Storage: true, ReplicationDelay: 500 * time.Millisecond})
+	bed, clusters := upPairBed(t, true)
 	east, west := clusters[testbed.East], clusters[testbed.West]
-	installTandem(t, east)
-	installTandem(t, west)
-	if err := clusters[testbed.Witness].Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tandem-system"}}); err != nil {
-		t.Fatal(err)
-	}
 	const ns = "shop"
 	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverAutomatic, witness: true, rpo: 30 * time.Second,
 		volumes: &tandemv1.VolumeProtection{
@@ -149,13 +144,7 @@ func TestVolumesFollowFailoverAndPlannedSwitchover(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ops := map[string]*testbed.Operator{}
-	for _, c := range []*testbed.Cluster{east, west} {
-		ops[c.Name] = testbed.StartOperator(t, c, c.Name)
-		if err := ops[c.Name].WaitHealthy(ctx, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ops := startOperators(t, east, west)
 	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, time.Minute)
 	if err := waitAvailable(ctx, east.Client, ns, "db", 1); err != nil {
 		t.Fatal(err)

@@ -21,30 +21,48 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
+// cachedBins is a set of binaries hack/build-testbed-bins.sh builds into
+// the cache, once per test process; env names a directory to use instead.
+type cachedBins struct {
+	env  string
+	what string
+	args []string
+	once sync.Once
+	dir  string
+	err  error
+}
+
+func (b *cachedBins) path() (string, error) {
+	b.once.Do(func() {
+		if dir := os.Getenv(b.env); dir != "" {
+			b.dir = dir
+			return
+		}
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(filepath.Join(RepoRoot(), "hack", "build-testbed-bins.sh"), b.args...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			b.err = fmt.Errorf("building %s: %w\n%s", b.what, err, stderr.String())
+			return
+		}
+		b.dir = strings.TrimSpace(stdout.String())
+	})
+	return b.dir, b.err
+}
+
 var (
-	binOnce sync.Once
-	binDir  string
-	binErr  error
+	controlPlaneBins = &cachedBins{env: "TANDEM_TESTBED_BIN", what: "the test bed binaries"}
+	csiBins          = &cachedBins{env: "TANDEM_TESTBED_CSI_BIN", what: "the CSI sidecars",
+		args: []string{"snapshot-controller", "csi-snapshotter", "csi-provisioner"}}
 )
 
 // BinDir returns the directory holding kube-apiserver, etcd,
 // kube-controller-manager, kube-scheduler, kwok and kwokctl. It honours
 // TANDEM_TESTBED_BIN, and otherwise runs hack/build-testbed-bins.sh, which
 // builds what is missing into the cache outside the checkout.
-func BinDir() (string, error) {
-	binOnce.Do(func() {
-		if dir := os.Getenv("TANDEM_TESTBED_BIN"); dir != "" {
-			binDir = dir
-			return
-		}
-		var stdout, stderr bytes.Buffer
-		cmd := exec.Command(filepath.Join(RepoRoot(), "hack", "build-testbed-bins.sh"))
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			binErr = fmt.Errorf("building the test bed binaries: %w\n%s", err, stderr.String())
-			return
-		}
-		binDir = strings.TrimSpace(stdout.String())
-	})
-	return binDir, binErr
-}
+func BinDir() (string, error) { return controlPlaneBins.path() }
+
+// CSIBinDir returns the directory holding snapshot-controller,
+// csi-snapshotter and csi-provisioner, built the same way. It honours
+// TANDEM_TESTBED_CSI_BIN.
+func CSIBinDir() (string, error) { return csiBins.path() }

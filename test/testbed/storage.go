@@ -303,34 +303,6 @@ func moduleDir(module string) (string, error) {
 	return dir, nil
 }
 
-var (
-	csiBinOnce sync.Once
-	csiBinDir  string
-	csiBinErr  error
-)
-
-// CSIBinDir returns the directory holding snapshot-controller,
-// csi-snapshotter and csi-provisioner, built once into the cache by
-// hack/build-testbed-bins.sh. It honours TANDEM_TESTBED_CSI_BIN.
-func CSIBinDir() (string, error) {
-	csiBinOnce.Do(func() {
-		if dir := os.Getenv("TANDEM_TESTBED_CSI_BIN"); dir != "" {
-			csiBinDir = dir
-			return
-		}
-		var stdout, stderr bytes.Buffer
-		cmd := exec.Command(filepath.Join(RepoRoot(), "hack", "build-testbed-bins.sh"),
-			"snapshot-controller", "csi-snapshotter", "csi-provisioner")
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			csiBinErr = fmt.Errorf("building the CSI sidecars: %w\n%s", err, stderr.String())
-			return
-		}
-		csiBinDir = strings.TrimSpace(stdout.String())
-	})
-	return csiBinDir, csiBinErr
-}
-
 var csiDriverBuild = &goBinary{pkg: "./test/csidriver", name: "tandem-csi"}
 
 // csiDriverBinary builds the test bed's CSI driver once per process.
