@@ -213,19 +213,48 @@ func (p *Protector) measure(sides Sides, active, standby []snapv1.VolumeSnapshot
 // policy (by name) that selects it, and which of them are not bound (or
 // being deleted: nothing to snapshot).
 func protectedClaims(ctx context.Context, c client.Reader, policies []Policy) (map[ClaimKey]claim, map[ClaimKey]bool, error) {
-	var nsList corev1.NamespaceList
-	if err := c.List(ctx, &nsList); err != nil {
-		return nil, nil, fmt.Errorf("listing namespaces: %w", err)
+	// Policies that name their namespaces are served by one list per
+	// namespace; a namespace selector needs every namespace's labels and
+	// every PVC. Rounds run every few seconds: a cluster-wide list of PVCs
+	// when the policies name two namespaces would be waste.
+	names := map[string]bool{}
+	bySelector := false
+	for _, p := range policies {
+		if len(p.Spec.Namespaces.Names) == 0 {
+			bySelector = true
+		}
+		for _, n := range p.Spec.Namespaces.Names {
+			names[n] = true
+		}
 	}
 	nsLabels := map[string]map[string]string{}
-	for _, n := range nsList.Items {
-		nsLabels[n.Name] = n.Labels
+	var pvcs []corev1.PersistentVolumeClaim
+	if bySelector {
+		var nsList corev1.NamespaceList
+		if err := c.List(ctx, &nsList); err != nil {
+			return nil, nil, fmt.Errorf("listing namespaces: %w", err)
+		}
+		for _, n := range nsList.Items {
+			nsLabels[n.Name] = n.Labels
+		}
+		var list corev1.PersistentVolumeClaimList
+		if err := c.List(ctx, &list); err != nil {
+			return nil, nil, fmt.Errorf("listing PersistentVolumeClaims: %w", err)
+		}
+		pvcs = list.Items
+	} else {
+		for n := range names {
+			var list corev1.PersistentVolumeClaimList
+			if err := c.List(ctx, &list, client.InNamespace(n)); err != nil {
+				return nil, nil, fmt.Errorf("listing PersistentVolumeClaims in %s: %w", n, err)
+			}
+			if len(list.Items) > 0 {
+				nsLabels[n] = nil // a policy with names never reads the labels
+			}
+			pvcs = append(pvcs, list.Items...)
+		}
 	}
 	lookup := func(ns string) (map[string]string, bool) { l, ok := nsLabels[ns]; return l, ok }
-	var pvcs corev1.PersistentVolumeClaimList
-	if err := c.List(ctx, &pvcs); err != nil {
-		return nil, nil, fmt.Errorf("listing PersistentVolumeClaims: %w", err)
-	}
 	claims := map[ClaimKey]claim{}
 	unbound := map[ClaimKey]bool{}
 	for i := range policies {
@@ -234,8 +263,8 @@ func protectedClaims(ctx context.Context, c client.Reader, policies []Policy) (m
 		if err != nil {
 			return nil, nil, fmt.Errorf("SyncPolicy %s: %w", pol.Name, err)
 		}
-		for j := range pvcs.Items {
-			pvc := &pvcs.Items[j]
+		for j := range pvcs {
+			pvc := &pvcs[j]
 			k := ClaimKey{Namespace: pvc.Namespace, Name: pvc.Name}
 			if _, taken := claims[k]; taken || !filter.Protects(pvc, lookup) {
 				continue
