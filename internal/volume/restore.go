@@ -141,12 +141,10 @@ func restoreClaim(ctx context.Context, target Cluster, pair PairRef, k ClaimKey,
 		return false, "", fmt.Errorf("reading PVC %s on %s: %w", k, target.Name, err)
 	case pvc.Labels[replicate.DrillLabel] != "" && !opts.Drill:
 		// A drill's copy, disposable: it goes without a snapshot.
-		if pvc.DeletionTimestamp == nil {
-			if err := target.Write.Delete(ctx, &pvc); err != nil && !apierrors.IsNotFound(err) {
-				return false, "", fmt.Errorf("deleting the drill's PVC %s on %s: %w", k, target.Name, err)
-			}
+		if err := deleteDrillClaim(ctx, target, &pvc); err != nil {
+			return false, "", err
 		}
-		return false, fmt.Sprintf("waiting for the drill's PVC %s to be deleted", k), nil
+		return false, fmt.Sprintf("waiting for the drill's PVC %s to be deleted (finalizers %v)", k, pvc.Finalizers), nil
 	case pvc.Annotations[RestoredFromAnnotation] != vs.Name:
 		// Data this side wrote before it lost the active role, or a
 		// leftover: keep it, then make room for the restore.
@@ -291,19 +289,59 @@ func firstN(s []string, n int) []string {
 	return append(s[:n:n], fmt.Sprintf("and %d more", len(s)-n))
 }
 
-// DeleteDrillClaims deletes the PVCs a drill restored on a cluster, and
-// says how many are still there.
-func DeleteDrillClaims(ctx context.Context, c Cluster, pair PairRef) (int, error) {
+// DeleteDrillClaims deletes the PVCs a drill restored on a cluster and
+// describes those still there (being deleted, with their finalizers).
+func DeleteDrillClaims(ctx context.Context, c Cluster, pair PairRef) ([]string, error) {
 	labels := pairLabels(pair)
 	labels[replicate.DrillLabel] = "true"
 	var list corev1.PersistentVolumeClaimList
 	if err := c.Read.List(ctx, &list, client.MatchingLabels(labels)); err != nil {
-		return 0, fmt.Errorf("listing the drill's PVCs on %s: %w", c.Name, err)
+		return nil, fmt.Errorf("listing the drill's PVCs on %s: %w", c.Name, err)
 	}
+	var left []string
 	for i := range list.Items {
-		if err := c.Write.Delete(ctx, &list.Items[i]); err != nil && !apierrors.IsNotFound(err) {
-			return 0, fmt.Errorf("deleting the drill's PVC %s/%s on %s: %w", list.Items[i].Namespace, list.Items[i].Name, c.Name, err)
+		pvc := &list.Items[i]
+		if err := deleteDrillClaim(ctx, c, pvc); err != nil {
+			return nil, err
+		}
+		left = append(left, fmt.Sprintf("%s/%s (finalizers %v)", pvc.Namespace, pvc.Name, pvc.Finalizers))
+	}
+	return left, nil
+}
+
+// pvcProtectionFinalizer is the finalizer the controller manager keeps on a
+// PVC while a pod uses it.
+const pvcProtectionFinalizer = "kubernetes.io/pvc-protection"
+
+// deleteDrillClaim deletes a drill's PVC. One already being deleted that
+// no pod uses any more is released from the PVC protection finalizer: the
+// controller manager checks the same thing, but its retries back off for
+// minutes under load, and the next restore needs the name.
+func deleteDrillClaim(ctx context.Context, c Cluster, pvc *corev1.PersistentVolumeClaim) error {
+	if pvc.DeletionTimestamp == nil {
+		if err := c.Write.Delete(ctx, pvc); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting the drill's PVC %s/%s on %s: %w", pvc.Namespace, pvc.Name, c.Name, err)
+		}
+		return nil
+	}
+	if len(pvc.Finalizers) != 1 || pvc.Finalizers[0] != pvcProtectionFinalizer {
+		return nil
+	}
+	var pods corev1.PodList
+	if err := c.Read.List(ctx, &pods, client.InNamespace(pvc.Namespace)); err != nil {
+		return fmt.Errorf("listing pods in %s on %s: %w", pvc.Namespace, c.Name, err)
+	}
+	for _, p := range pods.Items {
+		for _, v := range p.Spec.Volumes {
+			if v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == pvc.Name {
+				return nil // still in use: the finalizer stays
+			}
 		}
 	}
-	return len(list.Items), nil
+	patch := client.MergeFromWithOptions(pvc.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	pvc.Finalizers = nil
+	if err := c.Write.Patch(ctx, pvc, patch); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("releasing the drill's PVC %s/%s on %s: %w", pvc.Namespace, pvc.Name, c.Name, err)
+	}
+	return nil
 }
