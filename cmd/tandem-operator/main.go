@@ -26,7 +26,6 @@ import (
 	"github.com/tandem-dev/tandem/internal/fence"
 	"github.com/tandem-dev/tandem/internal/remote"
 	"github.com/tandem-dev/tandem/internal/replicate"
-	"github.com/tandem-dev/tandem/internal/volume"
 )
 
 // clusterNamePattern is the pattern HAPair spec.clusters[].name accepts, so a
@@ -151,7 +150,7 @@ func run(opts options) error {
 		Client: mgr.GetClient(), ClusterName: opts.clusterName, Syncs: syncs,
 		Peers: &remote.Peers{Scheme: scheme}, Witness: &fence.Witness{},
 		Kubeconfig: kubeconfigPolicy, Events: recorder, SyncEvents: pairEvents,
-		APIReader: mgr.GetAPIReader(), Volumes: &volume.Protector{},
+		APIReader: mgr.GetAPIReader(),
 	}
 	if err := pairs.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the HAPair controller: %w", err)

@@ -56,8 +56,8 @@ type HAPairReconciler struct {
 	// APIReader reads this cluster uncached (the manager's API reader);
 	// the cached client when nil.
 	APIReader client.Reader
-	// Volumes runs the volume protection rounds.
-	Volumes *volume.Protector
+	// Volumes runs the volume protection rounds; its zero value is ready.
+	Volumes volume.Protector
 }
 
 // hapairScope is the per-reconcile state; the reconciler itself is shared

@@ -39,7 +39,7 @@ func (r *HAPairReconciler) reconcileVolumes(ctx context.Context, s *hapairScope)
 		pair.Status.Volumes = &tandemv1.VolumeSummary{}
 	}
 	if kept, err := volume.KeptOn(ctx, local, ref); err == nil {
-		setKept(pair, kept)
+		pair.Status.Volumes.Kept = kept
 	}
 
 	switch pair.Status.LocalRole {
@@ -87,9 +87,6 @@ func (r *HAPairReconciler) protectVolumes(ctx context.Context, s *hapairScope, p
 	}
 	rctx, cancel := context.WithTimeout(ctx, 4*probeTimeout(pair))
 	defer cancel()
-	if r.Volumes == nil {
-		r.Volumes = &volume.Protector{}
-	}
 	report, err := r.Volumes.Protect(rctx, sides, policies, r.now())
 	var missing *volume.APIMissingError
 	switch {
@@ -112,17 +109,6 @@ func (r *HAPairReconciler) reader() client.Reader {
 		return r.APIReader
 	}
 	return r.Client
-}
-
-func setKept(pair *tandemv1.HAPair, kept []volume.KeptSnapshot) {
-	out := make([]tandemv1.KeptSnapshot, 0, len(kept))
-	for _, k := range kept {
-		out = append(out, tandemv1.KeptSnapshot{
-			Namespace: k.Namespace, Name: k.Name, Claim: k.Claim, Reason: k.Reason,
-			CreationTime: k.Created, ReadyToUse: k.Ready,
-		})
-	}
-	pair.Status.Volumes.Kept = out
 }
 
 // setClaims writes each claim's protection and the pair's summary: the

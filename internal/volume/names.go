@@ -10,7 +10,6 @@ import (
 	"time"
 
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 )
@@ -134,14 +133,4 @@ func ToSnap(s *snapv1.VolumeSnapshot, inUse map[string]bool) Snap {
 		out.Taken = t
 	}
 	return out
-}
-
-func ptr[T any](v T) *T { return &v }
-
-func timeOrNil(t time.Time) *metav1.Time {
-	if t.IsZero() {
-		return nil
-	}
-	mt := metav1.NewTime(t)
-	return &mt
 }

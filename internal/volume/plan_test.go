@@ -7,6 +7,7 @@ import (
 
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 )
@@ -168,7 +169,7 @@ func TestToSnapReplicaUsesSourceTime(t *testing.T) {
 			Labels:      map[string]string{RoleLabel: string(RoleReplica)},
 			Annotations: map[string]string{ClaimAnnotation: "data", TakenAnnotation: taken.Format(time.RFC3339Nano)},
 		},
-		Status: &snapv1.VolumeSnapshotStatus{ReadyToUse: ptr(true), CreationTime: ptr(metav1.NewTime(t0))},
+		Status: &snapv1.VolumeSnapshotStatus{ReadyToUse: ptr.To(true), CreationTime: ptr.To(metav1.NewTime(t0))},
 	}
 	s := ToSnap(vs, map[string]bool{"shop/data-snap-1": true})
 	if !s.Taken.Equal(taken) || !s.Ready || !s.InUse || s.Key() != data {

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
@@ -383,8 +384,8 @@ func newSourceSnapshot(pair PairRef, c claim, name string) *snapv1.VolumeSnapsho
 			Annotations: map[string]string{ClaimAnnotation: c.pvc.Name},
 		},
 		Spec: snapv1.VolumeSnapshotSpec{
-			Source:                  snapv1.VolumeSnapshotSource{PersistentVolumeClaimName: ptr(c.pvc.Name)},
-			VolumeSnapshotClassName: ptr(c.policy.Spec.Volumes.SnapshotClassName),
+			Source:                  snapv1.VolumeSnapshotSource{PersistentVolumeClaimName: ptr.To(c.pvc.Name)},
+			VolumeSnapshotClassName: ptr.To(c.policy.Spec.Volumes.SnapshotClassName),
 		},
 	}
 }
@@ -438,8 +439,8 @@ func ship(ctx context.Context, sides Sides, c claim, src *snapv1.VolumeSnapshot,
 			VolumeSnapshotRef:       corev1.ObjectReference{Namespace: src.Namespace, Name: src.Name},
 			DeletionPolicy:          policy,
 			Driver:                  content.Spec.Driver,
-			VolumeSnapshotClassName: ptr(class),
-			Source:                  snapv1.VolumeSnapshotContentSource{SnapshotHandle: ptr(handle)},
+			VolumeSnapshotClassName: ptr.To(class),
+			Source:                  snapv1.VolumeSnapshotContentSource{SnapshotHandle: ptr.To(handle)},
 			SourceVolumeMode:        content.Spec.SourceVolumeMode,
 		},
 	}
@@ -459,8 +460,8 @@ func ship(ctx context.Context, sides Sides, c claim, src *snapv1.VolumeSnapshot,
 			},
 		},
 		Spec: snapv1.VolumeSnapshotSpec{
-			Source:                  snapv1.VolumeSnapshotSource{VolumeSnapshotContentName: ptr(rc.Name)},
-			VolumeSnapshotClassName: ptr(class),
+			Source:                  snapv1.VolumeSnapshotSource{VolumeSnapshotContentName: ptr.To(rc.Name)},
+			VolumeSnapshotClassName: ptr.To(class),
 		},
 	}
 	if err := sides.Standby.Write.Create(ctx, rs); err != nil && !apierrors.IsAlreadyExists(err) {

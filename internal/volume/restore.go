@@ -14,6 +14,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tandem-dev/tandem/internal/replicate"
@@ -191,7 +192,7 @@ func restoredClaim(vs *snapv1.VolumeSnapshot, pair PairRef, opts RestoreOptions)
 		pvc.Labels[replicate.DrillLabel] = "true"
 	}
 	pvc.Spec.DataSource = &corev1.TypedLocalObjectReference{
-		APIGroup: ptr(snapv1.GroupName), Kind: "VolumeSnapshot", Name: vs.Name,
+		APIGroup: ptr.To(snapv1.GroupName), Kind: "VolumeSnapshot", Name: vs.Name,
 	}
 	pvc.Spec.DataSourceRef = nil
 	pvc.Spec.VolumeName = ""
@@ -233,7 +234,7 @@ func retireClaim(ctx context.Context, c Cluster, pair PairRef, pvc *corev1.Persi
 					Annotations: map[string]string{ClaimAnnotation: pvc.Name, KeptReasonAnnotation: reason},
 				},
 				Spec: snapv1.VolumeSnapshotSpec{
-					Source:                  snapv1.VolumeSnapshotSource{PersistentVolumeClaimName: ptr(pvc.Name)},
+					Source:                  snapv1.VolumeSnapshotSource{PersistentVolumeClaimName: ptr.To(pvc.Name)},
 					VolumeSnapshotClassName: class,
 				},
 			}
@@ -257,20 +258,6 @@ func retireClaim(ctx context.Context, c Cluster, pair PairRef, pvc *corev1.Persi
 		return false, "", fmt.Errorf("deleting PVC %s on %s: %w", k, c.Name, err)
 	}
 	return false, fmt.Sprintf("waiting for PVC %s to be deleted", k), nil
-}
-
-// Kept lists the snapshots a cluster keeps of retired PVCs of the pair.
-func Kept(ctx context.Context, c Cluster, pair PairRef) ([]snapv1.VolumeSnapshot, error) {
-	var list snapv1.VolumeSnapshotList
-	labels := pairLabels(pair)
-	labels[RoleLabel] = string(RoleKept)
-	if err := c.Read.List(ctx, &list, client.MatchingLabels(labels)); err != nil {
-		return nil, err
-	}
-	sort.Slice(list.Items, func(i, j int) bool {
-		return list.Items[i].CreationTimestamp.After(list.Items[j].CreationTimestamp.Time)
-	})
-	return list.Items, nil
 }
 
 func sortedClaimKeys(m map[ClaimKey]bool) []ClaimKey {

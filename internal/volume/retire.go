@@ -3,13 +3,16 @@ package volume
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 )
 
 // Retire runs on a side that is the standby: it holds no protected PVC
@@ -61,7 +64,7 @@ func Retire(ctx context.Context, local Cluster, pair PairRef, policies []Policy,
 			waiting = append(waiting, fmt.Sprintf("waiting for PVC %s to be deleted", k))
 			continue
 		}
-		_, msg, err := retireClaim(ctx, local, pair, pvc, ptr(c.policy.Spec.Volumes.SnapshotClassName),
+		_, msg, err := retireClaim(ctx, local, pair, pvc, ptr.To(c.policy.Spec.Volumes.SnapshotClassName),
 			"the PVC's side became the standby; data written there after the other side's newest snapshot")
 		if err != nil {
 			snapshotFailures.WithLabelValues(pair.Namespace, pair.Name, "retire").Inc()
@@ -151,25 +154,24 @@ func FinalSnapshot(ctx context.Context, sides Sides, policies []Policy, switchov
 	return true, fmt.Sprintf("%d PVCs snapshotted after the quiesce, usable on %s", ready, sides.Standby.Name), nil
 }
 
-// KeptSnapshot is a kept snapshot as status lists it.
-type KeptSnapshot struct {
-	Namespace, Name, Claim, Reason string
-	Created                        metav1.Time
-	Ready                          bool
-}
-
-// KeptOn lists the kept snapshots of the pair on a cluster.
-func KeptOn(ctx context.Context, c Cluster, pair PairRef) ([]KeptSnapshot, error) {
-	list, err := Kept(ctx, c, pair)
-	if err != nil {
+// KeptOn lists the kept snapshots of the pair on a cluster, newest first,
+// as status shows them.
+func KeptOn(ctx context.Context, c Cluster, pair PairRef) ([]tandemv1.KeptSnapshot, error) {
+	var list snapv1.VolumeSnapshotList
+	labels := pairLabels(pair)
+	labels[RoleLabel] = string(RoleKept)
+	if err := c.Read.List(ctx, &list, client.MatchingLabels(labels)); err != nil {
 		return nil, err
 	}
-	out := make([]KeptSnapshot, 0, len(list))
-	for i := range list {
-		s := &list[i]
-		out = append(out, KeptSnapshot{
+	sort.Slice(list.Items, func(i, j int) bool {
+		return list.Items[i].CreationTimestamp.After(list.Items[j].CreationTimestamp.Time)
+	})
+	out := make([]tandemv1.KeptSnapshot, 0, len(list.Items))
+	for i := range list.Items {
+		s := &list.Items[i]
+		out = append(out, tandemv1.KeptSnapshot{
 			Namespace: s.Namespace, Name: s.Name, Claim: s.Annotations[ClaimAnnotation],
-			Reason: s.Annotations[KeptReasonAnnotation], Created: s.CreationTimestamp, Ready: ToSnap(s, nil).Ready,
+			Reason: s.Annotations[KeptReasonAnnotation], CreationTime: s.CreationTimestamp, ReadyToUse: ToSnap(s, nil).Ready,
 		})
 	}
 	return out, nil
