@@ -75,9 +75,10 @@ docker-build: ## Build the operator image (needs a Docker engine; none runs on t
 ##@ Test
 
 .PHONY: testbed-bins
-testbed-bins: ## Build (once, cached in ~/.cache/tandem) the control-plane, etcd, kwok and CSI sidecar binaries.
+testbed-bins: ## Build (once, cached in ~/.cache/tandem) the control-plane, etcd, kwok, CSI sidecar and external-dns binaries.
 	hack/build-testbed-bins.sh >/dev/null
 	hack/build-testbed-bins.sh snapshot-controller csi-snapshotter csi-provisioner >/dev/null
+	hack/build-testbed-bins.sh external-dns >/dev/null
 
 .PHONY: test
 test: testbed-bins $(HELM) ## Run every test: unit, integration against real API servers, the chart, and e2e on the kwok test bed.

@@ -9,6 +9,7 @@
 #   snapshot-controller, csi-snapshotter                     v8.7.0
 #   csi-provisioner                                          v6.3.0
 #   tandem-csi (the test bed's own CSI driver, from test/csidriver)
+#   external-dns                                             v0.21.0
 #
 # Everything comes from the Go module proxy; see ../shared/TESTBED.md for why
 # the wrapper modules under hack/tools exist.
@@ -19,6 +20,8 @@ ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.8.0
 SNAPSHOTTER_VERSION=v8.7.0
 PROVISIONER_VERSION=v6.3.0
+# v0.23 needs a newer Go than the machines have.
+EXTERNALDNS_VERSION=v0.21.0
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${TANDEM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tandem}
@@ -26,7 +29,8 @@ bin=$cache/bin/kube-$KUBE_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION
 # The CSI sidecars are cached apart, so adding them did not rebuild the
 # control plane on machines that already had it.
 csibin=$cache/bin/snapshotter-$SNAPSHOTTER_VERSION-provisioner-$PROVISIONER_VERSION
-mkdir -p "$bin" "$csibin"
+dnsbin=$cache/bin/external-dns-$EXTERNALDNS_VERSION
+mkdir -p "$bin" "$csibin" "$dnsbin"
 
 log() { echo "build-testbed-bins: $*" >&2; }
 
@@ -60,6 +64,15 @@ build_kwok() {
   rmdir "$gobin"
 }
 
+build_external_dns() {
+  [ -x "$dnsbin/external-dns" ] && return 0
+  log "building external-dns $EXTERNALDNS_VERSION (about 3 minutes on a cold cache)"
+  local gobin; gobin=$(mktemp -d)
+  GOBIN=$gobin CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "sigs.k8s.io/external-dns@$EXTERNALDNS_VERSION"
+  mv "$gobin/external-dns" "$dnsbin/external-dns"
+  rmdir "$gobin"
+}
+
 build_csi() {
   local name=$1 module=$2 pkg=$3
   [ -x "$csibin/$name" ] && return 0
@@ -78,10 +91,12 @@ for b in $want; do
       build_csi "$b" snapshotter "github.com/kubernetes-csi/external-snapshotter/v8/cmd/$b" ;;
     csi-provisioner)
       build_csi "$b" provisioner "github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner" ;;
+    external-dns) build_external_dns ;;
     *) log "unknown binary $b"; exit 2 ;;
   esac
 done
 case " $want " in
+  *" external-dns "*) echo "$dnsbin" ;;
   *" snapshot-controller "*|*" csi-snapshotter "*|*" csi-provisioner "*) echo "$csibin" ;;
   *) echo "$bin" ;;
 esac

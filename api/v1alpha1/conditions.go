@@ -203,6 +203,21 @@ const (
 	// DNSNotVerifiedReason: an authoritative server does not answer the
 	// expected target yet.
 	DNSNotVerifiedReason = "DNSNotVerified"
+
+	// TrafficAtActiveReason: every record answers with the active
+	// cluster's targets and every route is enabled only there.
+	TrafficAtActiveReason = "PointsAtActive"
+
+	// TrafficElsewhereReason: a record answers with the standby's targets
+	// or with values neither cluster has.
+	TrafficElsewhereReason = "PointsElsewhere"
+
+	// NoTrafficReason: spec.traffic configures no record or route.
+	NoTrafficReason = "NoTraffic"
+
+	// RoutesFailedReason: a route named in spec.traffic.routes could not
+	// be enabled or disabled; the message names it.
+	RoutesFailedReason = "RoutesFailed"
 )
 
 // Reasons about switchovers.

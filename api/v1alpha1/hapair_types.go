@@ -266,6 +266,16 @@ type TrafficSpec struct {
 	// +optional
 	RFC2136 *RFC2136Spec `json:"rfc2136,omitempty"`
 
+	// ExternalDNS configures the ExternalDNS provider.
+	// +optional
+	ExternalDNS *ExternalDNSSpec `json:"externalDNS,omitempty"`
+
+	// VerifyTimeout bounds how long a flip waits for every authoritative
+	// server to answer the new targets before the step fails.
+	// +kubebuilder:default="2m"
+	// +optional
+	VerifyTimeout *metav1.Duration `json:"verifyTimeout,omitempty"`
+
 	// Routes are enabled only on the active side, so a global load balancer
 	// health-checking each site's entry point sees only the active one.
 	// +kubebuilder:validation:MaxItems=64
@@ -324,6 +334,20 @@ type ClusterTargets struct {
 	// +kubebuilder:validation:MaxItems=16
 	// +listType=atomic
 	Values []string `json:"values"`
+}
+
+// ExternalDNSSpec says how Tandem works with the external-dns instance of
+// each data center (docs/traffic.md has the settings they need).
+type ExternalDNSSpec struct {
+	// VerifyServers are host:port addresses of the zone's authoritative
+	// servers. A flip is done when every one of them answers the new
+	// targets, queried directly. When empty, a flip is done once
+	// external-dns has read the DNSEndpoint, and the step says it was not
+	// verified.
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=set
+	// +optional
+	VerifyServers []string `json:"verifyServers,omitempty"`
 }
 
 // RFC2136Spec is a set of authoritative servers that accept TSIG-signed
@@ -670,6 +694,16 @@ type DNSRecordStatus struct {
 	// when they disagree or answer with neither.
 	// +optional
 	Cluster string `json:"cluster,omitempty"`
+
+	// Answer is what the servers answered, when they agree.
+	// +listType=atomic
+	// +optional
+	Answer []string `json:"answer,omitempty"`
+
+	// Message says why Cluster is empty: servers that disagree, do not
+	// answer, or answer with values neither cluster has.
+	// +optional
+	Message string `json:"message,omitempty"`
 
 	// ObservedTime is when the servers were last queried.
 	// +optional

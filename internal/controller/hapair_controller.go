@@ -39,7 +39,8 @@ const statusRefresh = 30 * time.Second
 // the pair to it, settles this cluster's role against the peer's record and
 // the witness Lease (demoting or fencing itself when it must), detects a
 // lost active side and, on the active side, runs the sync of the pair's
-// SyncPolicies to the standby. Volumes and traffic are not built yet.
+// SyncPolicies to the standby, protects its volumes and keeps its DNS
+// records and routes with the active side.
 type HAPairReconciler struct {
 	client.Client
 	// ClusterName is the data center this operator runs in (--cluster-name).
@@ -189,6 +190,7 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		r.reconcileFailureDetection,
 		r.reconcileSync,
 		r.reconcileVolumes,
+		r.reconcileTraffic,
 		r.reconcileDrills,
 	} {
 		res, err := phase(ctx, s)

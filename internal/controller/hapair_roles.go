@@ -217,6 +217,9 @@ func (r *HAPairReconciler) adopt(ctx context.Context, s *hapairScope, newest fen
 	if err != nil {
 		return fmt.Errorf("demoting %s after %s showed %s: %w", r.ClusterName, newest.Source, newest.Record, err)
 	}
+	if err := r.stopServingTraffic(ctx, pair); err != nil {
+		return fmt.Errorf("demoting %s: withdrawing its traffic: %w", r.ClusterName, err)
+	}
 	pair.Status.LocalRole = tandemv1.RoleStandby
 	log.FromContext(ctx).Info("Demoted to standby", "seen", newest.Source, "record", newest.Record.String(), "parked", parked)
 	what := fmt.Sprintf("%d workloads scaled to 0 with their replica counts recorded", parked)
@@ -260,6 +263,9 @@ func (r *HAPairReconciler) holdActiveRole(ctx context.Context, s *hapairScope) (
 		parked, err := r.parkWorkloads(ctx, pair)
 		if err != nil {
 			return ctrl.Result{}, fmt.Errorf("fencing %s: %w", r.ClusterName, err)
+		}
+		if err := r.stopServingTraffic(ctx, pair); err != nil {
+			return ctrl.Result{}, fmt.Errorf("fencing %s: withdrawing its traffic: %w", r.ClusterName, err)
 		}
 		r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
 		pair.Status.LocalRole = tandemv1.RoleFenced

@@ -11,10 +11,6 @@ import (
 	"github.com/tandem-dev/tandem/internal/remote"
 )
 
-// notBuiltYet is said wherever Ready would otherwise suggest more than this
-// version does.
-const notBuiltYet = "traffic flips are not implemented yet"
-
 // setRecord writes the role record into status, with the standby it
 // implies.
 func setRecord(pair *tandemv1.HAPair, rec fence.Record, peer, local string) {
@@ -177,8 +173,8 @@ func firstFailures(f []tandemv1.ObjectFailure) string {
 }
 
 // setHAPairSummary derives Ready and Stalled from the owned conditions.
-// Ready follows Synced, the one capability built; its message says what is
-// not built, so a green Ready promises nothing more.
+// Ready follows Synced; VolumesProtected and TrafficReady speak for
+// themselves.
 func setHAPairSummary(pair *tandemv1.HAPair) {
 	if st := findCondition(pair, tandemv1.StalledCondition); st != nil && st.Status == metav1.ConditionTrue && st.Reason == tandemv1.LocalClusterUnknownReason {
 		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionFalse, st.Reason, st.Message)
@@ -202,8 +198,8 @@ func setHAPairSummary(pair *tandemv1.HAPair) {
 	case synced == nil:
 		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason, "Not reconciled yet")
 	case synced.Reason == tandemv1.StandbySideReason:
-		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionTrue, synced.Reason, synced.Message+"; "+notBuiltYet)
+		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionTrue, synced.Reason, synced.Message)
 	default:
-		setCondition(pair, tandemv1.ReadyCondition, synced.Status, synced.Reason, synced.Message+"; "+notBuiltYet)
+		setCondition(pair, tandemv1.ReadyCondition, synced.Status, synced.Reason, synced.Message)
 	}
 }

@@ -224,8 +224,11 @@ func TestActiveSideSyncsThePairAndReports(t *testing.T) {
 		t.Errorf("status.peer = %+v", p)
 	}
 	ready := condition(pair.Status.Conditions, tandemv1.ReadyCondition)
-	if ready == nil || ready.Status != metav1.ConditionTrue || !strings.Contains(ready.Message, "not implemented yet") {
-		t.Errorf("Ready = %+v; want True, saying what is not built", ready)
+	if ready == nil || ready.Status != metav1.ConditionTrue || !strings.Contains(ready.Message, "in sync on dc-west") {
+		t.Errorf("Ready = %+v; want True, saying the copies are in sync", ready)
+	}
+	if tr := condition(pair.Status.Conditions, tandemv1.TrafficReadyCondition); tr == nil || tr.Reason != tandemv1.NoTrafficReason {
+		t.Errorf("TrafficReady = %+v; want reason %s for a pair without spec.traffic", tr, tandemv1.NoTrafficReason)
 	}
 
 	var policy tandemv1.SyncPolicy

@@ -45,8 +45,8 @@ type SwitchoverReconciler struct {
 	// the cached client when nil.
 	APIReader client.Reader
 	// Volumes and Traffic carry out the volume and traffic steps. Volumes
-	// defaults to CSI snapshots (internal/volume); Traffic to the stand-in
-	// that reports its step Skipped.
+	// defaults to CSI snapshots (internal/volume); Traffic to DNS records
+	// and routes (internal/traffic).
 	Volumes switchover.Volumes
 	Traffic switchover.Traffic
 	// Clock is injected by tests; the real clock when nil.
@@ -69,14 +69,14 @@ func (r *SwitchoverReconciler) reader() client.Reader {
 
 func (r *SwitchoverReconciler) traffic() switchover.Traffic {
 	if r.Traffic == nil {
-		return switchover.NoTraffic{}
+		return dnsTraffic{reader: r.reader()}
 	}
 	return r.Traffic
 }
 
 // move describes the switchover for the volume and traffic steps.
 func (r *SwitchoverReconciler) move(s *switchoverScope) switchover.Move {
-	return switchover.Move{Switchover: s.obj, Pair: s.pair, From: s.obj.Status.FromCluster, To: s.obj.Spec.TargetCluster, Local: r.Client, Peer: s.peer}
+	return switchover.Move{Switchover: s.obj, Pair: s.pair, From: s.obj.Status.FromCluster, To: s.obj.Spec.TargetCluster, Here: r.ClusterName, Local: r.Client, Peer: s.peer}
 }
 
 // +kubebuilder:rbac:groups=tandem.dev,resources=switchovers,verbs=get;list;watch;create;update;patch;delete

@@ -40,7 +40,7 @@ func (d *drillRunner) steps(s *switchoverScope) []string {
 
 func (d *drillRunner) canRollBack(step string) bool {
 	switch step {
-	case switchover.StepPauseSync, switchover.StepRestoreVolumes, switchover.StepStartStandby, switchover.StepRunChecks:
+	case switchover.StepPauseSync, switchover.StepRestoreVolumes, switchover.StepStartStandby, switchover.StepPublishDrillName, switchover.StepRunChecks:
 		return true
 	}
 	return d.plannedRunner.canRollBack(step)
@@ -55,6 +55,10 @@ func (d *drillRunner) run(ctx context.Context, s *switchoverScope, step string) 
 			report(s).TimeToReady = s.obj.Status.RTO
 		}
 		return res, err
+	case switchover.StepPublishDrillName:
+		return r.traffic().PublishDrill(ctx, r.move(s))
+	case switchover.StepWithdrawDrillName:
+		return r.traffic().WithdrawDrill(ctx, r.move(s))
 	case switchover.StepRunChecks:
 		return r.runChecks(ctx, s)
 	case switchover.StepStopStandby:
@@ -107,6 +111,9 @@ func (d *drillRunner) rollBack(ctx context.Context, s *switchoverScope) (switcho
 	}
 	if _, err := r.Pairs.parkOn(ctx, s.peer, s.pair); err != nil {
 		return switchover.Result{}, err
+	}
+	if res, err := r.traffic().WithdrawDrill(ctx, r.move(s)); err != nil || res.Phase == "" {
+		return res, err
 	}
 	if err := r.deleteCheckJobs(ctx, s); err != nil {
 		return switchover.Result{}, err

@@ -76,6 +76,19 @@ func (p *plannedRunner) rollBack(ctx context.Context, s *switchoverScope) (switc
 	if s.peer == nil {
 		return switchover.Waiting(fmt.Sprintf("waiting for %s to answer, to scale it back to 0: %v", s.obj.Spec.TargetCluster, s.peerErr), probePeriod(s.pair)), nil
 	}
+	if st := findStep(s.obj, switchover.StepFlipTraffic); st != nil && st.Phase != tandemv1.StepPending {
+		// The flip may have moved some records or routes: point them back
+		// before the old side serves again.
+		back := r.move(s)
+		back.From, back.To = back.To, back.From
+		res, err := r.traffic().Flip(ctx, back)
+		if err != nil || res.Phase == "" {
+			return res, err
+		}
+		if rep := s.obj.Status.Report; rep != nil {
+			rep.TrafficMovedTime, rep.ClientsFollowBy = nil, nil
+		}
+	}
 	parked, err := r.Pairs.parkOn(ctx, s.peer, s.pair)
 	if err != nil {
 		return switchover.Result{}, err

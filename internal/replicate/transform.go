@@ -16,6 +16,7 @@ import (
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 	"github.com/tandem-dev/tandem/internal/plan"
+	"github.com/tandem-dev/tandem/internal/traffic"
 )
 
 // Labels and annotations Tandem puts on copies.
@@ -205,6 +206,14 @@ func warm(obj *unstructured.Unstructured, ref plan.Ref) {
 		_ = unstructured.SetNestedField(obj.Object, true, "spec", "suspend")
 	case "DaemonSet.apps":
 		_ = unstructured.SetNestedField(obj.Object, "parked", "spec", "template", "spec", "nodeSelector", ParkedNodeSelector)
+	case "Ingress.networking.k8s.io", "HTTPRoute.gateway.networking.k8s.io":
+		// A route of spec.traffic.routes serves only on the active side;
+		// the copy is parked the way the traffic phase parks it, so the
+		// two never undo each other.
+		if obj.GetLabels()[traffic.RouteLabel] == "true" {
+			traffic.Park(obj)
+		}
+		return
 	default:
 		return
 	}

@@ -88,7 +88,10 @@ var PlannedSteps = []string{StepPreconditions, StepQuiesce, StepFinalSync, StepF
 // CanRollBack says whether a Planned step may still be undone.
 func CanRollBack(step string) bool {
 	switch step {
-	case StepQuiesce, StepFinalSync, StepFinalVolumes, StepPauseSync, StepRestoreVolumes, StepPromoteTarget:
+	case StepQuiesce, StepFinalSync, StepFinalVolumes, StepPauseSync, StepRestoreVolumes, StepPromoteTarget, StepFlipTraffic:
+		// Until the roles swap, the old side still holds the epoch: a flip
+		// that cannot finish (a refused update, servers that never answer
+		// the target) is pointed back by the rollback.
 		return true
 	}
 	return false
@@ -208,11 +211,15 @@ func checkInSync(c PlannedCheck) string {
 const (
 	StepStartStandby = "StartStandby"
 	StepRunChecks    = "RunChecks"
-	StepStopStandby  = "StopStandby"
-	StepResumeSync   = "ResumeSync"
-	StepReport       = "Report"
-	StepHold         = "Hold"
-	StepSwitchBack   = "SwitchBack"
+	// StepPublishDrillName and StepWithdrawDrillName publish and remove
+	// the records' drill names pointing at the standby.
+	StepPublishDrillName  = "PublishDrillName"
+	StepWithdrawDrillName = "WithdrawDrillName"
+	StepStopStandby       = "StopStandby"
+	StepResumeSync        = "ResumeSync"
+	StepReport            = "Report"
+	StepHold              = "Hold"
+	StepSwitchBack        = "SwitchBack"
 )
 
 // DrillSteps are the steps of a drill in mode.
@@ -220,5 +227,5 @@ func DrillSteps(mode tandemv1.DrillMode) []string {
 	if mode == tandemv1.DrillLive {
 		return append(append([]string{}, PlannedSteps...), StepHold, StepSwitchBack, StepReport)
 	}
-	return []string{StepPreconditions, StepPauseSync, StepRestoreVolumes, StepStartStandby, StepRunChecks, StepStopStandby, StepResumeSync, StepReport}
+	return []string{StepPreconditions, StepPauseSync, StepRestoreVolumes, StepStartStandby, StepPublishDrillName, StepRunChecks, StepStopStandby, StepWithdrawDrillName, StepResumeSync, StepReport}
 }

@@ -96,8 +96,27 @@ func Update(ctx context.Context, server, zone string, rec Record, key TSIG) erro
 		rrs = append(rrs, rr)
 	}
 	m.Insert(rrs)
-	m.SetTsig(dns.Fqdn(key.Name), key.algorithm(), 300, time.Now().Unix())
+	return send(ctx, server, name, m, key)
+}
 
+// Delete removes the record's RRset from zone at server: the name then
+// answers nothing for that type. Deleting a name that has no such record
+// succeeds.
+func Delete(ctx context.Context, server, zone string, rec Record, key TSIG) error {
+	qtype, err := rec.qtype()
+	if err != nil {
+		return err
+	}
+	name := dns.Fqdn(rec.Name)
+	m := new(dns.Msg)
+	m.SetUpdate(dns.Fqdn(zone))
+	m.RemoveRRset([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: qtype, Class: dns.ClassINET}}})
+	return send(ctx, server, name, m, key)
+}
+
+// send signs the update m with key and sends it to server over TCP.
+func send(ctx context.Context, server, name string, m *dns.Msg, key TSIG) error {
+	m.SetTsig(dns.Fqdn(key.Name), key.algorithm(), 300, time.Now().Unix())
 	c := &dns.Client{Net: "tcp", TsigSecret: map[string]string{dns.Fqdn(key.Name): key.Secret}, Timeout: timeout(ctx)}
 	resp, _, err := c.ExchangeContext(ctx, m, server)
 	if err != nil {

@@ -177,10 +177,11 @@ func (b *Bed) startProcess(name, comp string, argv []string) error {
 	return os.WriteFile(b.storagePIDPath(name, comp), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
 }
 
-// storagePIDs returns the live storage processes of a data center.
+// storagePIDs returns the live storage and external-dns processes of a
+// data center.
 func (b *Bed) storagePIDs(name string) map[string]int {
 	pids := map[string]int{}
-	for _, comp := range storageComponents {
+	for _, comp := range siteComponents() {
 		data, err := os.ReadFile(b.storagePIDPath(name, comp))
 		if err != nil {
 			continue
@@ -192,31 +193,48 @@ func (b *Bed) storagePIDs(name string) map[string]int {
 	return pids
 }
 
-// stopStorage stops a data center's storage processes; its volumes and
-// snapshots stay on disk, and replications in flight are lost.
+func siteComponents() []string { return append(append([]string{}, storageComponents...), externalDNSComponents...) }
+
+// stopStorage stops a data center's storage and external-dns processes; its
+// volumes and snapshots stay on disk, and replications in flight are lost.
 func (b *Bed) stopStorage(name string) error {
 	err := killAll(b.storagePIDs(name))
-	for _, comp := range storageComponents {
+	for _, comp := range siteComponents() {
 		_ = os.Remove(b.storagePIDPath(name, comp))
 	}
 	return err
 }
 
-// restartStorage starts the storage of a data center that had storage
-// before it was stopped.
+// restartStorage starts the storage and external-dns of a data center
+// that had them before it was stopped.
 func (b *Bed) restartStorage(name string) error {
-	data, err := os.ReadFile(b.storageConfigPath(name))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
+	var opts StorageOptions
+	found, err := readJSON(b.storageConfigPath(name), &opts)
 	if err != nil {
 		return err
 	}
-	var opts StorageOptions
-	if err := json.Unmarshal(data, &opts); err != nil {
+	if found {
+		if err := b.startStorageProcesses(name, opts); err != nil {
+			return err
+		}
+	}
+	var dns ExternalDNSOptions
+	if found, err = readJSON(b.externalDNSConfigPath(name), &dns); err != nil || !found {
 		return err
 	}
-	return b.startStorageProcesses(name, opts)
+	return b.startExternalDNSProcesses(name, dns)
+}
+
+// readJSON reads path into v and says whether the file exists.
+func readJSON(path string, v any) (bool, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, json.Unmarshal(data, v)
 }
 
 func (b *Bed) storageRunDir() string { return filepath.Join(b.Dir, "storage", "run") }

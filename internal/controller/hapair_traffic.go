@@ -1,0 +1,196 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/traffic"
+)
+
+// reconcileTraffic keeps the pair's records and routes with this side's
+// role and reports where each record points at the authoritative servers.
+//
+// The active side publishes: its production DNSEndpoint, or, for RFC 2136,
+// records that no server answers yet. It never overwrites a record that
+// answers the other cluster's targets: only a switchover step, after the
+// epoch moved, takes a name over. That is what keeps a side that wrongly
+// believes itself active (a restarted old side that has not seen the new
+// epoch yet) from flipping a name back. The standby withdraws its
+// endpoints and disables its routes. While a switchover of the pair runs,
+// its steps own the traffic and this phase only observes.
+func (r *HAPairReconciler) reconcileTraffic(ctx context.Context, s *hapairScope) (ctrl.Result, error) {
+	pair := s.pair
+	t := pair.Spec.Traffic
+	if t == nil || (len(t.DNS) == 0 && len(t.Routes) == 0) {
+		pair.Status.Traffic = nil
+		traffic.Forget(pair.Namespace, pair.Name)
+		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionTrue, tandemv1.NoTrafficReason, "spec.traffic configures no DNS record or route")
+		return ctrl.Result{}, nil
+	}
+	cfg, err := traffic.Load(ctx, r.reader(), pair)
+	if err != nil {
+		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionFalse, tandemv1.DNSUpdateFailedReason, err.Error())
+		return ctrl.Result{}, nil
+	}
+	busy, err := r.busyWith(ctx, pair)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var acted error
+	if len(busy) == 0 {
+		switch pair.Status.LocalRole {
+		case tandemv1.RoleActive:
+			acted = r.publishTraffic(ctx, cfg, pair)
+		case tandemv1.RoleStandby:
+			acted = r.withdrawTraffic(ctx, cfg, pair, true)
+		}
+	}
+	rctx, cancel := remoteContext(ctx, pair)
+	seen := traffic.Observe(rctx, cfg)
+	cancel()
+	traffic.RecordSeen(cfg, pair.Status.ActiveCluster, seen)
+	now := metav1.NewTime(r.now())
+	records := make([]tandemv1.DNSRecordStatus, len(seen))
+	for i, x := range seen {
+		records[i] = tandemv1.DNSRecordStatus{Name: x.Name, Cluster: x.Cluster, Answer: x.Answer, Message: x.Message, ObservedTime: &now}
+	}
+	pair.Status.Traffic = &tandemv1.TrafficStatus{Records: records}
+	setTrafficReady(pair, cfg, seen, acted, busy)
+	return ctrl.Result{}, nil
+}
+
+// setTrafficReady derives TrafficReady from what the servers answer and
+// what this reconcile could not do.
+func setTrafficReady(pair *tandemv1.HAPair, cfg traffic.Config, seen []traffic.Seen, acted error, busy []string) {
+	active := pair.Status.ActiveCluster
+	var refused *traffic.RefusedError
+	switch {
+	case errors.As(acted, &refused):
+		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionFalse, tandemv1.DNSUpdateFailedReason, acted.Error()+"; the record was not changed")
+		return
+	case acted != nil:
+		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionFalse, tandemv1.RoutesFailedReason, acted.Error())
+		return
+	}
+	if len(cfg.Servers) == 0 && cfg.HasDNS() {
+		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionUnknown, tandemv1.DNSNotVerifiedReason,
+			"spec.traffic.externalDNS.verifyServers is empty, so Tandem cannot see where the records point; the DNSEndpoints follow the active side")
+		return
+	}
+	var elsewhere, unverified []string
+	for _, x := range seen {
+		switch {
+		case x.Cluster == active && len(x.Unreachable) == 0:
+		case x.Cluster == active:
+			unverified = append(unverified, x.Name+": "+x.Message)
+		case x.Cluster != "":
+			elsewhere = append(elsewhere, fmt.Sprintf("%s answers %s's targets", x.Name, x.Cluster))
+		case len(x.Answer) == 0 && len(x.Unreachable) > 0:
+			unverified = append(unverified, x.Name+": "+x.Message)
+		default:
+			elsewhere = append(elsewhere, x.Name+": "+x.Message)
+		}
+	}
+	during := ""
+	if len(busy) > 0 {
+		during = " while Switchover " + strings.Join(busy, ", ") + " runs"
+	}
+	switch {
+	case len(elsewhere) > 0 && len(busy) > 0:
+		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason, strings.Join(elsewhere, "; ")+during)
+	case len(elsewhere) > 0:
+		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionFalse, tandemv1.TrafficElsewhereReason,
+			fmt.Sprintf("%s is active but %s", active, strings.Join(elsewhere, "; ")))
+	case len(unverified) > 0:
+		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionUnknown, tandemv1.DNSNotVerifiedReason, strings.Join(unverified, "; "))
+	default:
+		msg := fmt.Sprintf("%d records answer %s's targets at every authoritative server", len(seen), active)
+		if n := len(pair.Spec.Traffic.Routes); n > 0 {
+			msg += fmt.Sprintf("; %d routes enabled only on %s", n, active)
+		}
+		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, msg)
+	}
+}
+
+// publishTraffic is the active side's share: routes enabled, the
+// production DNSEndpoint written, RFC 2136 records created where no server
+// answers them. A takeover endpoint left by a flip is removed once the
+// names answer this side's targets.
+func (r *HAPairReconciler) publishTraffic(ctx context.Context, cfg traffic.Config, pair *tandemv1.HAPair) error {
+	if _, _, err := traffic.SetRoutes(ctx, r.Client, pair.Spec.Traffic.Routes, true); err != nil {
+		return err
+	}
+	if !cfg.HasDNS() {
+		return nil
+	}
+	recs, err := traffic.AllDesired(cfg, r.ClusterName)
+	if err != nil {
+		return err
+	}
+	rctx, cancel := remoteContext(ctx, pair)
+	defer cancel()
+	if cfg.RFC2136() {
+		var absent []traffic.Record
+		for _, rec := range recs {
+			if left := traffic.Gone(rctx, cfg, []traffic.Record{rec}); len(left) == 0 {
+				absent = append(absent, rec)
+			}
+		}
+		return traffic.Point(rctx, cfg, absent)
+	}
+	if err := traffic.Apply(ctx, r.Client, traffic.Endpoint(cfg, traffic.Production, recs)); err != nil {
+		return err
+	}
+	if len(cfg.Servers) > 0 && len(traffic.Pending(rctx, cfg, recs)) == 0 {
+		return traffic.RemoveEndpoint(ctx, r.Client, cfg, traffic.Takeover)
+	}
+	return nil
+}
+
+// withdrawTraffic is what a side that does not serve does: its routes
+// disabled and its DNSEndpoints deleted, so its external-dns drops the
+// names it still owns. RFC 2136 records are left alone: the side that took
+// over has already pointed them elsewhere, and a delete racing that update
+// would leave the name answering nothing. drills says whether a leftover
+// drill endpoint goes too (no drill runs).
+func (r *HAPairReconciler) withdrawTraffic(ctx context.Context, cfg traffic.Config, pair *tandemv1.HAPair, drills bool) error {
+	var routes []tandemv1.RouteRef
+	if pair.Spec.Traffic != nil {
+		routes = pair.Spec.Traffic.Routes
+	}
+	if _, _, err := traffic.SetRoutes(ctx, r.Client, routes, false); err != nil {
+		return err
+	}
+	if cfg.RFC2136() {
+		return nil
+	}
+	kinds := []string{traffic.Production, traffic.Takeover}
+	if drills {
+		kinds = append(kinds, traffic.Drill)
+	}
+	for _, kind := range kinds {
+		if err := traffic.RemoveEndpoint(ctx, r.Client, cfg, kind); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stopServingTraffic withdraws this side's traffic when it demotes or
+// fences itself; it reads the configuration itself, as the traffic phase
+// does not run then.
+func (r *HAPairReconciler) stopServingTraffic(ctx context.Context, pair *tandemv1.HAPair) error {
+	if pair.Spec.Traffic == nil {
+		return nil
+	}
+	// Withdrawing needs no TSIG key (RFC 2136 records are left alone), so
+	// a Secret that cannot be read does not stop it.
+	cfg, _ := traffic.Load(ctx, r.reader(), pair)
+	return r.withdrawTraffic(ctx, cfg, pair, false)
+}

@@ -1,0 +1,274 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/switchover"
+	"github.com/tandem-dev/tandem/internal/traffic"
+)
+
+// trafficPoll is how often a flip re-checks the authoritative servers: the
+// time traffic moved is measured to about this precision.
+const trafficPoll = 250 * time.Millisecond
+
+// dnsTraffic is the default switchover.Traffic: it moves the pair's DNS
+// records (external-dns DNSEndpoints or RFC 2136 updates) and routes, and
+// verifies the records at every authoritative server.
+type dnsTraffic struct {
+	// reader reads the TSIG Secret on the cluster the switchover runs on.
+	reader client.Reader
+}
+
+// +kubebuilder:rbac:groups=externaldns.k8s.io,resources=dnsendpoints,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;patch
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;patch
+
+// Flip points every record at m.To and waits until every server answers
+// it. Each call is one round, safe to repeat: records already pointing at
+// m.To are not updated again.
+//
+// With external-dns the target's production and takeover endpoints carry
+// the records; the takeover one lets m.To's takeover instance of
+// external-dns take the names over from m.From's owner id, so a dead old
+// side does not block the flip. Once verified, the takeover endpoint goes
+// and the old side's production endpoint is withdrawn (or, when the old
+// side does not answer, withdrawn by its own operator when it rejoins).
+func (t dnsTraffic) Flip(ctx context.Context, m switchover.Move) (switchover.Result, error) {
+	cfg, err := traffic.Load(ctx, t.reader, m.Pair)
+	if err != nil {
+		return switchover.Failed(err.Error() + "; no record was changed"), nil
+	}
+	if !cfg.HasDNS() {
+		routesMsg, err := flipRoutes(ctx, m)
+		if err != nil || routesMsg == "" {
+			return switchover.Skipped("spec.traffic configures no DNS record or route"), err
+		}
+		return switchover.Succeeded(strings.TrimPrefix(routesMsg, "; ")), nil
+	}
+	recs, err := traffic.AllDesired(cfg, m.To)
+	if err != nil {
+		return switchover.Failed(err.Error() + "; no record was changed"), nil
+	}
+	res, done := t.publish(ctx, m, cfg, recs, traffic.Production, traffic.Takeover)
+	if !done {
+		return res, nil
+	}
+	moved := time.Now()
+	// Routes follow the records, so a flip the servers never confirm
+	// leaves them where they were.
+	routesMsg, err := flipRoutes(ctx, m)
+	if err != nil {
+		return switchover.Result{}, err
+	}
+	withdrawn := ""
+	if !cfg.RFC2136() {
+		// The names are owned by m.To's external-dns now: the takeover
+		// endpoint has done its work and must not outlive the flip.
+		if to := m.On(m.To); to != nil {
+			if err := traffic.RemoveEndpoint(ctx, to, cfg, traffic.Takeover); err != nil {
+				return switchover.Result{}, err
+			}
+		}
+		if from := m.On(m.From); from != nil {
+			if err := traffic.RemoveEndpoint(ctx, from, cfg, traffic.Production); err != nil {
+				return switchover.Result{}, err
+			}
+			withdrawn = fmt.Sprintf("; %s's DNSEndpoint withdrawn", m.From)
+		} else {
+			withdrawn = fmt.Sprintf("; %s's DNSEndpoint is withdrawn by its operator when it rejoins (its external-dns no longer owns the names)", m.From)
+		}
+	}
+	started := stepStart(m.Switchover, switchover.StepFlipTraffic, moved)
+	traffic.ObserveFlip(cfg, moved.Sub(started))
+	ttl := traffic.MaxTTL(cfg)
+	rep := m.Switchover.Status.Report
+	if rep == nil {
+		rep = &tandemv1.SwitchoverReport{}
+		m.Switchover.Status.Report = rep
+	}
+	rep.TrafficMovedTime = &metav1.Time{Time: moved}
+	rep.ClientsFollowBy = &metav1.Time{Time: moved.Add(ttl)}
+	msg := fmt.Sprintf("%s answer %s's targets %s after the step started; clients follow within the TTL of %s%s%s",
+		verifiedAt(cfg), m.To, moved.Sub(started).Round(time.Millisecond), ttl, withdrawn, routesMsg)
+	return switchover.Succeeded(msg), nil
+}
+
+// publish writes recs pointing at m.To (as the endpoint kinds, or as
+// RFC 2136 updates) and reports whether every server answers them. Until
+// then it returns the Result to wait with, or to fail with once
+// spec.traffic.verifyTimeout has passed since the step started.
+func (t dnsTraffic) publish(ctx context.Context, m switchover.Move, cfg traffic.Config, recs []traffic.Record, kinds ...string) (switchover.Result, bool) {
+	if cfg.RFC2136() {
+		if err := traffic.Point(ctx, cfg, recs); err != nil {
+			var refused *traffic.RefusedError
+			if errors.As(err, &refused) {
+				return switchover.Failed(err.Error() + "; the records were not changed"), false
+			}
+			return t.wait(m, cfg, err.Error()), false
+		}
+	} else {
+		to := m.On(m.To)
+		if to == nil {
+			return t.wait(m, cfg, fmt.Sprintf("cannot reach %s to write its DNSEndpoint", m.To)), false
+		}
+		for _, kind := range kinds {
+			if err := traffic.Apply(ctx, to, traffic.Endpoint(cfg, kind, recs)); err != nil {
+				return switchover.Failed(err.Error()), false
+			}
+		}
+		if len(cfg.Servers) == 0 {
+			for _, kind := range kinds {
+				if _, read, err := traffic.Read(ctx, to, cfg, kind); err != nil || !read {
+					return t.wait(m, cfg, fmt.Sprintf("waiting for %s's external-dns to read DNSEndpoint %s", m.To, traffic.EndpointName(cfg.Pair, kind))), false
+				}
+			}
+			return switchover.Result{}, true
+		}
+	}
+	if pending := traffic.Pending(ctx, cfg, recs); len(pending) > 0 {
+		return t.wait(m, cfg, strings.Join(pending, "; ")), false
+	}
+	return switchover.Result{}, true
+}
+
+// wait is the Result of a flip still waiting: Waiting, or Failed once the
+// verify timeout has passed since the step started.
+func (t dnsTraffic) wait(m switchover.Move, cfg traffic.Config, why string) switchover.Result {
+	limit := 2 * time.Minute
+	if tr := m.Pair.Spec.Traffic; tr != nil && tr.VerifyTimeout != nil && tr.VerifyTimeout.Duration > 0 {
+		limit = tr.VerifyTimeout.Duration
+	}
+	now := time.Now()
+	if started := currentStepStart(m.Switchover, now); now.Sub(started) > limit {
+		return switchover.Failed(fmt.Sprintf("after %s (spec.traffic.verifyTimeout): %s", limit, why))
+	}
+	return switchover.Waiting(why, trafficPoll)
+}
+
+// PublishDrill publishes the drill names pointing at the standby.
+func (t dnsTraffic) PublishDrill(ctx context.Context, m switchover.Move) (switchover.Result, error) {
+	cfg, err := traffic.Load(ctx, t.reader, m.Pair)
+	if err != nil {
+		return switchover.Failed(err.Error()), nil
+	}
+	recs, err := traffic.DrillRecords(cfg, m.To)
+	if err != nil {
+		return switchover.Failed(err.Error()), nil
+	}
+	if len(recs) == 0 {
+		return switchover.Skipped("no record in spec.traffic.dns has a drillName"), nil
+	}
+	res, done := t.publish(ctx, m, cfg, recs, traffic.Drill)
+	if !done {
+		return res, nil
+	}
+	return switchover.Succeeded(fmt.Sprintf("%s answer %s with %s's targets; the production names were not touched", verifiedAt(cfg), names(recs), m.To)), nil
+}
+
+// WithdrawDrill removes the drill names and waits until no server answers
+// them.
+func (t dnsTraffic) WithdrawDrill(ctx context.Context, m switchover.Move) (switchover.Result, error) {
+	cfg, err := traffic.Load(ctx, t.reader, m.Pair)
+	if err != nil {
+		return switchover.Failed(err.Error()), nil
+	}
+	recs, err := traffic.DrillRecords(cfg, m.To)
+	if err != nil || len(recs) == 0 {
+		return switchover.Skipped("no drill name to remove"), nil
+	}
+	if cfg.RFC2136() {
+		if err := traffic.Remove(ctx, cfg, recs); err != nil {
+			return t.wait(m, cfg, err.Error()), nil
+		}
+	} else {
+		to := m.On(m.To)
+		if to == nil {
+			return t.wait(m, cfg, fmt.Sprintf("cannot reach %s to delete its drill DNSEndpoint", m.To)), nil
+		}
+		if err := traffic.RemoveEndpoint(ctx, to, cfg, traffic.Drill); err != nil {
+			return switchover.Result{}, err
+		}
+		if len(cfg.Servers) == 0 {
+			return switchover.Succeeded(fmt.Sprintf("DNSEndpoint %s deleted on %s (not verified: spec.traffic.externalDNS.verifyServers is empty)", traffic.EndpointName(cfg.Pair, traffic.Drill), m.To)), nil
+		}
+	}
+	if left := traffic.Gone(ctx, cfg, recs); len(left) > 0 {
+		return t.wait(m, cfg, strings.Join(left, "; ")), nil
+	}
+	return switchover.Succeeded(fmt.Sprintf("%s answer %s no more", verifiedAt(cfg), names(recs))), nil
+}
+
+func verifiedAt(cfg traffic.Config) string {
+	if len(cfg.Servers) == 0 {
+		return "external-dns read the DNSEndpoints (not verified: spec.traffic.externalDNS.verifyServers is empty) and should"
+	}
+	return "all " + fmt.Sprint(len(cfg.Servers)) + " authoritative servers (" + strings.Join(cfg.Servers, ", ") + ")"
+}
+
+func names(recs []traffic.Record) string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = r.Name
+	}
+	return strings.Join(out, ", ")
+}
+
+// stepStart is when the named step started, or def.
+func stepStart(so *tandemv1.Switchover, name string, def time.Time) time.Time {
+	if st := findStep(so, name); st != nil && st.StartTime != nil {
+		return st.StartTime.Time
+	}
+	return def
+}
+
+// currentStepStart is when the running step started, or def.
+func currentStepStart(so *tandemv1.Switchover, def time.Time) time.Time {
+	for _, st := range so.Status.Steps {
+		if st.Phase == tandemv1.StepRunning && st.StartTime != nil {
+			return st.StartTime.Time
+		}
+	}
+	return def
+}
+
+// flipRoutes enables spec.traffic.routes on m.To and disables them on
+// m.From when it answers (a side that does not disables its own when it
+// rejoins as the standby).
+func flipRoutes(ctx context.Context, m switchover.Move) (string, error) {
+	var routes []tandemv1.RouteRef
+	if t := m.Pair.Spec.Traffic; t != nil {
+		routes = t.Routes
+	}
+	if len(routes) == 0 {
+		return "", nil
+	}
+	to := m.On(m.To)
+	if to == nil {
+		return "", fmt.Errorf("cannot reach %s to enable its routes", m.To)
+	}
+	_, missing, err := traffic.SetRoutes(ctx, to, routes, true)
+	if err != nil {
+		return "", err
+	}
+	msg := fmt.Sprintf("; %d routes enabled on %s", len(routes)-len(missing), m.To)
+	if len(missing) > 0 {
+		msg += " (not there: " + firstN(missing, 3) + ")"
+	}
+	if from := m.On(m.From); from != nil {
+		if _, _, err := traffic.SetRoutes(ctx, from, routes, false); err != nil {
+			return "", err
+		}
+		msg += ", disabled on " + m.From
+	} else {
+		msg += fmt.Sprintf(", disabled on %s by its operator when it rejoins", m.From)
+	}
+	return msg, nil
+}

@@ -1,0 +1,205 @@
+package testbed
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// externalDNSModule holds the DNSEndpoint CRD the test bed installs.
+const externalDNSModule = "sigs.k8s.io/external-dns"
+
+// externalDNSComponents are the two external-dns instances of a data
+// center, as docs/traffic.md describes them: the main one and the takeover
+// one, which reads only DNSEndpoints labelled tandem.dev/dns-takeover.
+var externalDNSComponents = []string{"external-dns", "external-dns-takeover"}
+
+// ExternalDNSOptions configure a data center's external-dns.
+type ExternalDNSOptions struct {
+	// Peer is the other data center: the owner id the takeover instance
+	// migrates from.
+	Peer string
+	// DNS is the authoritative server they update.
+	DNS DNSServer
+	// Interval between syncs; 1s when zero.
+	Interval time.Duration
+}
+
+// DNSServer is what a test or the demo needs to know of the test bed's
+// BIND: where it listens, its zone and its TSIG key.
+type DNSServer struct {
+	Addr, Zone, KeyName, Secret string
+	PID                         int
+}
+
+// ExternalDNSBinDir returns the directory holding external-dns v0.21.0,
+// built once into the cache. It honours TANDEM_TESTBED_DNS_BIN.
+func ExternalDNSBinDir() (string, error) { return externalDNSBins.path() }
+
+var externalDNSBins = &cachedBins{env: "TANDEM_TESTBED_DNS_BIN", what: "external-dns", args: []string{"external-dns"}}
+
+// StartDNS runs the test bed's authoritative DNS server (BIND) for zone.
+// It outlives the caller, like the clusters; StopDNS (and Down) stop it.
+func (b *Bed) StartDNS(zone string) (DNSServer, error) {
+	dir := filepath.Join(b.Dir, "dns")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return DNSServer{}, err
+	}
+	bind, err := StartBIND(dir, zone)
+	if err != nil {
+		return DNSServer{}, err
+	}
+	srv := DNSServer{Addr: bind.Addr, Zone: zone, KeyName: bind.KeyName, Secret: bind.Secret, PID: bind.cmd.Process.Pid}
+	data, err := json.Marshal(srv)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "server.json"), data, 0o600)
+	}
+	if err != nil {
+		bind.Stop()
+		return DNSServer{}, err
+	}
+	return srv, nil
+}
+
+// DNS returns the running DNS server of the bed.
+func (b *Bed) DNS() (DNSServer, error) {
+	var srv DNSServer
+	found, err := readJSON(filepath.Join(b.Dir, "dns", "server.json"), &srv)
+	if err == nil && !found {
+		err = fmt.Errorf("the test bed runs no DNS server (testbed up -dns)")
+	}
+	return srv, err
+}
+
+// StopDNS stops the bed's DNS server, by PID.
+func (b *Bed) StopDNS() error {
+	srv, err := b.DNS()
+	if err != nil {
+		return nil
+	}
+	_ = os.Remove(filepath.Join(b.Dir, "dns", "server.json"))
+	if srv.PID > 0 && ProcessAlive(srv.PID) {
+		return killAll(map[string]int{"named": srv.PID})
+	}
+	return nil
+}
+
+// StartExternalDNS installs the DNSEndpoint CRD into data center name and
+// runs its two external-dns instances (owner id = the data center's name)
+// against opts.DNS with the rfc2136 provider. Stop, Start and Delete of the
+// cluster stop and start them with it.
+func (b *Bed) StartExternalDNS(ctx context.Context, name string, opts ExternalDNSOptions) error {
+	if opts.Interval == 0 {
+		opts.Interval = time.Second
+	}
+	c, err := b.Cluster(name)
+	if err != nil {
+		return err
+	}
+	if err := installDNSEndpointCRD(ctx, c.Client); err != nil {
+		return fmt.Errorf("cluster %s: %w", name, err)
+	}
+	if err := os.MkdirAll(b.storageRunDir(), 0o755); err != nil {
+		return err
+	}
+	data, err := json.Marshal(opts)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(b.externalDNSConfigPath(name), data, 0o600); err != nil {
+		return err
+	}
+	return b.startExternalDNSProcesses(name, opts)
+}
+
+func (b *Bed) externalDNSConfigPath(name string) string {
+	return filepath.Join(b.storageRunDir(), name+"-external-dns.json")
+}
+
+func (b *Bed) startExternalDNSProcesses(name string, opts ExternalDNSOptions) error {
+	dir, err := ExternalDNSBinDir()
+	if err != nil {
+		return err
+	}
+	host, port, _ := strings.Cut(opts.DNS.Addr, ":")
+	common := []string{
+		filepath.Join(dir, "external-dns"), "--kubeconfig=" + b.KubeconfigPath(name),
+		"--source=crd", "--crd-source-apiversion=externaldns.k8s.io/v1alpha1", "--crd-source-kind=DNSEndpoint",
+		"--provider=rfc2136", "--rfc2136-host=" + host, "--rfc2136-port=" + port, "--rfc2136-zone=" + opts.DNS.Zone,
+		"--rfc2136-tsig-keyname=" + opts.DNS.KeyName, "--rfc2136-tsig-secret=" + opts.DNS.Secret,
+		"--rfc2136-tsig-secret-alg=hmac-sha256", "--rfc2136-tsig-axfr", "--domain-filter=" + opts.DNS.Zone,
+		"--registry=txt", "--txt-owner-id=" + name, "--interval=" + opts.Interval.String(),
+	}
+	for _, comp := range externalDNSComponents {
+		metrics, err := FreePort()
+		if err != nil {
+			return err
+		}
+		argv := append(append([]string{}, common...), "--metrics-address=127.0.0.1:"+strconv.Itoa(metrics))
+		if comp == "external-dns" {
+			// It leaves what the other side owns alone.
+			argv = append(argv, "--policy=sync")
+		} else {
+			// It only ever takes names over (never deletes), and only
+			// those of the DNSEndpoints Tandem labels for it.
+			argv = append(argv, "--policy=upsert-only", "--label-filter=tandem.dev/dns-takeover=true",
+				"--migrate-from-txt-owner="+opts.Peer)
+		}
+		if err := b.startProcess(name, comp, argv); err != nil {
+			_ = b.stopStorage(name)
+			return err
+		}
+	}
+	return nil
+}
+
+// installDNSEndpointCRD applies external-dns's DNSEndpoint CRD from the
+// module cache and waits until it is established.
+func installDNSEndpointCRD(ctx context.Context, c client.Client) error {
+	dir, err := externalDNSModuleDir()
+	if err != nil {
+		return err
+	}
+	crds, err := ReadManifests(filepath.Join(dir, "config", "crd", "standard", "dnsendpoints.externaldns.k8s.io.yaml"))
+	if err != nil {
+		return err
+	}
+	if err := ApplyObjects(ctx, c, crds); err != nil {
+		return err
+	}
+	return Poll(ctx, 30*time.Second, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
+		got := &unstructured.Unstructured{}
+		got.SetGroupVersionKind(crds[0].GroupVersionKind())
+		if err := c.Get(ctx, client.ObjectKey{Name: crds[0].GetName()}, got); err != nil {
+			return false, err
+		}
+		cond := FindCondition(got, "Established")
+		return cond != nil && cond["status"] == "True", nil
+	})
+}
+
+// externalDNSModuleDir finds external-dns v0.21.0 in the module cache,
+// downloading it when needed: it is a tool of the test bed, not a
+// dependency of Tandem's module.
+func externalDNSModuleDir() (string, error) {
+	cmd := exec.Command("go", "mod", "download", "-json", externalDNSModule+"@v0.21.0")
+	cmd.Dir = RepoRoot()
+	out, err := cmd.Output()
+	var mod struct{ Dir string }
+	if err == nil {
+		err = json.Unmarshal(out, &mod)
+	}
+	if err != nil || mod.Dir == "" {
+		return "", fmt.Errorf("locating %s in the module cache: %v %s", externalDNSModule, err, out)
+	}
+	return mod.Dir, nil
+}
