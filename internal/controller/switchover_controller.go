@@ -332,8 +332,14 @@ func (r *SwitchoverReconciler) complete(ctx context.Context, s *switchoverScope,
 		phase = tandemv1.PhaseFailed
 	case switchover.RolledBack(st):
 		phase = tandemv1.PhaseRolledBack
-	case st.Report != nil && !st.Report.Passed:
+	case s.obj.Spec.Type == tandemv1.SwitchoverDrill && st.Report != nil && !st.Report.Passed:
+		// A drill whose checks failed ran every step and still failed.
 		phase = tandemv1.PhaseFailed
+	}
+	if rep := st.Report; rep != nil && s.obj.Spec.Type != tandemv1.SwitchoverDrill {
+		// The report of a switchover or failover holds its traffic times;
+		// it passed when every step did.
+		rep.Passed = phase == tandemv1.PhaseSucceeded
 	}
 	r.finish(s.obj, phase, now)
 	if st.RTO != nil {

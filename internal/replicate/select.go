@@ -13,6 +13,7 @@ import (
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 	"github.com/tandem-dev/tandem/internal/plan"
+	"github.com/tandem-dev/tandem/internal/traffic"
 )
 
 // Kind is a kind found through discovery on the active cluster.
@@ -261,6 +262,8 @@ func skipReason(obj *unstructured.Unstructured) string {
 		return "created by every cluster"
 	case gk.Group == "" && gk.Kind == "ServiceAccount" && obj.GetName() == "default":
 		return "created by every cluster"
+	case gk.Group == traffic.DNSEndpointGVK.Group && gk.Kind == traffic.DNSEndpointGVK.Kind && obj.GetLabels()[traffic.EndpointLabel] != "":
+		return "a pair's DNS records, which each side keeps for itself"
 	case gk.Group == "apiextensions.k8s.io" && gk.Kind == "CustomResourceDefinition":
 		if g, _, _ := unstructured.NestedString(obj.Object, "spec", "group"); g == tandemv1.GroupVersion.Group {
 			return "Tandem's own API, installed with the operator"

@@ -34,8 +34,9 @@ const (
 	// TakeoverLabel marks the takeover endpoint; the takeover instance of
 	// external-dns reads only endpoints with it (--label-filter).
 	TakeoverLabel = "tandem.dev/dns-takeover"
-	// PairLabel names the pair an endpoint belongs to.
-	PairLabel = "tandem.dev/pair"
+	// EndpointLabel names the pair an endpoint belongs to. The sync never
+	// copies an endpoint carrying it: each side's are its own.
+	EndpointLabel = "tandem.dev/dns-endpoint"
 	fieldOwner = "tandem"
 )
 
@@ -65,7 +66,7 @@ func Endpoint(cfg Config, kind string, recs []Record) *unstructured.Unstructured
 	u.SetGroupVersionKind(DNSEndpointGVK)
 	u.SetNamespace(cfg.Namespace)
 	u.SetName(EndpointName(cfg.Pair, kind))
-	labels := map[string]string{PairLabel: cfg.Pair}
+	labels := map[string]string{EndpointLabel: cfg.Pair}
 	if kind == Takeover {
 		labels[TakeoverLabel] = "true"
 	}

@@ -34,6 +34,10 @@ type pairOptions struct {
 	// volumes turns on the policy's volume protection.
 	volumes *tandemv1.VolumeProtection
 	rpo     time.Duration
+	// traffic is the pair's spec.traffic; tsigSecret, when set, is put
+	// into Secret tandem-tsig (key "secret") on both sides.
+	traffic    *tandemv1.TrafficSpec
+	tsigSecret string
 }
 
 const (
@@ -68,6 +72,10 @@ func twoSidedPair(t *testing.T, clusters map[string]*testbed.Cluster, o pairOpti
 			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.ns}},
 			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: side.other.Name + "-kubeconfig"},
 				Data: map[string][]byte{"kubeconfig": o.peerKubeconfig(side.self, side.other)}},
+		}
+		if o.tsigSecret != "" {
+			objs = append(objs, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: "tandem-tsig"},
+				Data: map[string][]byte{"secret": []byte(o.tsigSecret)}})
 		}
 		if o.witness {
 			objs = append(objs, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: "witness-kubeconfig"},
@@ -135,6 +143,7 @@ func twoSidedPair(t *testing.T, clusters map[string]*testbed.Cluster, o pairOpti
 		ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: "app"},
 		Spec:       tandemv1.SyncPolicySpec{Namespaces: tandemv1.NamespaceSelection{Names: []string{o.ns}}, Volumes: o.volumes},
 	}
+	pair.Spec.Traffic = o.traffic
 	if o.rpo > 0 {
 		pair.Spec.Objectives = &tandemv1.Objectives{RPO: &metav1.Duration{Duration: o.rpo}}
 	}
