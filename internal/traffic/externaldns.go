@@ -37,7 +37,7 @@ const (
 	// EndpointLabel names the pair an endpoint belongs to. The sync never
 	// copies an endpoint carrying it: each side's are its own.
 	EndpointLabel = "tandem.dev/dns-endpoint"
-	fieldOwner = "tandem"
+	fieldOwner    = "tandem"
 )
 
 // Endpoint kinds.

@@ -193,7 +193,9 @@ func (b *Bed) storagePIDs(name string) map[string]int {
 	return pids
 }
 
-func siteComponents() []string { return append(append([]string{}, storageComponents...), externalDNSComponents...) }
+func siteComponents() []string {
+	return append(append([]string{}, storageComponents...), externalDNSComponents...)
+}
 
 // stopStorage stops a data center's storage and external-dns processes; its
 // volumes and snapshots stay on disk, and replications in flight are lost.
