@@ -119,6 +119,12 @@ func Transform(src *unstructured.Unstructured, opts Options) (*unstructured.Unst
 	if opts.Mode != tandemv1.StandbyHot {
 		warm(obj, ref)
 	}
+	if traffic.IsRoute(ref.GroupKind().String()) && obj.GetLabels()[traffic.RouteLabel] == "true" {
+		// A route of spec.traffic.routes serves only on the active side,
+		// even from a hot standby: the copy is parked the way the traffic
+		// phase parks it, so the two never undo each other.
+		traffic.Park(obj)
+	}
 
 	labels := obj.GetLabels()
 	if labels == nil {
@@ -206,14 +212,6 @@ func warm(obj *unstructured.Unstructured, ref plan.Ref) {
 		_ = unstructured.SetNestedField(obj.Object, true, "spec", "suspend")
 	case "DaemonSet.apps":
 		_ = unstructured.SetNestedField(obj.Object, "parked", "spec", "template", "spec", "nodeSelector", ParkedNodeSelector)
-	case "Ingress.networking.k8s.io", "HTTPRoute.gateway.networking.k8s.io":
-		// A route of spec.traffic.routes serves only on the active side;
-		// the copy is parked the way the traffic phase parks it, so the
-		// two never undo each other.
-		if obj.GetLabels()[traffic.RouteLabel] == "true" {
-			traffic.Park(obj)
-		}
-		return
 	default:
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/traffic"
 	"github.com/tandem-dev/tandem/test/testbed"
 )
 
@@ -295,5 +296,41 @@ func TestTransformHashIsStableAndTracksContent(t *testing.T) {
 	_, h4, _ := Transform(bumped, opts)
 	if h4 != h1 {
 		t.Fatal("a new resourceVersion changed the hash")
+	}
+}
+
+// A route of spec.traffic.routes (labelled by the active side) is parked on
+// the standby's copy, warm or hot, so the copy never serves; other routes
+// are copied as they are.
+func TestTransformParksPairRoutes(t *testing.T) {
+	const ingress = `
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: web
+  namespace: shop
+  labels: {tandem.dev/route: "true"}
+spec:
+  ingressClassName: nginx
+`
+	for _, mode := range []tandemv1.StandbyMode{tandemv1.StandbyWarm, tandemv1.StandbyHot} {
+		out, _, err := Transform(obj(t, ingress), Options{Pair: "shop", Policy: "app", Mode: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := field(t, out, "spec.ingressClassName"); got != traffic.ParkedIngressClass {
+			t.Errorf("%s standby: the copy's class is %v, want %s", mode, got, traffic.ParkedIngressClass)
+		}
+		if got := out.GetAnnotations()[traffic.ParkedAnnotation]; got != "nginx" {
+			t.Errorf("%s standby: the copy keeps %q to restore, want nginx", mode, got)
+		}
+	}
+	plain := obj(t, strings.Replace(ingress, `labels: {tandem.dev/route: "true"}`, `labels: {app: web}`, 1))
+	out, _, err := Transform(plain, Options{Pair: "shop", Policy: "app", Mode: tandemv1.StandbyWarm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := field(t, out, "spec.ingressClassName"); got != "nginx" {
+		t.Errorf("an Ingress that is no route of the pair: class %v, want nginx", got)
 	}
 }

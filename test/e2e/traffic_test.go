@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -146,17 +147,30 @@ func TestTrafficFollowsTheActiveSideThroughExternalDNS(t *testing.T) {
 		}
 	}
 	const ns = "shop"
+	// The shop's Ingress, served by dc-east's ingress controller (class
+	// nginx), is a route of the pair: enabled only on the active side.
+	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec: networkingv1.IngressSpec{IngressClassName: ptrTo("nginx"), DefaultBackend: &networkingv1.IngressBackend{
+			Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 80}}}}}
+	if err := east.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := east.Client.Create(ctx, ing); err != nil {
+		t.Fatal(err)
+	}
 	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverAutomatic, witness: true, traffic: &tandemv1.TrafficSpec{
 		Provider:    tandemv1.DNSProviderExternalDNS,
 		ExternalDNS: &tandemv1.ExternalDNSSpec{VerifyServers: []string{srv.Addr}},
 		DNS:         []tandemv1.DNSRecord{shopRecord()},
+		Routes:      []tandemv1.RouteRef{{Kind: "Ingress", Namespace: ns, Name: "web"}},
 	}})
 	ops := startOperators(t, east, west)
 	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, time.Minute)
+	waitIngressClasses(t, east, west, ns, "nginx", traffic.ParkedIngressClass)
 	published := waitAnswer(t, srv, shopName, eastIP, time.Minute)
 	waitTrafficReady(t, east, ns, metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, "answer dc-east's targets")
 	waitTrafficReady(t, west, ns, metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, "answer dc-east's targets")
-	t.Logf("dc-east's DNSEndpoint answered at BIND %s after the operators started", published.Round(10*time.Millisecond))
+	t.Logf("dc-east's DNSEndpoint answered at BIND within %s of dc-east reporting Active", published.Round(10*time.Millisecond))
 	waitSynced(t, east, ns)
 
 	// An isolated drill publishes the drill name at dc-west's address and
@@ -192,6 +206,11 @@ func TestTrafficFollowsTheActiveSideThroughExternalDNS(t *testing.T) {
 		}
 		t.Logf("planned switchover to %s: RTO %s; FlipTraffic: %s", to.target, so.Status.RTO.Duration, stepMessage(so, "FlipTraffic"))
 		waitSynced(t, clusters[to.target], ns)
+		if to.target == testbed.West {
+			waitIngressClasses(t, east, west, ns, traffic.ParkedIngressClass, "nginx")
+		} else {
+			waitIngressClasses(t, east, west, ns, "nginx", traffic.ParkedIngressClass)
+		}
 	}
 
 	// dc-east, active again, dies with its operator and external-dns.
@@ -233,6 +252,7 @@ func TestTrafficFollowsTheActiveSideThroughExternalDNS(t *testing.T) {
 		t.Fatalf("the demoted dc-east still has its DNSEndpoint")
 	}
 	waitTrafficReady(t, east, ns, metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, "answer dc-west's targets")
+	waitIngressClasses(t, east, west, ns, traffic.ParkedIngressClass, "nginx")
 	t.Logf("dc-east back and demoted: BIND answered %s in all %d samples over %s", westIP, total, 3*interval)
 }
 
@@ -347,6 +367,30 @@ func TestTrafficThroughRFC2136(t *testing.T) {
 		t.Fatalf("dc-west coming back changed the answer: %v", seen)
 	}
 	t.Logf("dc-west back and demoted: BIND answered %s in all %d samples", eastIP, total)
+}
+
+// waitIngressClasses waits until the Ingress web has class eastClass on
+// dc-east and westClass on dc-west: the parked class on the side that does
+// not serve.
+func waitIngressClasses(t *testing.T, east, west *testbed.Cluster, ns, eastClass, westClass string) {
+	t.Helper()
+	if err := testbed.Poll(context.Background(), time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		var got []string
+		for _, c := range []*testbed.Cluster{east, west} {
+			var ing networkingv1.Ingress
+			if err := c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, &ing); err != nil {
+				return false, fmt.Errorf("Ingress on %s: %w", c.Name, err)
+			}
+			class := ""
+			if ing.Spec.IngressClassName != nil {
+				class = *ing.Spec.IngressClassName
+			}
+			got = append(got, class)
+		}
+		return got[0] == eastClass && got[1] == westClass, fmt.Errorf("Ingress class on dc-east %q, on dc-west %q", got[0], got[1])
+	}); err != nil {
+		t.Fatalf("want class %q on dc-east and %q on dc-west: %v", eastClass, westClass, err)
+	}
 }
 
 func stepMessage(so *tandemv1.Switchover, step string) string {
