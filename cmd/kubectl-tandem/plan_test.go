@@ -171,6 +171,8 @@ func TestStatusTable(t *testing.T) {
 		Volumes: &tandemv1.VolumeSummary{ProtectedPVCs: 2, CurrentRPO: &metav1.Duration{Duration: 8 * time.Second},
 			Claims: []tandemv1.ClaimProtection{{Namespace: "shop", Name: "orders", RPO: &metav1.Duration{Duration: 8 * time.Second}}},
 			Kept:   []tandemv1.KeptSnapshot{{Namespace: "shop", Name: "orders-kept-1a2b", Claim: "orders", CreationTime: at, ReadyToUse: true}}},
+		Traffic: &tandemv1.TrafficStatus{Records: []tandemv1.DNSRecordStatus{
+			{Name: "shop.example.com", Cluster: "dc-east", Answer: []string{"192.0.2.10"}, ObservedTime: &at}}},
 		LastSwitchover: &tandemv1.SwitchoverSummary{Name: "to-east", Type: tandemv1.SwitchoverPlanned, Phase: tandemv1.PhaseSucceeded,
 			CompletionTime: &at, RTO: &metav1.Duration{Duration: 843 * time.Millisecond}},
 		Conditions: []metav1.Condition{
@@ -188,6 +190,7 @@ Peer             dc-west reachable, last answered 2026-11-21T12:00:00Z
 Sync             3 selected, 3 in sync, 0 out of sync, 0 failed; lag 12ms; last full sync 2026-11-21T12:00:00Z
 RPO              8s, the worst of 2 protected PVCs
 Kept snapshots   1 of retired PVCs on this cluster, newest shop/orders-kept-1a2b (of PVC orders)
+DNS              shop.example.com: answers dc-east's targets [192.0.2.10], seen 2026-11-21T12:00:00Z
 Last switchover  to-east (Planned) Succeeded, RTO 843ms, 2026-11-21T12:00:00Z
 Last drill       -
 Next drill       -
@@ -223,8 +226,10 @@ func TestReportTable(t *testing.T) {
 		RTO: &metav1.Duration{Duration: 843 * time.Millisecond},
 		Steps: []tandemv1.StepStatus{
 			{Name: "Quiesce", Phase: tandemv1.StepSucceeded, StartTime: mt(0), EndTime: mt(125 * time.Millisecond), Message: "1 workloads on dc-east scaled to 0"},
-			{Name: "FlipTraffic", Phase: tandemv1.StepSkipped, StartTime: mt(800 * time.Millisecond), EndTime: mt(810 * time.Millisecond), Message: "spec.traffic configures no DNS record or route"},
+			{Name: "FlipTraffic", Phase: tandemv1.StepSucceeded, StartTime: mt(800 * time.Millisecond), EndTime: mt(1100 * time.Millisecond), Message: "all 1 authoritative servers (ns1:53) answer dc-west's targets 300ms after the step started"},
 		},
+		Report: &tandemv1.SwitchoverReport{Passed: true,
+			TrafficMovedTime: &metav1.Time{Time: t0.Add(2 * time.Second)}, ClientsFollowBy: &metav1.Time{Time: t0.Add(32 * time.Second)}},
 	}
 	if err := server.Client.Status().Update(ctx, so); err != nil {
 		t.Fatal(err)
@@ -235,10 +240,11 @@ Phase       Succeeded
 Move        dc-east -> dc-west at epoch 2
 Started     2026-11-21T12:00:00Z, ended 2026-11-21T12:00:04Z (4.5s)
 RTO         843ms
+Traffic     moved at every authoritative server 2026-11-21T12:00:02Z (2s after the start); clients follow by 2026-11-21T12:00:32Z (TTL 30s)
 
 STEP         PHASE      DURATION  MESSAGE
 Quiesce      Succeeded  125ms     1 workloads on dc-east scaled to 0
-FlipTraffic  Skipped    10ms      spec.traffic configures no DNS record or route
+FlipTraffic  Succeeded  300ms     all 1 authoritative servers (ns1:53) answer dc-west's targets 300ms after the step started
 `
 	if got != want {
 		t.Fatalf("kubectl tandem report printed:\n%s\nwant:\n%s", got, want)

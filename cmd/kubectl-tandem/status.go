@@ -131,6 +131,15 @@ func printStatus(out io.Writer, p *tandemv1.HAPair) {
 		fmt.Fprintf(w, "Kept snapshots\t%d of retired PVCs on this cluster, newest %s/%s (of PVC %s)\n",
 			len(v.Kept), v.Kept[0].Namespace, v.Kept[0].Name, v.Kept[0].Claim)
 	}
+	if tr := st.Traffic; tr != nil {
+		for _, rec := range tr.Records {
+			where := "answers " + dash(rec.Cluster) + "'s targets"
+			if rec.Cluster == "" {
+				where = dash(rec.Message)
+			}
+			fmt.Fprintf(w, "DNS\t%s: %s [%s], seen %s\n", rec.Name, where, strings.Join(rec.Answer, ","), ts(rec.ObservedTime))
+		}
+	}
 	fmt.Fprintf(w, "Last switchover\t%s\n", summary(st.LastSwitchover))
 	fmt.Fprintf(w, "Last drill\t%s\n", summary(st.LastDrill))
 	next := "-"

@@ -209,7 +209,18 @@ func printReport(out io.Writer, so *tandemv1.Switchover) {
 	if st.DataLossWindow != nil {
 		fmt.Fprintf(w, "Data-loss window\tat most %s\n", st.DataLossWindow.Duration)
 	}
-	if r := st.Report; r != nil {
+	if r := st.Report; r != nil && r.TrafficMovedTime != nil {
+		moved := r.TrafficMovedTime.UTC().Format(time.RFC3339)
+		if st.StartTime != nil {
+			moved += " (" + r.TrafficMovedTime.Sub(st.StartTime.Time).Round(time.Millisecond).String() + " after the start)"
+		}
+		follow := "-"
+		if r.ClientsFollowBy != nil {
+			follow = r.ClientsFollowBy.UTC().Format(time.RFC3339) + " (TTL " + r.ClientsFollowBy.Sub(r.TrafficMovedTime.Time).String() + ")"
+		}
+		fmt.Fprintf(w, "Traffic\tmoved at every authoritative server %s; clients follow by %s\n", moved, follow)
+	}
+	if r := st.Report; r != nil && r.Summary != "" {
 		fmt.Fprintf(w, "Report\t%s\n", r.Summary)
 	}
 	_ = w.Flush()
