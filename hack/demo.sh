@@ -27,7 +27,7 @@ say "Building the operator and bringing up two data centers, dc-east and dc-west
 go build -o "$work/tandem-operator" ./cmd/tandem-operator
 go build -o "$work/kubectl-tandem" ./cmd/kubectl-tandem
 export PATH="$work:$PATH"   # so that `kubectl tandem` finds the plugin
-step go run ./hack/testbed -dir "$work" up -witness -storage -replication-delay 500ms
+step go run ./hack/testbed -dir "$work" up -witness -storage -replication-delay 500ms -dns demo.test
 E="kubectl --kubeconfig $work/dc-east.kubeconfig"
 W="kubectl --kubeconfig $work/dc-west.kubeconfig"
 X="kubectl --kubeconfig $work/witness.kubeconfig"
@@ -62,6 +62,15 @@ orders() {
   pv=$($k get pvc orders -n shop -o jsonpath='{.spec.volumeName}')
   echo "$work/storage/$2/volumes/$($k get pv "$pv" -o jsonpath='{.spec.csi.volumeHandle}')/$1"
 }
+# dns NAME prints what the test bed's BIND answers for NAME.
+go build -o "$work/testbed" ./hack/testbed
+dns() { "$work/testbed" -dir "$work" dns "$1"; }
+# wait_dns NAME WANT waits until BIND answers WANT for NAME.
+wait_dns() {
+  local i
+  for i in $(seq 300); do [ "$(dns "$1")" = "$2" ] && return 0; sleep 0.2; done
+  echo "BIND still answers $(dns "$1") for $1 after 60s, not $2" >&2; return 1
+}
 # replica_after T waits until dc-east's or dc-west's active side reports a
 # snapshot of orders taken after T (RFC 3339) usable on the other side.
 replica_after() {
@@ -92,10 +101,11 @@ for pair in "dc-east dc-west" "dc-west dc-east"; do
     --from-literal=kubeconfig="$(kubectl --kubeconfig "$work/witness.kubeconfig" config view --raw --flatten)" >/dev/null
 done
 $E apply -f config/samples/tandem_v1alpha1_syncpolicy.yaml >/dev/null
-$E apply -f hack/demo-pair.yaml >/dev/null
+sed "s/DNS_SERVER/$("$work/testbed" -dir "$work" dns)/" hack/demo-pair.yaml | $E apply -f - >/dev/null
 echo "The sample policy copies what is labelled app.kubernetes.io/part-of=shop, except Secrets,"
 echo "maps the image registry and storage class, drops the zone nodeSelector, patches SITE."
-echo "The pair (hack/demo-pair.yaml): Automatic failover, a witness Lease of 4s, probes every 1s."
+echo "The pair (hack/demo-pair.yaml): Automatic failover, a witness Lease of 4s, probes every 1s;"
+echo "shop.demo.test answers 10.0.1.10 while dc-east is active and 10.0.2.10 while dc-west is."
 step kubectl tandem plan shop -n shop --kubeconfig "$work/dc-east.kubeconfig"
 
 say "dc-east copies the shop to dc-west ($(elapsed))"
@@ -111,6 +121,13 @@ until $W get hapair shop -n shop >/dev/null 2>&1; do sleep 0.2; done
 echo "The pair and policy were applied on dc-east only; dc-east mirrored them to dc-west:"
 until [ -n "$($W get hapair shop -n shop -o jsonpath='{.status.localRole}')" ]; do sleep 0.2; done
 $W get hapair shop -n shop -o jsonpath='  dc-west sees itself as {.status.localRole}, {.status.activeCluster} active at epoch {.status.epoch}{"\n"}'
+
+say "shop.demo.test follows the active side: dc-east's DNSEndpoint, published by its external-dns ($(elapsed))"
+t1=$(date +%s%N)
+wait_dns shop.demo.test 10.0.1.10
+echo "  BIND answers shop.demo.test: $(dns shop.demo.test) ($(( ($(date +%s%N) - t1) / 1000000 )) ms after the first sync)"
+$E wait --for=condition=TrafficReady hapair/shop -n shop --timeout=60s >/dev/null
+$E get hapair shop -n shop -o jsonpath='  TrafficReady: {.status.conditions[?(@.type=="TrafficReady")].message}{"\n"}'
 
 say "dc-east protects the orders volume: a CSI snapshot every 10s, usable on dc-west ($(elapsed))"
 t1=$(date +%s%N)
@@ -144,16 +161,18 @@ echo "$out" | sed 's/^  */  /'
 
 say "A rehearsal: an isolated drill brings dc-west's copy up next to production ($(elapsed))"
 step kubectl tandem drill shop --to dc-west --name rehearsal -n shop --kubeconfig "$work/dc-east.kubeconfig"
-echo "  roles and epoch untouched, dc-west back at 0"
+echo "  roles and epoch untouched, dc-west back at 0; drill.shop.demo.test now answers: $(dns drill.shop.demo.test), shop.demo.test still $(dns shop.demo.test)"
 
 say "A planned switchover to dc-west, and back: nothing lost ($(elapsed))"
 $E -n shop patch configmap shop-config --type merge -p '{"data":{"LAST_WRITE":"just before the switchover"}}' >/dev/null
 echo "order 2 (written on dc-east just before the switchover)" >>"$(orders orders.log dc-east)"
 step kubectl tandem switchover shop --to dc-west --name to-west -n shop --kubeconfig "$work/dc-east.kubeconfig"
 $W get configmap shop-config -n shop -o jsonpath='  dc-west has LAST_WRITE={.data.LAST_WRITE}{"\n"}'
+echo "  BIND answers shop.demo.test: $(dns shop.demo.test) (dc-west's address)"
 echo "  dc-west's orders volume, restored from the final snapshot:"; sed 's/^/    /' "$(orders orders.log dc-west)"
 step kubectl tandem status shop -n shop --kubeconfig "$work/dc-west.kubeconfig"
-kubectl tandem switchover shop --to dc-east --name to-east -n shop --kubeconfig "$work/dc-west.kubeconfig" | grep -E '^(RTO|Phase)' | sed 's/^/  and back to dc-east: /'
+kubectl tandem switchover shop --to dc-east --name to-east -n shop --kubeconfig "$work/dc-west.kubeconfig" | grep -E '^(RTO|Phase|Traffic)' | sed 's/^/  and back to dc-east: /'
+echo "  BIND answers shop.demo.test: $(dns shop.demo.test)"
 step $E get hapair shop -n shop
 
 say "dc-east goes dark: its control plane and its operator stop ($(elapsed))"
@@ -173,6 +192,8 @@ $W wait --for=jsonpath='{.status.phase}'=Succeeded switchover/shop-failover-4 -n
 step $W get switchovers -n shop
 $W get switchover shop-failover-4 -n shop -o jsonpath='{range .status.steps[*]}  {.name}: {.phase}, {.message}{"\n"}{end}'
 echo "  dc-west's orders volume, restored from the newest snapshot (order 4 came after it):"; sed 's/^/    /' "$(orders orders.log dc-west)"
+wait_dns shop.demo.test 10.0.2.10
+echo "  BIND answers shop.demo.test: $(dns shop.demo.test): dc-west's takeover external-dns took the name over from dc-east's, which is dark"
 step kubectl tandem status shop -n shop --kubeconfig "$work/dc-west.kubeconfig"
 
 say "dc-east comes back and finds it was replaced ($(elapsed))"
@@ -186,6 +207,7 @@ $E get events.events.k8s.io -n shop --field-selector reason=Demoted -o jsonpath=
 until [ -n "$($E get hapair shop -n shop -o jsonpath='{.status.volumes.kept[0].readyToUse}')" ]; do sleep 0.2; done
 until ! $E get pvc orders -n shop >/dev/null 2>&1; do sleep 0.2; done
 $E get hapair shop -n shop -o jsonpath='  dc-east kept its own orders volume, with order 4, in VolumeSnapshot {.status.volumes.kept[0].name} before giving up the PVC{"\n"}'
+echo "  dc-east's external-dns came back with its old DNSEndpoint, and its operator deleted it; BIND still answers shop.demo.test: $(dns shop.demo.test)"
 step $E get hapair shop -n shop
 
 say "Done in $(elapsed)"
@@ -194,9 +216,9 @@ This version has the API with admission validation, the local test bed with
 CSI storage, the sync engine (dependency-ordered copies, kept current,
 verified, pruned), roles (epochs, the witness Lease, self-fencing, demotion
 on rejoin; docs/failure-model.md), switchovers: planned, failover, drills
-(docs/switchover.md), and volume data carried by CSI snapshots
-(docs/volumes.md). Traffic flips come with the next issue; the HAPair's
-Ready message says so.
+(docs/switchover.md), volume data carried by CSI snapshots
+(docs/volumes.md), and DNS records and routes that follow the active side,
+verified at the authoritative servers (docs/traffic.md).
 EOT
 if [ "${KEEP:-0}" = 1 ]; then
   cat <<EOT

@@ -226,7 +226,7 @@ func TestReportTable(t *testing.T) {
 		RTO: &metav1.Duration{Duration: 843 * time.Millisecond},
 		Steps: []tandemv1.StepStatus{
 			{Name: "Quiesce", Phase: tandemv1.StepSucceeded, StartTime: mt(0), EndTime: mt(125 * time.Millisecond), Message: "1 workloads on dc-east scaled to 0"},
-			{Name: "FlipTraffic", Phase: tandemv1.StepSucceeded, StartTime: mt(800 * time.Millisecond), EndTime: mt(1100 * time.Millisecond), Message: "all 1 authoritative servers (ns1:53) answer dc-west's targets 300ms after the step started"},
+			{Name: "FlipTraffic", Phase: tandemv1.StepSucceeded, StartTime: mt(800 * time.Millisecond), EndTime: mt(1100 * time.Millisecond), Message: "the authoritative server ns1:53 answers dc-west's targets 300ms after the step started"},
 		},
 		Report: &tandemv1.SwitchoverReport{Passed: true,
 			TrafficMovedTime: &metav1.Time{Time: t0.Add(2 * time.Second)}, ClientsFollowBy: &metav1.Time{Time: t0.Add(32 * time.Second)}},
@@ -244,7 +244,7 @@ Traffic     moved at every authoritative server 2026-11-21T12:00:02Z (2s after t
 
 STEP         PHASE      DURATION  MESSAGE
 Quiesce      Succeeded  125ms     1 workloads on dc-east scaled to 0
-FlipTraffic  Succeeded  300ms     all 1 authoritative servers (ns1:53) answer dc-west's targets 300ms after the step started
+FlipTraffic  Succeeded  300ms     the authoritative server ns1:53 answers dc-west's targets 300ms after the step started
 `
 	if got != want {
 		t.Fatalf("kubectl tandem report printed:\n%s\nwant:\n%s", got, want)

@@ -22,13 +22,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tandem-dev/tandem/internal/traffic"
 	"github.com/tandem-dev/tandem/test/testbed"
 )
 
 func main() {
 	dir := flag.String("dir", ".work/testbed", "Directory holding the clusters' state, logs and kubeconfigs.")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: testbed [-dir DIR] up [-witness] [-storage] [-nodes N] | status | stop CLUSTER | start CLUSTER | down | freeport\n")
+		fmt.Fprintf(os.Stderr, "usage: testbed [-dir DIR] up [-witness] [-storage] [-dns ZONE] [-nodes N] | status | stop CLUSTER | start CLUSTER | dns [NAME] | down | freeport\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -56,6 +57,7 @@ func run(ctx context.Context, dir, cmd string, args []string) error {
 		nodes := fs.Int("nodes", 2, "Simulated nodes per cluster.")
 		storage := fs.Bool("storage", false, "Give dc-east and dc-west CSI storage that replicates snapshots between them.")
 		delay := fs.Duration("replication-delay", time.Second, "Time from a snapshot to its replica being usable at the other site.")
+		zone := fs.String("dns", "", "Run BIND for this zone, and external-dns (main and takeover instance) in dc-east and dc-west against it.")
 		_ = fs.Parse(args)
 		start := time.Now()
 		clusters, err := bed.Up(ctx, testbed.UpOptions{Witness: *witness, Nodes: *nodes, Storage: *storage, ReplicationDelay: *delay})
@@ -71,6 +73,34 @@ func run(ctx context.Context, dir, cmd string, args []string) error {
 			fmt.Printf("  storage: StorageClass %q (and fast-east, fast-west), VolumeSnapshotClass %q, volumes under %s/<cluster>/volumes\n",
 				testbed.StorageClass, testbed.SnapshotClass, filepath.Dir(bed.StorageDir(testbed.East)))
 		}
+		if *zone != "" {
+			srv, err := upDNS(ctx, bed, *zone)
+			if err != nil {
+				_ = bed.Down(context.Background())
+				return err
+			}
+			fmt.Printf("  dns: BIND serving %s on %s (TSIG key %s); external-dns (main and takeover) in dc-east and dc-west\n", srv.Zone, srv.Addr, srv.KeyName)
+		}
+		return nil
+	case "dns":
+		// dns prints the DNS server's address; dns NAME what it answers.
+		srv, err := bed.DNS()
+		if err != nil {
+			return err
+		}
+		if len(args) == 0 {
+			fmt.Println(srv.Addr)
+			return nil
+		}
+		got, err := traffic.Answer(ctx, srv.Addr, args[0], "A")
+		if err != nil {
+			return err
+		}
+		if len(got) == 0 {
+			fmt.Println("(no answer)")
+			return nil
+		}
+		fmt.Println(strings.Join(got, " "))
 		return nil
 	case "status":
 		names := bed.Names()
@@ -121,6 +151,21 @@ func run(ctx context.Context, dir, cmd string, args []string) error {
 		fmt.Printf("Deleted %d test bed clusters; no process left behind.\n", len(names))
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (want up, status, stop, start, down or freeport)", cmd)
+		return fmt.Errorf("unknown command %q (want up, status, stop, start, down, dns or freeport)", cmd)
 	}
+}
+
+// upDNS starts BIND for zone and each data center's two external-dns
+// instances against it.
+func upDNS(ctx context.Context, bed *testbed.Bed, zone string) (testbed.DNSServer, error) {
+	srv, err := bed.StartDNS(zone)
+	if err != nil {
+		return srv, err
+	}
+	for _, side := range [][2]string{{testbed.East, testbed.West}, {testbed.West, testbed.East}} {
+		if err := bed.StartExternalDNS(ctx, side[0], testbed.ExternalDNSOptions{Peer: side[1], DNS: srv}); err != nil {
+			return srv, err
+		}
+	}
+	return srv, nil
 }

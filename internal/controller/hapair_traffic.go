@@ -110,9 +110,9 @@ func setTrafficReady(pair *tandemv1.HAPair, cfg traffic.Config, seen []traffic.S
 	case len(unverified) > 0:
 		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionUnknown, tandemv1.DNSNotVerifiedReason, strings.Join(unverified, "; "))
 	default:
-		msg := fmt.Sprintf("%d records answer %s's targets at every authoritative server", len(seen), active)
+		msg := fmt.Sprintf("%s %s's targets at every authoritative server", count(len(seen), "record answers", "records answer"), active)
 		if n := len(pair.Spec.Traffic.Routes); n > 0 {
-			msg += fmt.Sprintf("; %d routes enabled only on %s", n, active)
+			msg += fmt.Sprintf("; %s enabled only on %s", count(n, "route", "routes"), active)
 		}
 		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, msg)
 	}
@@ -193,4 +193,12 @@ func (r *HAPairReconciler) stopServingTraffic(ctx context.Context, pair *tandemv
 	// a Secret that cannot be read does not stop it.
 	cfg, _ := traffic.Load(ctx, r.reader(), pair)
 	return r.withdrawTraffic(ctx, cfg, pair, false)
+}
+
+// count is "1 thing" or "n things".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

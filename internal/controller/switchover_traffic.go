@@ -96,8 +96,8 @@ func (t dnsTraffic) Flip(ctx context.Context, m switchover.Move) (switchover.Res
 	}
 	rep.TrafficMovedTime = &metav1.Time{Time: moved}
 	rep.ClientsFollowBy = &metav1.Time{Time: moved.Add(ttl)}
-	msg := fmt.Sprintf("%s answer %s's targets %s after the step started; clients follow within the TTL of %s%s%s",
-		verifiedAt(cfg), m.To, moved.Sub(started).Round(time.Millisecond), ttl, withdrawn, routesMsg)
+	msg := fmt.Sprintf("%s %s's targets %s after the step started; clients follow within the TTL of %s%s%s",
+		answerAt(cfg), m.To, moved.Sub(started).Round(time.Millisecond), ttl, withdrawn, routesMsg)
 	return switchover.Succeeded(msg), nil
 }
 
@@ -170,7 +170,7 @@ func (t dnsTraffic) PublishDrill(ctx context.Context, m switchover.Move) (switch
 	if !done {
 		return res, nil
 	}
-	return switchover.Succeeded(fmt.Sprintf("%s answer %s with %s's targets; the production names were not touched", verifiedAt(cfg), names(recs), m.To)), nil
+	return switchover.Succeeded(fmt.Sprintf("%s %s with %s's targets; the production names were not touched", answerAt(cfg), names(recs), m.To)), nil
 }
 
 // WithdrawDrill removes the drill names and waits until no server answers
@@ -203,14 +203,19 @@ func (t dnsTraffic) WithdrawDrill(ctx context.Context, m switchover.Move) (switc
 	if left := traffic.Gone(ctx, cfg, recs); len(left) > 0 {
 		return t.wait(m, cfg, strings.Join(left, "; ")), nil
 	}
-	return switchover.Succeeded(fmt.Sprintf("%s answer %s no more", verifiedAt(cfg), names(recs))), nil
+	return switchover.Succeeded(fmt.Sprintf("%s %s no more", answerAt(cfg), names(recs))), nil
 }
 
-func verifiedAt(cfg traffic.Config) string {
-	if len(cfg.Servers) == 0 {
-		return "external-dns read the DNSEndpoints (not verified: spec.traffic.externalDNS.verifyServers is empty) and should"
+// answerAt is the subject and verb of a verified answer: which servers
+// answer.
+func answerAt(cfg traffic.Config) string {
+	switch len(cfg.Servers) {
+	case 0:
+		return "external-dns read the DNSEndpoints (not verified: spec.traffic.externalDNS.verifyServers is empty) and should answer"
+	case 1:
+		return "the authoritative server " + cfg.Servers[0] + " answers"
 	}
-	return "all " + fmt.Sprint(len(cfg.Servers)) + " authoritative servers (" + strings.Join(cfg.Servers, ", ") + ")"
+	return fmt.Sprintf("all %d authoritative servers (%s) answer", len(cfg.Servers), strings.Join(cfg.Servers, ", "))
 }
 
 func names(recs []traffic.Record) string {
@@ -258,7 +263,7 @@ func flipRoutes(ctx context.Context, m switchover.Move) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	msg := fmt.Sprintf("; %d routes enabled on %s", len(routes)-len(missing), m.To)
+	msg := fmt.Sprintf("; %s enabled on %s", count(len(routes)-len(missing), "route", "routes"), m.To)
 	if len(missing) > 0 {
 		msg += " (not there: " + firstN(missing, 3) + ")"
 	}

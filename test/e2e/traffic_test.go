@@ -168,8 +168,8 @@ func TestTrafficFollowsTheActiveSideThroughExternalDNS(t *testing.T) {
 	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, time.Minute)
 	waitIngressClasses(t, east, west, ns, "nginx", traffic.ParkedIngressClass)
 	published := waitAnswer(t, srv, shopName, eastIP, time.Minute)
-	waitTrafficReady(t, east, ns, metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, "answer dc-east's targets")
-	waitTrafficReady(t, west, ns, metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, "answer dc-east's targets")
+	waitTrafficReady(t, east, ns, metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, "dc-east's targets at every authoritative server")
+	waitTrafficReady(t, west, ns, metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, "dc-east's targets at every authoritative server")
 	t.Logf("dc-east's DNSEndpoint answered at BIND within %s of dc-east reporting Active", published.Round(10*time.Millisecond))
 	waitSynced(t, east, ns)
 
@@ -251,7 +251,7 @@ func TestTrafficFollowsTheActiveSideThroughExternalDNS(t *testing.T) {
 	if err := east.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: traffic.EndpointName("shop", traffic.Production)}, ep); err == nil {
 		t.Fatalf("the demoted dc-east still has its DNSEndpoint")
 	}
-	waitTrafficReady(t, east, ns, metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, "answer dc-west's targets")
+	waitTrafficReady(t, east, ns, metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, "dc-west's targets at every authoritative server")
 	waitIngressClasses(t, east, west, ns, traffic.ParkedIngressClass, "nginx")
 	t.Logf("dc-east back and demoted: BIND answered %s in all %d samples over %s", westIP, total, 3*interval)
 }
@@ -280,7 +280,7 @@ func TestTrafficThroughRFC2136(t *testing.T) {
 	ops := startOperators(t, east, west)
 	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, time.Minute)
 	waitAnswer(t, srv, shopName, eastIP, time.Minute)
-	waitTrafficReady(t, east, ns, metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, "answer dc-east's targets")
+	waitTrafficReady(t, east, ns, metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, "dc-east's targets at every authoritative server")
 	waitSynced(t, east, ns)
 
 	// A wrong key on both sides: the planned switchover's flip is refused,

@@ -251,6 +251,7 @@ func (b *Bed) Down(ctx context.Context) error {
 	for _, n := range b.Names() {
 		errs = append(errs, b.Delete(ctx, n))
 	}
+	errs = append(errs, b.StopDNS())
 	return errors.Join(errs...)
 }
 
