@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	authv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/test/testbed"
+)
+
+// helmInstall installs charts/tandem into cluster c with helm (bin/helm,
+// or $HELM), waiting until its Deployment is Available (kwok runs the pod
+// without pulling the image).
+func helmInstall(t *testing.T, c *testbed.Cluster, args ...string) string {
+	t.Helper()
+	bin := os.Getenv("HELM")
+	if bin == "" {
+		bin = filepath.Join(testbed.RepoRoot(), "bin", "helm")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("helm is not built: run `make helm` (or set HELM): %v", err)
+	}
+	home := t.TempDir()
+	cmd := exec.Command(bin, append([]string{"install", "tandem", filepath.Join(testbed.RepoRoot(), "charts", "tandem"),
+		"--kubeconfig", c.Kubeconfig, "--namespace", "tandem-system", "--create-namespace", "--wait", "--timeout", "2m"}, args...)...)
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+home, "HELM_CONFIG_HOME="+home, "HELM_DATA_HOME="+home)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("helm install into %s: %v\n%s", c.Name, err, out.String())
+	}
+	return out.String()
+}
+
+// serviceAccountKubeconfig writes a kubeconfig that reaches cluster c as
+// ServiceAccount ns/name, with a token from the TokenRequest API: what the
+// operator's pod would get.
+func serviceAccountKubeconfig(t *testing.T, c *testbed.Cluster, ns, name string) string {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), name,
+		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("a token for ServiceAccount %s/%s on %s: %v", ns, name, c.Name, err)
+	}
+	// The cluster entry (server and CA) of the admin kubeconfig, with the
+	// ServiceAccount's token as the only credential.
+	flat, err := c.FlatKubeconfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.Load(flat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	current := cfg.Contexts[cfg.CurrentContext]
+	cfg.AuthInfos = map[string]*clientcmdapi.AuthInfo{name: {Token: tok.Status.Token}}
+	cfg.Contexts = map[string]*clientcmdapi.Context{c.Name: {Cluster: current.Cluster, AuthInfo: name}}
+	cfg.CurrentContext = c.Name
+	path := filepath.Join(t.TempDir(), c.Name+"-"+name+".kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// The chart installed with helm into each data center, and each operator
+// running with exactly the rights the chart gives its ServiceAccount: the
+// pair syncs, its DNS record and Ingress follow a planned switchover, and
+// the generated least-privilege RBAC is enough for all of it.
+func TestOperatorsRunWithTheChartsRBAC(t *testing.T) {
+	ctx := context.Background()
+	bed, clusters := upBed(t, testbed.UpOptions{Witness: true, Nodes: 1})
+	east, west := clusters[testbed.East], clusters[testbed.West]
+	if err := clusters[testbed.Witness].Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tandem-system"}}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := bed.StartDNS(dnsZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bed.StopDNS() })
+	ops := map[string]*testbed.Operator{}
+	for _, side := range []struct {
+		c    *testbed.Cluster
+		peer string
+	}{{east, testbed.West}, {west, testbed.East}} {
+		start := time.Now()
+		helmInstall(t, side.c, "--set", "clusterName="+side.c.Name)
+		t.Logf("helm install into %s: Deployment Available after %s", side.c.Name, time.Since(start).Round(10*time.Millisecond))
+		if err := bed.StartExternalDNS(ctx, side.c.Name, testbed.ExternalDNSOptions{Peer: side.peer, DNS: srv}); err != nil {
+			t.Fatal(err)
+		}
+		kubeconfig := serviceAccountKubeconfig(t, side.c, "tandem-system", "tandem-operator")
+		op := testbed.StartOperator(t, side.c, side.c.Name, "--kubeconfig", kubeconfig, "--leader-elect")
+		ops[side.c.Name] = op
+		t.Cleanup(func() {
+			if t.Failed() {
+				data, _ := os.ReadFile(op.LogPath)
+				if len(data) > 6000 {
+					data = data[len(data)-6000:]
+				}
+				t.Logf("operator %s, log tail:\n%s", op.Cluster, data)
+			}
+		})
+	}
+	for _, op := range ops {
+		if err := op.WaitHealthy(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	const ns = "shop"
+	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverAutomatic, witness: true, traffic: &tandemv1.TrafficSpec{
+		Provider:    tandemv1.DNSProviderExternalDNS,
+		ExternalDNS: &tandemv1.ExternalDNSSpec{VerifyServers: []string{srv.Addr}},
+		DNS:         []tandemv1.DNSRecord{shopRecord()},
+	}})
+	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, time.Minute)
+	waitSynced(t, east, ns)
+	waitAnswer(t, srv, shopName, eastIP, time.Minute)
+
+	so := switchoverTo(t, east, ns, "to-west", tandemv1.SwitchoverPlanned, testbed.West, nil)
+	so = waitSwitchover(t, east, so, tandemv1.PhaseSucceeded, 2*time.Minute)
+	if got := answer(t, srv, shopName); got != westIP {
+		t.Fatalf("after the switchover BIND answers [%s], want %s", got, westIP)
+	}
+	waitSynced(t, west, ns)
+	if err := waitAvailable(ctx, west.Client, ns, "web", 2); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("with the chart's RBAC: planned switchover to dc-west in RTO %s; %s", so.Status.RTO.Duration, stepsLine(so))
+}
