@@ -177,14 +177,15 @@ func Observe(ctx context.Context, cfg Config) []Seen {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = observe(ctx, cfg.Servers, rec)
+			out[i] = observe(ctx, cfg, rec)
 		}()
 	}
 	wg.Wait()
 	return out
 }
 
-func observe(ctx context.Context, servers []string, rec tandemv1.DNSRecord) Seen {
+func observe(ctx context.Context, cfg Config, rec tandemv1.DNSRecord) Seen {
+	servers := cfg.Servers
 	seen := Seen{Name: rec.Name}
 	typ := rec.Type
 	if typ == "" {
@@ -196,6 +197,7 @@ func observe(ctx context.Context, servers []string, rec tandemv1.DNSRecord) Seen
 	for _, srv := range servers {
 		got, err := Answer(ctx, srv, rec.Name, typ)
 		if err != nil {
+			verifyFailures.WithLabelValues(cfg.Namespace, cfg.Pair, srv).Inc()
 			seen.Unreachable = append(seen.Unreachable, srv)
 			errs = append(errs, err.Error())
 			continue

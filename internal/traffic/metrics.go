@@ -15,7 +15,7 @@ var (
 	}, []string{"namespace", "pair", "provider"})
 	verifyFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tandem_dns_verification_failures_total",
-		Help: "Queries of an authoritative server, made to verify a record, that got no answer.",
+		Help: "Queries of an authoritative server, made to verify or observe a record, that got no answer.",
 	}, []string{"namespace", "pair", "server"})
 	recordAtActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "tandem_dns_record_at_active",
