@@ -250,8 +250,11 @@ type SwitchoverStatus struct {
 	// +optional
 	Steps []StepStatus `json:"steps,omitempty"`
 
-	// RTO is the measured time from the start to traffic flipped and
-	// workloads Available.
+	// RTO is the measured time from the start (for a failover: the first
+	// failed probe) until the workloads are Available and, when
+	// spec.traffic has records, every authoritative server answers the new
+	// side's targets. Clients follow within the records' TTL after that
+	// (report.clientsFollowBy).
 	// +optional
 	RTO *metav1.Duration `json:"rto,omitempty"`
 

@@ -55,7 +55,7 @@ func (f *failoverRunner) run(ctx context.Context, s *switchoverScope, step strin
 		setRTO(s, r.now())
 		return switchover.Succeeded(fmt.Sprintf("%d workloads Available", run.total)), nil
 	case switchover.StepFlipTraffic:
-		return r.traffic().Flip(ctx, r.move(s))
+		return r.flipTraffic(ctx, s, switchover.StepScaleUp)
 	case switchover.StepRecord:
 		return r.recordDataLoss(s), nil
 	}
@@ -147,6 +147,9 @@ func (r *SwitchoverReconciler) recordDataLoss(s *switchoverScope) switchover.Res
 	msg := "RTO not measured"
 	if st.RTO != nil {
 		msg = fmt.Sprintf("RTO %s from the first failed probe to the workloads Available", st.RTO.Duration)
+		if st.Report != nil && st.Report.TrafficMovedTime != nil {
+			msg += " and the records answering them at the authoritative servers"
+		}
 	}
 	if !s.health.LastSuccess.IsZero() {
 		// The restore may have set a larger window already: the age of

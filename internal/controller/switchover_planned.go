@@ -60,7 +60,7 @@ func (p *plannedRunner) run(ctx context.Context, s *switchoverScope, step string
 	case switchover.StepRestoreVolumes:
 		return r.volumes().Restore(ctx, r.move(s))
 	case switchover.StepFlipTraffic:
-		return r.traffic().Flip(ctx, r.move(s))
+		return r.flipTraffic(ctx, s, switchover.StepPromoteTarget)
 	case switchover.StepSwapRoles:
 		return r.swapRoles(ctx, s)
 	case switchover.StepReverseSync:

@@ -244,6 +244,26 @@ func currentStepStart(so *tandemv1.Switchover, def time.Time) time.Time {
 	return def
 }
 
+// flipTraffic runs the FlipTraffic step and, once it succeeded, extends
+// the RTO to the time traffic moved at the authoritative servers when that
+// came after the workloads were Available (the end of step available): the
+// service has recovered only when both hold. The step's end and the longer
+// RTO go into the same status patch, so a repeat never counts twice.
+func (r *SwitchoverReconciler) flipTraffic(ctx context.Context, s *switchoverScope, available string) (switchover.Result, error) {
+	res, err := r.traffic().Flip(ctx, r.move(s))
+	if err != nil || res.Phase != tandemv1.StepSucceeded {
+		return res, err
+	}
+	rep, st := s.obj.Status.Report, findStep(s.obj, available)
+	if rep == nil || rep.TrafficMovedTime == nil || s.obj.Status.RTO == nil || st == nil || st.EndTime == nil {
+		return res, nil
+	}
+	if d := rep.TrafficMovedTime.Sub(st.EndTime.Time); d > 0 {
+		s.obj.Status.RTO = &metav1.Duration{Duration: (s.obj.Status.RTO.Duration + d).Round(time.Millisecond)}
+	}
+	return res, nil
+}
+
 // flipRoutes enables spec.traffic.routes on m.To and disables them on
 // m.From when it answers (a side that does not disables its own when it
 // rejoins as the standby).

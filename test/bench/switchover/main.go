@@ -41,6 +41,13 @@ import (
 	"github.com/tandem-dev/tandem/test/testbed"
 )
 
+// dnsBench configures the traffic part of the benchmark.
+var dnsBench struct {
+	records  int
+	provider string
+	server   testbed.DNSServer
+}
+
 // vol configures the volume part of the benchmark.
 var vol struct {
 	pvcs                     int
@@ -63,6 +70,8 @@ func main() {
 	flag.DurationVar(&vol.interval, "interval", 10*time.Second, "Snapshot interval of the volume protection.")
 	flag.DurationVar(&vol.observe, "observe", time.Minute, "How long to sample the RPO before switching over.")
 	flag.DurationVar(&vol.delay, "replication-delay", time.Second, "The test bed storage's replication delay.")
+	flag.IntVar(&dnsBench.records, "dns-records", 0, "DNS records in spec.traffic, flipped and verified at the test bed's BIND (0: no traffic).")
+	flag.StringVar(&dnsBench.provider, "dns-provider", "ExternalDNS", "ExternalDNS (two external-dns per data center) or RFC2136.")
 	flag.Parse()
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "tandem-bench-switchover-")
@@ -101,6 +110,12 @@ func run(deployments int, replicas int32, dir string) error {
 		if err := prepare(ctx, side[0], side[1], witness); err != nil {
 			return err
 		}
+	}
+	if dnsBench.records > 0 {
+		if err := startDNS(ctx, bed, east, west); err != nil {
+			return err
+		}
+		defer func() { _ = bed.StopDNS() }()
 	}
 	fmt.Printf("Creating %d Deployments of %d replicas on dc-east\n", deployments, replicas)
 	for i := range vol.pvcs {
@@ -263,12 +278,56 @@ func applyPair(ctx context.Context, east *testbed.Cluster) error {
 				ProbeTimeout: &metav1.Duration{Duration: probeTimeout}, FailureThreshold: threshold},
 		},
 	}
+	if dnsBench.records > 0 {
+		p.Spec.Traffic = trafficSpec()
+	}
 	for _, o := range []client.Object{policy, p} {
 		if err := east.Client.Create(ctx, o); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// startDNS runs BIND and, for ExternalDNS, each data center's two
+// external-dns instances; for RFC2136 it gives both sides the TSIG Secret.
+func startDNS(ctx context.Context, bed *testbed.Bed, east, west *testbed.Cluster) error {
+	srv, err := bed.StartDNS("bench.test")
+	if err != nil {
+		return err
+	}
+	dnsBench.server = srv
+	for _, side := range [][2]*testbed.Cluster{{east, west}, {west, east}} {
+		if dnsBench.provider == string(tandemv1.DNSProviderRFC2136) {
+			s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tsig"}, Data: map[string][]byte{"secret": []byte(srv.Secret)}}
+			if err := side[0].Client.Create(ctx, s); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := bed.StartExternalDNS(ctx, side[0].Name, testbed.ExternalDNSOptions{Peer: side[1].Name, DNS: srv}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// trafficSpec is dnsBench.records A records, app-NNN.bench.test, TTL 30s.
+func trafficSpec() *tandemv1.TrafficSpec {
+	t := &tandemv1.TrafficSpec{Provider: tandemv1.DNSProvider(dnsBench.provider)}
+	if t.Provider == tandemv1.DNSProviderRFC2136 {
+		t.RFC2136 = &tandemv1.RFC2136Spec{Servers: []string{dnsBench.server.Addr}, Zone: "bench.test", TSIGKeyName: dnsBench.server.KeyName,
+			TSIGSecretRef: tandemv1.SecretKeyRef{Name: "tsig", Key: "secret"}}
+	} else {
+		t.ExternalDNS = &tandemv1.ExternalDNSSpec{VerifyServers: []string{dnsBench.server.Addr}}
+	}
+	for i := range dnsBench.records {
+		t.DNS = append(t.DNS, tandemv1.DNSRecord{Name: fmt.Sprintf("app-%03d.bench.test", i), Type: "A", TTL: 30, Targets: []tandemv1.ClusterTargets{
+			{Cluster: testbed.East, Values: []string{fmt.Sprintf("10.1.%d.%d", i/250, i%250+1)}},
+			{Cluster: testbed.West, Values: []string{fmt.Sprintf("10.2.%d.%d", i/250, i%250+1)}},
+		}})
+	}
+	return t
 }
 
 func deployment(name string, replicas int32) *appsv1.Deployment {
@@ -324,6 +383,10 @@ func printSteps(so *tandemv1.Switchover) {
 			d = s.EndTime.Sub(s.StartTime.Time).Round(time.Millisecond).String()
 		}
 		fmt.Printf("    %-15s %-9s %8s  %s\n", s.Name, s.Phase, d, s.Message)
+	}
+	if r := so.Status.Report; r != nil && r.TrafficMovedTime != nil && r.ClientsFollowBy != nil {
+		fmt.Printf("  RTO to the workloads Available and the records answering at the authoritative server: %s; clients follow within %s (TTL) after that\n",
+			so.Status.RTO.Duration, r.ClientsFollowBy.Sub(r.TrafficMovedTime.Time))
 	}
 }
 
