@@ -173,8 +173,8 @@ func firstFailures(f []tandemv1.ObjectFailure) string {
 }
 
 // setHAPairSummary derives Ready and Stalled from the owned conditions.
-// Ready follows Synced; VolumesProtected and TrafficReady speak for
-// themselves.
+// Ready follows Synced, unless the pair's names do not lead to the active
+// side (TrafficReady False); VolumesProtected speaks for itself.
 func setHAPairSummary(pair *tandemv1.HAPair) {
 	if st := findCondition(pair, tandemv1.StalledCondition); st != nil && st.Status == metav1.ConditionTrue && st.Reason == tandemv1.LocalClusterUnknownReason {
 		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionFalse, st.Reason, st.Message)
@@ -188,6 +188,7 @@ func setHAPairSummary(pair *tandemv1.HAPair) {
 	}
 	peer := findCondition(pair, tandemv1.PeerReachableCondition)
 	degraded := findCondition(pair, tandemv1.DegradedCondition)
+	traffic := findCondition(pair, tandemv1.TrafficReadyCondition)
 	switch {
 	case degraded != nil && degraded.Status == metav1.ConditionTrue &&
 		(degraded.Reason == tandemv1.FencedReason || degraded.Reason == tandemv1.BothActiveReason || degraded.Reason == tandemv1.RoleUnconfirmedReason):
@@ -195,6 +196,10 @@ func setHAPairSummary(pair *tandemv1.HAPair) {
 	case peer != nil && peer.Status == metav1.ConditionFalse:
 		// Without its peer the pair cannot fail over or be synced.
 		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionFalse, peer.Reason, peer.Message)
+	case traffic != nil && traffic.Status == metav1.ConditionFalse:
+		// Users reach the service through its names: a name that does not
+		// lead to the active side is an outage, however good the copies.
+		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionFalse, traffic.Reason, traffic.Message)
 	case synced == nil:
 		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason, "Not reconciled yet")
 	case synced.Reason == tandemv1.StandbySideReason:
