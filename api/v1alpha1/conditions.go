@@ -197,7 +197,8 @@ const (
 	// it was active, keeping their data in snapshots first.
 	RetiringVolumesReason = "RetiringVolumes"
 
-	// DNSUpdateFailedReason: a DNS update was refused or not answered.
+	// DNSUpdateFailedReason: a DNS update was refused or not answered, the
+	// TSIG Secret cannot be read, or a DNSEndpoint cannot be written.
 	DNSUpdateFailedReason = "DNSUpdateFailed"
 
 	// DNSNotVerifiedReason: an authoritative server does not answer the

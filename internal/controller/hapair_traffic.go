@@ -70,12 +70,16 @@ func (r *HAPairReconciler) reconcileTraffic(ctx context.Context, s *hapairScope)
 func setTrafficReady(pair *tandemv1.HAPair, cfg traffic.Config, seen []traffic.Seen, acted error, busy []string) {
 	active := pair.Status.ActiveCluster
 	var refused *traffic.RefusedError
+	var routes routesError
 	switch {
 	case errors.As(acted, &refused):
 		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionFalse, tandemv1.DNSUpdateFailedReason, acted.Error()+"; the record was not changed")
 		return
-	case acted != nil:
+	case errors.As(acted, &routes):
 		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionFalse, tandemv1.RoutesFailedReason, acted.Error())
+		return
+	case acted != nil:
+		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionFalse, tandemv1.DNSUpdateFailedReason, acted.Error())
 		return
 	}
 	if len(cfg.Servers) == 0 && cfg.HasDNS() {
@@ -124,7 +128,7 @@ func setTrafficReady(pair *tandemv1.HAPair, cfg traffic.Config, seen []traffic.S
 // names answer this side's targets.
 func (r *HAPairReconciler) publishTraffic(ctx context.Context, cfg traffic.Config, pair *tandemv1.HAPair) error {
 	if _, _, err := traffic.SetRoutes(ctx, r.Client, pair.Spec.Traffic.Routes, true); err != nil {
-		return err
+		return routesError{err}
 	}
 	if !cfg.HasDNS() {
 		return nil
@@ -165,7 +169,7 @@ func (r *HAPairReconciler) withdrawTraffic(ctx context.Context, cfg traffic.Conf
 		routes = pair.Spec.Traffic.Routes
 	}
 	if _, _, err := traffic.SetRoutes(ctx, r.Client, routes, false); err != nil {
-		return err
+		return routesError{err}
 	}
 	if cfg.RFC2136() {
 		return nil
@@ -181,6 +185,13 @@ func (r *HAPairReconciler) withdrawTraffic(ctx context.Context, cfg traffic.Conf
 	}
 	return nil
 }
+
+// routesError is a route that could not be enabled or disabled, as
+// opposed to a DNS record that could not be published.
+type routesError struct{ err error }
+
+func (e routesError) Error() string { return e.err.Error() }
+func (e routesError) Unwrap() error { return e.err }
 
 // stopServingTraffic withdraws this side's traffic when it demotes or
 // fences itself; it reads the configuration itself, as the traffic phase

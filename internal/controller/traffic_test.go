@@ -43,8 +43,10 @@ func TestTrafficReadyCondition(t *testing.T) {
 			metav1.ConditionFalse, tandemv1.TrafficElsewhereReason, "which are no cluster's targets", metav1.ConditionFalse},
 		{"a refused update", servers, nil, &traffic.RefusedError{Server: "ns1:53", Name: "shop.example.com.", Rcode: "NOTAUTH"}, nil,
 			metav1.ConditionFalse, tandemv1.DNSUpdateFailedReason, "did not accept the TSIG key", metav1.ConditionFalse},
-		{"a route that cannot be patched", servers, at("dc-east"), errors.New("enabling Ingress shop/web: forbidden"), nil,
+		{"a route that cannot be patched", servers, at("dc-east"), routesError{errors.New("enabling Ingress shop/web: forbidden")}, nil,
 			metav1.ConditionFalse, tandemv1.RoutesFailedReason, "enabling Ingress shop/web", metav1.ConditionFalse},
+		{"no DNSEndpoint CRD", servers, at("dc-west"), errors.New("the cluster does not serve externaldns.k8s.io/v1alpha1 DNSEndpoint"), nil,
+			metav1.ConditionFalse, tandemv1.DNSUpdateFailedReason, "does not serve externaldns.k8s.io/v1alpha1 DNSEndpoint", metav1.ConditionFalse},
 		{"no servers to ask", noServers, nil, nil, nil,
 			metav1.ConditionUnknown, tandemv1.DNSNotVerifiedReason, "verifyServers is empty", metav1.ConditionTrue},
 	}
