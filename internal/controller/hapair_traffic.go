@@ -42,6 +42,16 @@ func (r *HAPairReconciler) reconcileTraffic(ctx context.Context, s *hapairScope)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	if len(busy) == 0 && pair.Status.LocalRole == tandemv1.RoleStandby {
+		// A planned switchover or a drill runs on the active side and
+		// writes this side's endpoints and routes (FlipTraffic,
+		// PublishDrillName): the standby must not withdraw them under it.
+		busy, err = r.peerBusyWith(ctx, s)
+		if err != nil {
+			// Withdrawing can wait for the next round.
+			busy = []string{s.peer.Name + "'s Switchovers (unreadable: " + err.Error() + ")"}
+		}
+	}
 	var acted error
 	if len(busy) == 0 {
 		switch pair.Status.LocalRole {
@@ -63,6 +73,25 @@ func (r *HAPairReconciler) reconcileTraffic(ctx context.Context, s *hapairScope)
 	pair.Status.Traffic = &tandemv1.TrafficStatus{Records: records}
 	setTrafficReady(pair, cfg, seen, acted, busy)
 	return ctrl.Result{}, nil
+}
+
+// peerBusyWith lists the pair's unfinished Switchovers on the peer, when
+// it answers; none when it does not (then nothing there writes here).
+func (r *HAPairReconciler) peerBusyWith(ctx context.Context, s *hapairScope) ([]string, error) {
+	if s.peerClient == nil || s.peerLacksAPI {
+		return nil, nil
+	}
+	rctx, cancel := remoteContext(ctx, s.pair)
+	defer cancel()
+	running, err := unfinishedSwitchovers(rctx, s.peerClient, s.pair.Namespace, s.pair.Name)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, so := range running {
+		out = append(out, s.peer.Name+"/"+so.Name)
+	}
+	return out, nil
 }
 
 // setTrafficReady derives TrafficReady from what the servers answer and

@@ -52,9 +52,12 @@ type Options struct {
 }
 
 // metadata fields the API server owns; a copy must not carry the source's.
+// Finalizers belong to the source cluster's controllers too: a copy that
+// carried, say, the snapshot controller's pvc-as-source-protection could
+// never be deleted on a standby where no snapshot of it is taken.
 var strippedMetadata = []string{
 	"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields",
-	"selfLink", "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences",
+	"selfLink", "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences", "finalizers",
 }
 
 // annotations that belong to the source cluster's controllers or tools.

@@ -37,6 +37,7 @@ metadata:
   creationTimestamp: "2026-01-01T00:00:00Z"
   managedFields: [{manager: kubectl}]
   ownerReferences: [{apiVersion: v1, kind: ConfigMap, name: x, uid: abc}]
+  finalizers: [example.com/cleanup]
   labels: {app: web, tandem.dev/pair: stale}
   annotations:
     deployment.kubernetes.io/revision: "4"
@@ -61,7 +62,7 @@ func TestTransformStripsClusterOwnedFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"metadata.uid", "metadata.resourceVersion", "metadata.generation", "metadata.creationTimestamp", "metadata.managedFields", "metadata.ownerReferences", "status"} {
+	for _, p := range []string{"metadata.uid", "metadata.resourceVersion", "metadata.generation", "metadata.creationTimestamp", "metadata.managedFields", "metadata.ownerReferences", "metadata.finalizers", "status"} {
 		if v := field(t, out, p); v != nil {
 			t.Errorf("%s = %v, want it stripped", p, v)
 		}

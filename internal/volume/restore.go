@@ -177,6 +177,11 @@ func restoredClaim(vs *snapv1.VolumeSnapshot, pair PairRef, opts RestoreOptions)
 		return nil, fmt.Errorf("VolumeSnapshot %s/%s: annotation %s: %w", vs.Namespace, vs.Name, ClaimSpecAnnotation, err)
 	}
 	pvc.Namespace = vs.Namespace
+	// Replicas shipped before copies dropped their finalizers may carry the
+	// source cluster's (the snapshot controller's pvc-as-source-protection):
+	// nobody here would ever remove them.
+	pvc.Finalizers = nil
+	pvc.OwnerReferences = nil
 	if pvc.Labels == nil {
 		pvc.Labels = map[string]string{}
 	}

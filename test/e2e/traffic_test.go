@@ -69,6 +69,9 @@ type answerWatch struct {
 	stop  chan struct{}
 	done  chan struct{}
 	total int
+	// changes are the answers in the order they appeared, each time the
+	// answer changed.
+	changes []string
 }
 
 func watchAnswers(srv testbed.DNSServer, name string) *answerWatch {
@@ -89,6 +92,9 @@ func watchAnswers(srv testbed.DNSServer, name string) *answerWatch {
 			w.mu.Lock()
 			w.seen[key]++
 			w.total++
+			if n := len(w.changes); n == 0 || w.changes[n-1] != key {
+				w.changes = append(w.changes, key)
+			}
 			w.mu.Unlock()
 		}
 	}()
@@ -99,6 +105,13 @@ func (w *answerWatch) finish() (map[string]int, int) {
 	close(w.stop)
 	<-w.done
 	return w.seen, w.total
+}
+
+// sequence is the answers in the order they appeared.
+func (w *answerWatch) sequence() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string{}, w.changes...)
 }
 
 func trafficReady(ctx context.Context, c *testbed.Cluster, ns string) (*metav1.Condition, *tandemv1.HAPair, error) {
@@ -141,6 +154,16 @@ func TestTrafficFollowsTheActiveSideThroughExternalDNS(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = bed.StopDNS() })
 	const interval = time.Second
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, dc := range []string{testbed.East, testbed.West} {
+			for _, comp := range []string{"external-dns", "external-dns-takeover"} {
+				t.Logf("%s %s, log tail:\n%s", dc, comp, bed.ExternalDNSLog(dc, comp))
+			}
+		}
+	})
 	for _, side := range [][2]string{{testbed.East, testbed.West}, {testbed.West, testbed.East}} {
 		if err := bed.StartExternalDNS(ctx, side[0], testbed.ExternalDNSOptions{Peer: side[1], DNS: srv, Interval: interval}); err != nil {
 			t.Fatal(err)
@@ -176,9 +199,14 @@ func TestTrafficFollowsTheActiveSideThroughExternalDNS(t *testing.T) {
 	// An isolated drill publishes the drill name at dc-west's address and
 	// removes it; the production name never moves.
 	watch := watchAnswers(srv, shopName)
+	drillWatch := watchAnswers(srv, drillName)
 	drill := switchoverTo(t, east, ns, "rehearsal", tandemv1.SwitchoverDrill, testbed.West, &tandemv1.DrillOptions{Mode: tandemv1.DrillIsolated})
 	waitAnswer(t, srv, drillName, westIP, time.Minute)
 	drill = waitSwitchover(t, east, drill, tandemv1.PhaseSucceeded, 2*time.Minute)
+	drillWatch.finish()
+	if seq := drillWatch.sequence(); strings.Join(seq, " -> ") != " -> "+westIP+" -> " {
+		t.Fatalf("the drill name answered, in order: %q; want nothing, dc-west's address once, nothing", seq)
+	}
 	if got := answer(t, srv, drillName); got != "" {
 		t.Fatalf("after the drill BIND still answers [%s] for %s", got, drillName)
 	}
@@ -195,8 +223,13 @@ func TestTrafficFollowsTheActiveSideThroughExternalDNS(t *testing.T) {
 		target string
 		ip     string
 	}{{east, testbed.West, westIP}, {west, testbed.East, eastIP}} {
+		flip := watchAnswers(srv, shopName)
 		so := switchoverTo(t, to.on, ns, fmt.Sprintf("planned-%d", i), tandemv1.SwitchoverPlanned, to.target, nil)
 		so = waitSwitchover(t, to.on, so, tandemv1.PhaseSucceeded, 2*time.Minute)
+		flip.finish()
+		if seq := flip.sequence(); len(seq) != 2 || seq[1] != to.ip {
+			t.Fatalf("during the switchover to %s the name answered, in order: %q; want one change, to %s", to.target, seq, to.ip)
+		}
 		if got := answer(t, srv, shopName); got != to.ip {
 			t.Fatalf("after the planned switchover to %s BIND answers [%s], want %s", to.target, got, to.ip)
 		}

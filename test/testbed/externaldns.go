@@ -121,6 +121,11 @@ func (b *Bed) StartExternalDNS(ctx context.Context, name string, opts ExternalDN
 	return b.startExternalDNSProcesses(name, opts)
 }
 
+// ExternalDNSLog returns the last part of the log of a data center's
+// external-dns instance (comp: "external-dns" or "external-dns-takeover"),
+// for a failing test to show.
+func (b *Bed) ExternalDNSLog(name, comp string) string { return tail(b.storageLogPath(name, comp)) }
+
 func (b *Bed) externalDNSConfigPath(name string) string {
 	return filepath.Join(b.storageRunDir(), name+"-external-dns.json")
 }
