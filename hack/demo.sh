@@ -122,7 +122,7 @@ echo "The pair and policy were applied on dc-east only; dc-east mirrored them to
 until [ -n "$($W get hapair shop -n shop -o jsonpath='{.status.localRole}')" ]; do sleep 0.2; done
 $W get hapair shop -n shop -o jsonpath='  dc-west sees itself as {.status.localRole}, {.status.activeCluster} active at epoch {.status.epoch}{"\n"}'
 
-say "shop.demo.test follows the active side: dc-east's DNSEndpoint, published by its external-dns ($(elapsed))"
+say "shop.demo.test follows the active side: dc-east publishes it through its flip instance of external-dns ($(elapsed))"
 t1=$(date +%s%N)
 wait_dns shop.demo.test 10.0.1.10
 echo "  BIND answers shop.demo.test: $(dns shop.demo.test) ($(( ($(date +%s%N) - t1) / 1000000 )) ms after the first sync)"
@@ -193,7 +193,7 @@ step $W get switchovers -n shop
 $W get switchover shop-failover-4 -n shop -o jsonpath='{range .status.steps[*]}  {.name}: {.phase}, {.message}{"\n"}{end}'
 echo "  dc-west's orders volume, restored from the newest snapshot (order 4 came after it):"; sed 's/^/    /' "$(orders orders.log dc-west)"
 wait_dns shop.demo.test 10.0.2.10
-echo "  BIND answers shop.demo.test: $(dns shop.demo.test): dc-west's takeover external-dns took the name over from dc-east's, which is dark"
+echo "  BIND answers shop.demo.test: $(dns shop.demo.test): dc-west's flip instance of external-dns moved it, with dc-east dark"
 step kubectl tandem status shop -n shop --kubeconfig "$work/dc-west.kubeconfig"
 
 say "dc-east comes back and finds it was replaced ($(elapsed))"
@@ -207,7 +207,7 @@ $E get events.events.k8s.io -n shop --field-selector reason=Demoted -o jsonpath=
 until [ -n "$($E get hapair shop -n shop -o jsonpath='{.status.volumes.kept[0].readyToUse}')" ]; do sleep 0.2; done
 until ! $E get pvc orders -n shop >/dev/null 2>&1; do sleep 0.2; done
 $E get hapair shop -n shop -o jsonpath='  dc-east kept its own orders volume, with order 4, in VolumeSnapshot {.status.volumes.kept[0].name} before giving up the PVC{"\n"}'
-echo "  dc-east's external-dns came back with its old DNSEndpoint, and its operator deleted it; BIND still answers shop.demo.test: $(dns shop.demo.test)"
+echo "  dc-east's external-dns came back; no endpoint there can move the name; BIND still answers shop.demo.test: $(dns shop.demo.test)"
 step $E get hapair shop -n shop
 
 say "Done in $(elapsed)"

@@ -248,6 +248,7 @@ type ProbeEndpoint struct {
 // TrafficSpec is what follows the active side.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'RFC2136' || has(self.rfc2136)",message="spec.traffic.rfc2136 is required when spec.traffic.provider is RFC2136",fieldPath=".rfc2136"
+// +kubebuilder:validation:XValidation:rule="!has(self.dns) || size(self.dns) == 0 || (has(self.provider) && self.provider == 'RFC2136') || has(self.externalDNS)",message="spec.traffic.externalDNS.verifyServers is required for DNS records with the ExternalDNS provider: Tandem verifies every flip there",fieldPath=".externalDNS"
 type TrafficSpec struct {
 	// Provider changes the DNS records: ExternalDNS (DNSEndpoint objects
 	// read by external-dns) or RFC2136 (dynamic updates sent by Tandem).
@@ -341,13 +342,12 @@ type ClusterTargets struct {
 type ExternalDNSSpec struct {
 	// VerifyServers are host:port addresses of the zone's authoritative
 	// servers. A flip is done when every one of them answers the new
-	// targets, queried directly. When empty, a flip is done once
-	// external-dns has read the DNSEndpoint, and the step says it was not
-	// verified.
+	// targets, queried directly; the active side publishes only names none
+	// of them answers yet.
+	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=8
 	// +listType=set
-	// +optional
-	VerifyServers []string `json:"verifyServers,omitempty"`
+	VerifyServers []string `json:"verifyServers"`
 }
 
 // RFC2136Spec is a set of authoritative servers that accept TSIG-signed

@@ -164,6 +164,8 @@ func TestHAPairRules(t *testing.T) {
 		}}, "spec.traffic.dns", "spec.traffic.dns[].targets[].cluster must name one of spec.clusters"},
 		{"RFC2136 provider without servers", []edit{remove("spec.traffic.rfc2136")},
 			"spec.traffic.rfc2136", "spec.traffic.rfc2136 is required when spec.traffic.provider is RFC2136"},
+		{"ExternalDNS provider without servers to verify", []edit{set("spec.traffic.provider", "ExternalDNS")},
+			"spec.traffic.externalDNS", "spec.traffic.externalDNS.verifyServers is required for DNS records with the ExternalDNS provider"},
 		{"probe period too short", []edit{set("spec.failover.probePeriod", "0s")},
 			"spec.failover.probePeriod", "spec.failover.probePeriod must be between 1s and 5m"},
 		{"probe period too long", []edit{set("spec.failover.probePeriod", "1h")},

@@ -57,7 +57,7 @@ func run(ctx context.Context, dir, cmd string, args []string) error {
 		nodes := fs.Int("nodes", 2, "Simulated nodes per cluster.")
 		storage := fs.Bool("storage", false, "Give dc-east and dc-west CSI storage that replicates snapshots between them.")
 		delay := fs.Duration("replication-delay", time.Second, "Time from a snapshot to its replica being usable at the other site.")
-		zone := fs.String("dns", "", "Run BIND for this zone, and external-dns (main and takeover instance) in dc-east and dc-west against it.")
+		zone := fs.String("dns", "", "Run BIND for this zone, and external-dns (ordinary and flip instance) in dc-east and dc-west against it.")
 		_ = fs.Parse(args)
 		start := time.Now()
 		clusters, err := bed.Up(ctx, testbed.UpOptions{Witness: *witness, Nodes: *nodes, Storage: *storage, ReplicationDelay: *delay})
@@ -79,7 +79,7 @@ func run(ctx context.Context, dir, cmd string, args []string) error {
 				_ = bed.Down(context.Background())
 				return err
 			}
-			fmt.Printf("  dns: BIND serving %s on %s (TSIG key %s); external-dns (main and takeover) in dc-east and dc-west\n", srv.Zone, srv.Addr, srv.KeyName)
+			fmt.Printf("  dns: BIND serving %s on %s (TSIG key %s); external-dns (ordinary and flip instance) in dc-east and dc-west\n", srv.Zone, srv.Addr, srv.KeyName)
 		}
 		return nil
 	case "dns":
@@ -163,7 +163,7 @@ func upDNS(ctx context.Context, bed *testbed.Bed, zone string) (testbed.DNSServe
 		return srv, err
 	}
 	for _, side := range [][2]string{{testbed.East, testbed.West}, {testbed.West, testbed.East}} {
-		if err := bed.StartExternalDNS(ctx, side[0], testbed.ExternalDNSOptions{Peer: side[1], DNS: srv}); err != nil {
+		if err := bed.StartExternalDNS(ctx, side[0], testbed.ExternalDNSOptions{DNS: srv}); err != nil {
 			return srv, err
 		}
 	}

@@ -16,8 +16,8 @@ import (
 // reconcileTraffic keeps the pair's records and routes with this side's
 // role and reports where each record points at the authoritative servers.
 //
-// The active side publishes: its production DNSEndpoint, or, for RFC 2136,
-// records that no server answers yet. It never overwrites a record that
+// The active side publishes records that no server answers yet (the flip
+// endpoint, or RFC 2136 updates). It never overwrites a record that
 // answers the other cluster's targets: only a switchover step, after the
 // epoch moved, takes a name over. That is what keeps a side that wrongly
 // believes itself active (a restarted old side that has not seen the new
@@ -111,11 +111,6 @@ func setTrafficReady(pair *tandemv1.HAPair, cfg traffic.Config, seen []traffic.S
 		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionFalse, tandemv1.DNSUpdateFailedReason, acted.Error())
 		return
 	}
-	if len(cfg.Servers) == 0 && cfg.HasDNS() {
-		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionUnknown, tandemv1.DNSNotVerifiedReason,
-			"spec.traffic.externalDNS.verifyServers is empty, so Tandem cannot see where the records point; the DNSEndpoints follow the active side")
-		return
-	}
 	var elsewhere, unverified []string
 	for _, x := range seen {
 		switch {
@@ -143,18 +138,21 @@ func setTrafficReady(pair *tandemv1.HAPair, cfg traffic.Config, seen []traffic.S
 	case len(unverified) > 0:
 		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionUnknown, tandemv1.DNSNotVerifiedReason, strings.Join(unverified, "; "))
 	default:
-		msg := fmt.Sprintf("%s %s's targets at every authoritative server", count(len(seen), "record answers", "records answer"), active)
-		if n := len(pair.Spec.Traffic.Routes); n > 0 {
-			msg += fmt.Sprintf("; %s enabled only on %s", count(n, "route", "routes"), active)
+		var parts []string
+		if len(seen) > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s's targets at every authoritative server", count(len(seen), "record answers", "records answer"), active))
 		}
+		if n := len(pair.Spec.Traffic.Routes); n > 0 {
+			parts = append(parts, fmt.Sprintf("%s enabled only on %s", count(n, "route", "routes"), active))
+		}
+		msg := strings.Join(parts, "; ")
 		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, msg)
 	}
 }
 
-// publishTraffic is the active side's share: routes enabled, the
-// production DNSEndpoint written, RFC 2136 records created where no server
-// answers them. A takeover endpoint left by a flip is removed once the
-// names answer this side's targets.
+// publishTraffic is the active side's share: routes enabled, and records
+// that no server answers yet published: RFC 2136 updates, or the flip
+// endpoint until the servers answer it (then it goes, as after a flip).
 func (r *HAPairReconciler) publishTraffic(ctx context.Context, cfg traffic.Config, pair *tandemv1.HAPair) error {
 	if _, _, err := traffic.SetRoutes(ctx, r.Client, pair.Spec.Traffic.Routes, true); err != nil {
 		return routesError{err}
@@ -168,30 +166,32 @@ func (r *HAPairReconciler) publishTraffic(ctx context.Context, cfg traffic.Confi
 	}
 	rctx, cancel := remoteContext(ctx, pair)
 	defer cancel()
-	if cfg.RFC2136() {
-		var absent []traffic.Record
-		for _, rec := range recs {
-			if left := traffic.Gone(rctx, cfg, []traffic.Record{rec}); len(left) == 0 {
-				absent = append(absent, rec)
-			}
+	var absent []traffic.Record
+	for _, rec := range recs {
+		if left := traffic.Gone(rctx, cfg, []traffic.Record{rec}); len(left) == 0 {
+			absent = append(absent, rec)
 		}
+	}
+	if cfg.RFC2136() {
 		return traffic.Point(rctx, cfg, absent)
 	}
-	if err := traffic.Apply(ctx, r.Client, traffic.Endpoint(cfg, traffic.Production, recs)); err != nil {
-		return err
+	if len(absent) > 0 {
+		// Only the names nobody answers: the flip endpoint never carries
+		// a name that answers the other side, outside a switchover.
+		return traffic.Apply(ctx, r.Client, traffic.Endpoint(cfg, traffic.Flip, absent))
 	}
-	if len(cfg.Servers) > 0 && len(traffic.Pending(rctx, cfg, recs)) == 0 {
-		return traffic.RemoveEndpoint(ctx, r.Client, cfg, traffic.Takeover)
+	if len(traffic.Pending(rctx, cfg, recs)) == 0 {
+		return traffic.RemoveEndpoint(ctx, r.Client, cfg, traffic.Flip)
 	}
 	return nil
 }
 
 // withdrawTraffic is what a side that does not serve does: its routes
-// disabled and its DNSEndpoints deleted, so its external-dns drops the
-// names it still owns. RFC 2136 records are left alone: the side that took
-// over has already pointed them elsewhere, and a delete racing that update
-// would leave the name answering nothing. drills says whether a leftover
-// drill endpoint goes too (no drill runs).
+// disabled, and any flip endpoint it has left deleted, so it can never move
+// a name. The records themselves are left alone: the side that took over
+// points them elsewhere, and a delete racing that update would leave the
+// name answering nothing. drills says whether a leftover drill endpoint
+// goes too (no drill runs).
 func (r *HAPairReconciler) withdrawTraffic(ctx context.Context, cfg traffic.Config, pair *tandemv1.HAPair, drills bool) error {
 	var routes []tandemv1.RouteRef
 	if pair.Spec.Traffic != nil {
@@ -203,7 +203,7 @@ func (r *HAPairReconciler) withdrawTraffic(ctx context.Context, cfg traffic.Conf
 	if cfg.RFC2136() {
 		return nil
 	}
-	kinds := []string{traffic.Production, traffic.Takeover}
+	kinds := []string{traffic.Flip}
 	if drills {
 		kinds = append(kinds, traffic.Drill)
 	}

@@ -35,12 +35,11 @@ type dnsTraffic struct {
 // it. Each call is one round, safe to repeat: records already pointing at
 // m.To are not updated again.
 //
-// With external-dns the target's production and takeover endpoints carry
-// the records; the takeover one lets m.To's takeover instance of
-// external-dns take the names over from m.From's owner id, so a dead old
-// side does not block the flip. Once verified, the takeover endpoint goes
-// and the old side's production endpoint is withdrawn (or, when the old
-// side does not answer, withdrawn by its own operator when it rejoins).
+// With external-dns the target's flip endpoint carries the records to its
+// flip instance of external-dns, which shares the names' owner id with the
+// other side's: a dead old side does not block the flip. Once every server
+// answers, the flip endpoint goes, on both sides, so no endpoint is left
+// that could move the names again (docs/traffic.md).
 func (t dnsTraffic) Flip(ctx context.Context, m switchover.Move) (switchover.Result, error) {
 	cfg, err := traffic.Load(ctx, t.reader, m.Pair)
 	if err != nil {
@@ -57,7 +56,7 @@ func (t dnsTraffic) Flip(ctx context.Context, m switchover.Move) (switchover.Res
 	if err != nil {
 		return switchover.Failed(err.Error() + "; no record was changed"), nil
 	}
-	res, done := t.publish(ctx, m, cfg, recs, traffic.Production, traffic.Takeover)
+	res, done := t.publish(ctx, m, cfg, recs, traffic.Flip)
 	if !done {
 		return res, nil
 	}
@@ -68,22 +67,16 @@ func (t dnsTraffic) Flip(ctx context.Context, m switchover.Move) (switchover.Res
 	if err != nil {
 		return switchover.Result{}, err
 	}
-	withdrawn := ""
 	if !cfg.RFC2136() {
-		// The names are owned by m.To's external-dns now: the takeover
-		// endpoint has done its work and must not outlive the flip.
-		if to := m.On(m.To); to != nil {
-			if err := traffic.RemoveEndpoint(ctx, to, cfg, traffic.Takeover); err != nil {
-				return switchover.Result{}, err
+		// The flip endpoint has done its work and must not outlive the
+		// flip: left behind, it could move the names again some day. One
+		// the old side may have left from an earlier flip goes too.
+		for _, side := range []string{m.To, m.From} {
+			if c := m.On(side); c != nil {
+				if err := traffic.RemoveEndpoint(ctx, c, cfg, traffic.Flip); err != nil {
+					return switchover.Result{}, err
+				}
 			}
-		}
-		if from := m.On(m.From); from != nil {
-			if err := traffic.RemoveEndpoint(ctx, from, cfg, traffic.Production); err != nil {
-				return switchover.Result{}, err
-			}
-			withdrawn = fmt.Sprintf("; %s's DNSEndpoint withdrawn", m.From)
-		} else {
-			withdrawn = fmt.Sprintf("; %s's DNSEndpoint is withdrawn by its operator when it rejoins (its external-dns no longer owns the names)", m.From)
 		}
 	}
 	started := stepStart(m.Switchover, switchover.StepFlipTraffic, moved)
@@ -96,8 +89,8 @@ func (t dnsTraffic) Flip(ctx context.Context, m switchover.Move) (switchover.Res
 	}
 	rep.TrafficMovedTime = &metav1.Time{Time: moved}
 	rep.ClientsFollowBy = &metav1.Time{Time: moved.Add(ttl)}
-	msg := fmt.Sprintf("%s %s's targets %s after the step started; clients follow within the TTL of %s%s%s",
-		answerAt(cfg), m.To, moved.Sub(started).Round(time.Millisecond), ttl, withdrawn, routesMsg)
+	msg := fmt.Sprintf("%s %s's targets %s after the step started; clients follow within the TTL of %s%s",
+		answerAt(cfg), m.To, moved.Sub(started).Round(time.Millisecond), ttl, routesMsg)
 	return switchover.Succeeded(msg), nil
 }
 
@@ -123,14 +116,6 @@ func (t dnsTraffic) publish(ctx context.Context, m switchover.Move, cfg traffic.
 			if err := traffic.Apply(ctx, to, traffic.Endpoint(cfg, kind, recs)); err != nil {
 				return switchover.Failed(err.Error()), false
 			}
-		}
-		if len(cfg.Servers) == 0 {
-			for _, kind := range kinds {
-				if _, read, err := traffic.Read(ctx, to, cfg, kind); err != nil || !read {
-					return t.wait(m, cfg, fmt.Sprintf("waiting for %s's external-dns to read DNSEndpoint %s", m.To, traffic.EndpointName(cfg.Pair, kind))), false
-				}
-			}
-			return switchover.Result{}, true
 		}
 	}
 	if pending := traffic.Pending(ctx, cfg, recs); len(pending) > 0 {
@@ -196,9 +181,6 @@ func (t dnsTraffic) WithdrawDrill(ctx context.Context, m switchover.Move) (switc
 		if err := traffic.RemoveEndpoint(ctx, to, cfg, traffic.Drill); err != nil {
 			return switchover.Result{}, err
 		}
-		if len(cfg.Servers) == 0 {
-			return switchover.Succeeded(fmt.Sprintf("DNSEndpoint %s deleted on %s (not verified: spec.traffic.externalDNS.verifyServers is empty)", traffic.EndpointName(cfg.Pair, traffic.Drill), m.To)), nil
-		}
 	}
 	if left := traffic.Gone(ctx, cfg, recs); len(left) > 0 {
 		return t.wait(m, cfg, strings.Join(left, "; ")), nil
@@ -209,10 +191,7 @@ func (t dnsTraffic) WithdrawDrill(ctx context.Context, m switchover.Move) (switc
 // answerAt is the subject and verb of a verified answer: which servers
 // answer.
 func answerAt(cfg traffic.Config) string {
-	switch len(cfg.Servers) {
-	case 0:
-		return "external-dns read the DNSEndpoints (not verified: spec.traffic.externalDNS.verifyServers is empty) and should answer"
-	case 1:
+	if len(cfg.Servers) == 1 {
 		return "the authoritative server " + cfg.Servers[0] + " answers"
 	}
 	return fmt.Sprintf("all %d authoritative servers (%s) answer", len(cfg.Servers), strings.Join(cfg.Servers, ", "))

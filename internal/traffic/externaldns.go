@@ -16,24 +16,29 @@ import (
 // provider's SDK into the operator.
 var DNSEndpointGVK = schema.GroupVersionKind{Group: "externaldns.k8s.io", Version: "v1alpha1", Kind: "DNSEndpoint"}
 
-// The DNSEndpoints Tandem keeps in the pair's namespace. How the two data
-// centers' external-dns instances hand a name over is in docs/traffic.md:
+// The DNSEndpoints Tandem writes in the pair's namespace. How the two data
+// centers' external-dns instances share the names is in docs/traffic.md:
 //
-//   - the production endpoint holds the records while this cluster is
-//     active; each data center's external-dns owns what it creates under
-//     its own --txt-owner-id and leaves records the other side owns alone,
-//     so a fenced side's leftover endpoint can never flip a name back;
-//   - the takeover endpoint holds the same records, labelled for the
-//     second, "takeover" instance of external-dns (--label-filter on the
-//     label, --migrate-from-txt-owner=<peer>, --policy=upsert-only). Only
-//     the side that won the epoch writes it, only until the servers answer
-//     its targets: it moves the ownership of the names to this side even
-//     when the old side's external-dns is dead;
-//   - the drill endpoint holds the drill names during an isolated drill.
+//   - the flip endpoint holds the records with the values of the side that
+//     won the epoch, and exists only while a flip is under way: from
+//     FlipTraffic (or the first publication of a new pair) until every
+//     authoritative server answers it. Only the "flip" instance of
+//     external-dns reads it (--label-filter=tandem.dev/dns-flip=true); the
+//     flip instances of both data centers share one owner id
+//     (--txt-owner-id=tandem) and never delete (--policy=upsert-only).
+//     Either side can therefore move a name the other side published, dead
+//     or alive, and no side keeps an endpoint that could move it back
+//     later. It has the same name on both sides, so the TXT ownership
+//     record is the same whoever wrote it, and an update replaces it;
+//   - the drill endpoint holds an isolated drill's names, on the standby,
+//     read by that data center's ordinary external-dns, which creates them
+//     and deletes them with the endpoint.
 const (
-	// TakeoverLabel marks the takeover endpoint; the takeover instance of
-	// external-dns reads only endpoints with it (--label-filter).
-	TakeoverLabel = "tandem.dev/dns-takeover"
+	// FlipLabel marks the flip endpoint: only the flip instances of
+	// external-dns read it, and the ordinary ones must not
+	// (--label-filter=tandem.dev/dns-flip!=true), or one of them could
+	// create a name under its own owner id first.
+	FlipLabel = "tandem.dev/dns-flip"
 	// EndpointLabel names the pair an endpoint belongs to. The sync never
 	// copies an endpoint carrying it: each side's are its own.
 	EndpointLabel = "tandem.dev/dns-endpoint"
@@ -42,9 +47,8 @@ const (
 
 // Endpoint kinds.
 const (
-	Production = ""
-	Takeover   = "-takeover"
-	Drill      = "-drill"
+	Flip  = ""
+	Drill = "-drill"
 )
 
 // EndpointName is the name of the pair's DNSEndpoint of a kind.
@@ -67,8 +71,8 @@ func Endpoint(cfg Config, kind string, recs []Record) *unstructured.Unstructured
 	u.SetNamespace(cfg.Namespace)
 	u.SetName(EndpointName(cfg.Pair, kind))
 	labels := map[string]string{EndpointLabel: cfg.Pair}
-	if kind == Takeover {
-		labels[TakeoverLabel] = "true"
+	if kind == Flip {
+		labels[FlipLabel] = "true"
 	}
 	u.SetLabels(labels)
 	_ = unstructured.SetNestedSlice(u.Object, eps, "spec", "endpoints")
@@ -101,20 +105,4 @@ func RemoveEndpoint(ctx context.Context, c client.Client, cfg Config, kind strin
 		return nil
 	}
 	return fmt.Errorf("deleting DNSEndpoint %s/%s: %w", cfg.Namespace, u.GetName(), err)
-}
-
-// Read says whether the pair's endpoint of kind exists on the cluster c
-// reads and whether external-dns has read its current generation.
-func Read(ctx context.Context, c client.Reader, cfg Config, kind string) (exists, read bool, err error) {
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(DNSEndpointGVK)
-	err = c.Get(ctx, client.ObjectKey{Namespace: cfg.Namespace, Name: EndpointName(cfg.Pair, kind)}, u)
-	if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
-		return false, false, nil
-	}
-	if err != nil {
-		return false, false, err
-	}
-	gen, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
-	return true, gen == u.GetGeneration(), nil
 }

@@ -104,7 +104,7 @@ func TestOperatorsRunWithTheChartsRBAC(t *testing.T) {
 		start := time.Now()
 		helmInstall(t, side.c, "--set", "clusterName="+side.c.Name)
 		t.Logf("helm install into %s: Deployment Available after %s", side.c.Name, time.Since(start).Round(10*time.Millisecond))
-		if err := bed.StartExternalDNS(ctx, side.c.Name, testbed.ExternalDNSOptions{Peer: side.peer, DNS: srv}); err != nil {
+		if err := bed.StartExternalDNS(ctx, side.c.Name, testbed.ExternalDNSOptions{DNS: srv}); err != nil {
 			t.Fatal(err)
 		}
 		kubeconfig := serviceAccountKubeconfig(t, side.c, "tandem-system", "tandem-operator")

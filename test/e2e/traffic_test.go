@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -159,13 +160,13 @@ func TestTrafficFollowsTheActiveSideThroughExternalDNS(t *testing.T) {
 			return
 		}
 		for _, dc := range []string{testbed.East, testbed.West} {
-			for _, comp := range []string{"external-dns", "external-dns-takeover"} {
+			for _, comp := range []string{"external-dns", "external-dns-flip"} {
 				t.Logf("%s %s, log tail:\n%s", dc, comp, bed.ExternalDNSLog(dc, comp))
 			}
 		}
 	})
 	for _, side := range [][2]string{{testbed.East, testbed.West}, {testbed.West, testbed.East}} {
-		if err := bed.StartExternalDNS(ctx, side[0], testbed.ExternalDNSOptions{Peer: side[1], DNS: srv, Interval: interval}); err != nil {
+		if err := bed.StartExternalDNS(ctx, side[0], testbed.ExternalDNSOptions{DNS: srv, Interval: interval}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -230,6 +231,8 @@ func TestTrafficFollowsTheActiveSideThroughExternalDNS(t *testing.T) {
 		if seq := flip.sequence(); len(seq) != 2 || seq[1] != to.ip {
 			t.Fatalf("during the switchover to %s the name answered, in order: %q; want one change, to %s", to.target, seq, to.ip)
 		}
+		noFlipEndpoints(t, ns, east, west)
+		checkOwnership(t, srv, shopName)
 		if got := answer(t, srv, shopName); got != to.ip {
 			t.Fatalf("after the planned switchover to %s BIND answers [%s], want %s", to.target, got, to.ip)
 		}
@@ -279,11 +282,8 @@ func TestTrafficFollowsTheActiveSideThroughExternalDNS(t *testing.T) {
 	if len(seen) != 1 || seen[westIP] != total {
 		t.Fatalf("dc-east coming back changed the answer: %v", seen)
 	}
-	ep := &unstructured.Unstructured{}
-	ep.SetGroupVersionKind(traffic.DNSEndpointGVK)
-	if err := east.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: traffic.EndpointName("shop", traffic.Production)}, ep); err == nil {
-		t.Fatalf("the demoted dc-east still has its DNSEndpoint")
-	}
+	noFlipEndpoints(t, ns, east, west)
+	checkOwnership(t, srv, shopName)
 	waitTrafficReady(t, east, ns, metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, "dc-west's targets at every authoritative server")
 	waitIngressClasses(t, east, west, ns, traffic.ParkedIngressClass, "nginx")
 	t.Logf("dc-east back and demoted: BIND answered %s in all %d samples over %s", westIP, total, 3*interval)
@@ -423,6 +423,43 @@ func waitIngressClasses(t *testing.T, east, west *testbed.Cluster, ns, eastClass
 		return got[0] == eastClass && got[1] == westClass, fmt.Errorf("Ingress class on dc-east %q, on dc-west %q", got[0], got[1])
 	}); err != nil {
 		t.Fatalf("want class %q on dc-east and %q on dc-west: %v", eastClass, westClass, err)
+	}
+}
+
+// noFlipEndpoints fails unless neither cluster holds a flip endpoint: one
+// left behind could move the name some day.
+func noFlipEndpoints(t *testing.T, ns string, clusters ...*testbed.Cluster) {
+	t.Helper()
+	for _, c := range clusters {
+		ep := &unstructured.Unstructured{}
+		ep.SetGroupVersionKind(traffic.DNSEndpointGVK)
+		err := c.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: traffic.EndpointName("shop", traffic.Flip)}, ep)
+		if err == nil {
+			t.Fatalf("%s still has the flip endpoint %s", c.Name, ep.GetName())
+		}
+	}
+}
+
+// checkOwnership fails unless the name's external-dns ownership record is
+// a single TXT owned by the flip instances' shared owner id: no stale
+// record naming a data center that a returning side could take for its own.
+func checkOwnership(t *testing.T, srv testbed.DNSServer, name string) {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn("a-"+name), dns.TypeTXT)
+	m.RecursionDesired = false
+	resp, err := dns.Exchange(m, srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txts []string
+	for _, rr := range resp.Answer {
+		if txt, ok := rr.(*dns.TXT); ok {
+			txts = append(txts, strings.Join(txt.Txt, ""))
+		}
+	}
+	if len(txts) != 1 || !strings.Contains(txts[0], "external-dns/owner="+testbed.FlipOwnerID+",") {
+		t.Fatalf("ownership TXT records of %s: %q; want exactly one, owned by %q", name, txts, testbed.FlipOwnerID)
 	}
 }
 

@@ -19,15 +19,16 @@ import (
 const externalDNSModule = "sigs.k8s.io/external-dns"
 
 // externalDNSComponents are the two external-dns instances of a data
-// center, as docs/traffic.md describes them: the main one and the takeover
-// one, which reads only DNSEndpoints labelled tandem.dev/dns-takeover.
-var externalDNSComponents = []string{"external-dns", "external-dns-takeover"}
+// center, as docs/traffic.md describes them: the ordinary one (owner id =
+// the data center) and the flip one, which reads only the DNSEndpoints
+// labelled tandem.dev/dns-flip, under the owner id both data centers share.
+var externalDNSComponents = []string{"external-dns", "external-dns-flip"}
+
+// FlipOwnerID is the TXT owner id of both data centers' flip instances.
+const FlipOwnerID = "tandem"
 
 // ExternalDNSOptions configure a data center's external-dns.
 type ExternalDNSOptions struct {
-	// Peer is the other data center: the owner id the takeover instance
-	// migrates from.
-	Peer string
 	// DNS is the authoritative server they update.
 	DNS DNSServer
 	// Interval between syncs; 1s when zero.
@@ -94,8 +95,8 @@ func (b *Bed) StopDNS() error {
 }
 
 // StartExternalDNS installs the DNSEndpoint CRD into data center name and
-// runs its two external-dns instances (owner id = the data center's name)
-// against opts.DNS with the rfc2136 provider. Stop, Start and Delete of the
+// runs its two external-dns instances against opts.DNS with the rfc2136
+// provider. Stop, Start and Delete of the
 // cluster stop and start them with it.
 func (b *Bed) StartExternalDNS(ctx context.Context, name string, opts ExternalDNSOptions) error {
 	if opts.Interval == 0 {
@@ -122,7 +123,7 @@ func (b *Bed) StartExternalDNS(ctx context.Context, name string, opts ExternalDN
 }
 
 // ExternalDNSLog returns the last part of the log of a data center's
-// external-dns instance (comp: "external-dns" or "external-dns-takeover"),
+// external-dns instance (comp: "external-dns" or "external-dns-flip"),
 // for a failing test to show.
 func (b *Bed) ExternalDNSLog(name, comp string) string { return tail(b.storageLogPath(name, comp)) }
 
@@ -142,7 +143,7 @@ func (b *Bed) startExternalDNSProcesses(name string, opts ExternalDNSOptions) er
 		"--provider=rfc2136", "--rfc2136-host=" + host, "--rfc2136-port=" + port, "--rfc2136-zone=" + opts.DNS.Zone,
 		"--rfc2136-tsig-keyname=" + opts.DNS.KeyName, "--rfc2136-tsig-secret=" + opts.DNS.Secret,
 		"--rfc2136-tsig-secret-alg=hmac-sha256", "--rfc2136-tsig-axfr", "--domain-filter=" + opts.DNS.Zone,
-		"--registry=txt", "--txt-owner-id=" + name, "--interval=" + opts.Interval.String(),
+		"--registry=txt", "--interval=" + opts.Interval.String(),
 	}
 	for _, comp := range externalDNSComponents {
 		metrics, err := FreePort()
@@ -151,13 +152,14 @@ func (b *Bed) startExternalDNSProcesses(name string, opts ExternalDNSOptions) er
 		}
 		argv := append(append([]string{}, common...), "--metrics-address=127.0.0.1:"+strconv.Itoa(metrics))
 		if comp == "external-dns" {
-			// It leaves what the other side owns alone.
-			argv = append(argv, "--policy=sync")
+			// The data center's own names (a drill's among them); never
+			// Tandem's flip endpoints, or it could create a name under
+			// its own owner id first.
+			argv = append(argv, "--txt-owner-id="+name, "--policy=sync", "--label-filter=tandem.dev/dns-flip!=true")
 		} else {
-			// It only ever takes names over (never deletes), and only
-			// those of the DNSEndpoints Tandem labels for it.
-			argv = append(argv, "--policy=upsert-only", "--label-filter=tandem.dev/dns-takeover=true",
-				"--migrate-from-txt-owner="+opts.Peer)
+			// The pairs' names: shared with the other data center's flip
+			// instance, only from the flip endpoints, and never deleted.
+			argv = append(argv, "--txt-owner-id="+FlipOwnerID, "--policy=upsert-only", "--label-filter=tandem.dev/dns-flip=true")
 		}
 		if err := b.startProcess(name, comp, argv); err != nil {
 			_ = b.stopStorage(name)

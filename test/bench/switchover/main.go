@@ -305,7 +305,7 @@ func startDNS(ctx context.Context, bed *testbed.Bed, east, west *testbed.Cluster
 			}
 			continue
 		}
-		if err := bed.StartExternalDNS(ctx, side[0].Name, testbed.ExternalDNSOptions{Peer: side[1].Name, DNS: srv}); err != nil {
+		if err := bed.StartExternalDNS(ctx, side[0].Name, testbed.ExternalDNSOptions{DNS: srv}); err != nil {
 			return err
 		}
 	}
