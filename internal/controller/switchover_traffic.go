@@ -94,39 +94,41 @@ func (t dnsTraffic) Flip(ctx context.Context, m switchover.Move) (switchover.Res
 	return switchover.Succeeded(msg), nil
 }
 
-// publish writes recs pointing at m.To (as the endpoint kinds, or as
-// RFC 2136 updates) and reports whether every server answers them. Until
+// publish writes recs pointing at m.To (as the endpoint of kind on m.To,
+// or as RFC 2136 updates) and reports whether every server answers them. Until
 // then it returns the Result to wait with, or to fail with once
 // spec.traffic.verifyTimeout has passed since the step started.
-func (t dnsTraffic) publish(ctx context.Context, m switchover.Move, cfg traffic.Config, recs []traffic.Record, kinds ...string) (switchover.Result, bool) {
+func (t dnsTraffic) publish(ctx context.Context, m switchover.Move, cfg traffic.Config, recs []traffic.Record, kind string) (switchover.Result, bool) {
 	if cfg.RFC2136() {
 		if err := traffic.Point(ctx, cfg, recs); err != nil {
 			var refused *traffic.RefusedError
 			if errors.As(err, &refused) {
 				return switchover.Failed(err.Error() + "; the records were not changed"), false
 			}
-			return t.wait(m, cfg, err.Error()), false
+			return t.wait(m, err.Error()), false
 		}
 	} else {
 		to := m.On(m.To)
 		if to == nil {
-			return t.wait(m, cfg, fmt.Sprintf("cannot reach %s to write its DNSEndpoint", m.To)), false
+			return t.wait(m, fmt.Sprintf("cannot reach %s to write its DNSEndpoint", m.To)), false
 		}
-		for _, kind := range kinds {
-			if err := traffic.Apply(ctx, to, traffic.Endpoint(cfg, kind, recs)); err != nil {
-				return switchover.Failed(err.Error()), false
-			}
+		err := traffic.Apply(ctx, to, traffic.Endpoint(cfg, kind, recs))
+		switch {
+		case errors.Is(err, traffic.ErrNoDNSEndpointCRD):
+			return switchover.Failed(m.To + ": " + err.Error()), false
+		case err != nil:
+			return t.wait(m, err.Error()), false
 		}
 	}
 	if pending := traffic.Pending(ctx, cfg, recs); len(pending) > 0 {
-		return t.wait(m, cfg, strings.Join(pending, "; ")), false
+		return t.wait(m, strings.Join(pending, "; ")), false
 	}
 	return switchover.Result{}, true
 }
 
 // wait is the Result of a flip still waiting: Waiting, or Failed once the
 // verify timeout has passed since the step started.
-func (t dnsTraffic) wait(m switchover.Move, cfg traffic.Config, why string) switchover.Result {
+func (t dnsTraffic) wait(m switchover.Move, why string) switchover.Result {
 	limit := 2 * time.Minute
 	if tr := m.Pair.Spec.Traffic; tr != nil && tr.VerifyTimeout != nil && tr.VerifyTimeout.Duration > 0 {
 		limit = tr.VerifyTimeout.Duration
@@ -171,19 +173,19 @@ func (t dnsTraffic) WithdrawDrill(ctx context.Context, m switchover.Move) (switc
 	}
 	if cfg.RFC2136() {
 		if err := traffic.Remove(ctx, cfg, recs); err != nil {
-			return t.wait(m, cfg, err.Error()), nil
+			return t.wait(m, err.Error()), nil
 		}
 	} else {
 		to := m.On(m.To)
 		if to == nil {
-			return t.wait(m, cfg, fmt.Sprintf("cannot reach %s to delete its drill DNSEndpoint", m.To)), nil
+			return t.wait(m, fmt.Sprintf("cannot reach %s to delete its drill DNSEndpoint", m.To)), nil
 		}
 		if err := traffic.RemoveEndpoint(ctx, to, cfg, traffic.Drill); err != nil {
 			return switchover.Result{}, err
 		}
 	}
 	if left := traffic.Gone(ctx, cfg, recs); len(left) > 0 {
-		return t.wait(m, cfg, strings.Join(left, "; ")), nil
+		return t.wait(m, strings.Join(left, "; ")), nil
 	}
 	return switchover.Succeeded(fmt.Sprintf("%s %s no more", answerAt(cfg), names(recs))), nil
 }

@@ -2,6 +2,7 @@ package traffic
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -79,13 +80,17 @@ func Endpoint(cfg Config, kind string, recs []Record) *unstructured.Unstructured
 	return u
 }
 
+// ErrNoDNSEndpointCRD is a cluster that does not serve DNSEndpoints: retrying
+// does not help until someone installs external-dns's CRD there.
+var ErrNoDNSEndpointCRD = errors.New("the cluster does not serve externaldns.k8s.io/v1alpha1 DNSEndpoint: install external-dns's CRD there (docs/traffic.md)")
+
 // Apply writes an endpoint (server-side apply, so it is the same call
-// whether it exists or not). A cluster without the DNSEndpoint CRD is an
-// error that says so.
+// whether it exists or not). A cluster without the DNSEndpoint CRD is
+// ErrNoDNSEndpointCRD.
 func Apply(ctx context.Context, c client.Client, obj *unstructured.Unstructured) error {
-	err := c.Patch(ctx, obj, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership) //nolint:staticcheck // unstructured apply
+	err := c.Patch(ctx, obj, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership)
 	if meta.IsNoMatchError(err) {
-		return fmt.Errorf("the cluster does not serve externaldns.k8s.io/v1alpha1 DNSEndpoint: install external-dns's CRD there (docs/traffic.md)")
+		return ErrNoDNSEndpointCRD
 	}
 	if err != nil {
 		return fmt.Errorf("writing DNSEndpoint %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
