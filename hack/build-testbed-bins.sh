@@ -54,22 +54,15 @@ build_etcd() {
   mv "$bin/.etcd.tmp" "$bin/etcd"
 }
 
-build_kwok() {
-  local name=$1
-  [ -x "$bin/$name" ] && return 0
-  log "building $name $KWOK_VERSION"
+# go_install NAME PKG@VERSION DIR installs a tool from the module proxy into
+# DIR (go install honours the tool's own go.mod, replace directives included).
+go_install() {
+  local name=$1 pkg=$2 dir=$3
+  [ -x "$dir/$name" ] && return 0
+  log "building $name ${pkg#*@}"
   local gobin; gobin=$(mktemp -d)
-  GOBIN=$gobin CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/$name@$KWOK_VERSION"
-  mv "$gobin/$name" "$bin/$name"
-  rmdir "$gobin"
-}
-
-build_external_dns() {
-  [ -x "$dnsbin/external-dns" ] && return 0
-  log "building external-dns $EXTERNALDNS_VERSION (about 3 minutes on a cold cache)"
-  local gobin; gobin=$(mktemp -d)
-  GOBIN=$gobin CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "sigs.k8s.io/external-dns@$EXTERNALDNS_VERSION"
-  mv "$gobin/external-dns" "$dnsbin/external-dns"
+  GOBIN=$gobin CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "$pkg"
+  mv "$gobin/$name" "$dir/$name"
   rmdir "$gobin"
 }
 
@@ -86,12 +79,13 @@ for b in $want; do
   case $b in
     kube-apiserver|kube-controller-manager|kube-scheduler) build_kube "$b" ;;
     etcd) build_etcd ;;
-    kwok|kwokctl) build_kwok "$b" ;;
+    kwok|kwokctl) go_install "$b" "sigs.k8s.io/kwok/cmd/$b@$KWOK_VERSION" "$bin" ;;
     snapshot-controller|csi-snapshotter)
       build_csi "$b" snapshotter "github.com/kubernetes-csi/external-snapshotter/v8/cmd/$b" ;;
     csi-provisioner)
       build_csi "$b" provisioner "github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner" ;;
-    external-dns) build_external_dns ;;
+    # About 3 minutes on a cold cache.
+    external-dns) go_install external-dns "sigs.k8s.io/external-dns@$EXTERNALDNS_VERSION" "$dnsbin" ;;
     *) log "unknown binary $b"; exit 2 ;;
   esac
 done

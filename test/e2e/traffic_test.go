@@ -140,6 +140,18 @@ func waitTrafficReady(t *testing.T, c *testbed.Cluster, ns string, status metav1
 	return cond
 }
 
+// upDNSBed is upPairBed with the test bed's BIND serving dnsZone.
+func upDNSBed(t *testing.T) (*testbed.Bed, map[string]*testbed.Cluster, testbed.DNSServer) {
+	t.Helper()
+	bed, clusters := upPairBed(t, false)
+	srv, err := bed.StartDNS(dnsZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bed.StopDNS() })
+	return bed, clusters, srv
+}
+
 // Through external-dns: each data center runs its own two instances
 // (owner ids dc-east and dc-west) against BIND. The name follows an
 // isolated drill (drill name only), a planned switchover and back, and a
@@ -147,13 +159,8 @@ func waitTrafficReady(t *testing.T, c *testbed.Cluster, ns string, status metav1
 // and its old DNSEndpoint, never changes the answer.
 func TestTrafficFollowsTheActiveSideThroughExternalDNS(t *testing.T) {
 	ctx := context.Background()
-	bed, clusters := upPairBed(t, false)
+	bed, clusters, srv := upDNSBed(t)
 	east, west := clusters[testbed.East], clusters[testbed.West]
-	srv, err := bed.StartDNS(dnsZone)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bed.StopDNS() })
 	const interval = time.Second
 	t.Cleanup(func() {
 		if !t.Failed() {
@@ -295,13 +302,8 @@ func TestTrafficFollowsTheActiveSideThroughExternalDNS(t *testing.T) {
 // does not move it back.
 func TestTrafficThroughRFC2136(t *testing.T) {
 	ctx := context.Background()
-	bed, clusters := upPairBed(t, false)
+	bed, clusters, srv := upDNSBed(t)
 	east, west := clusters[testbed.East], clusters[testbed.West]
-	srv, err := bed.StartDNS(dnsZone)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bed.StopDNS() })
 	const ns = "shop"
 	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverAutomatic, witness: true, tsigSecret: srv.Secret,
 		traffic: &tandemv1.TrafficSpec{

@@ -60,11 +60,7 @@ func (b *Bed) StartDNS(zone string) (DNSServer, error) {
 		return DNSServer{}, err
 	}
 	srv := DNSServer{Addr: bind.Addr, Zone: zone, KeyName: bind.KeyName, Secret: bind.Secret, PID: bind.cmd.Process.Pid}
-	data, err := json.Marshal(srv)
-	if err == nil {
-		err = os.WriteFile(filepath.Join(dir, "server.json"), data, 0o600)
-	}
-	if err != nil {
+	if err := writeJSON(filepath.Join(dir, "server.json"), srv); err != nil {
 		bind.Stop()
 		return DNSServer{}, err
 	}
@@ -109,14 +105,7 @@ func (b *Bed) StartExternalDNS(ctx context.Context, name string, opts ExternalDN
 	if err := installDNSEndpointCRD(ctx, c.Client); err != nil {
 		return fmt.Errorf("cluster %s: %w", name, err)
 	}
-	if err := os.MkdirAll(b.storageRunDir(), 0o755); err != nil {
-		return err
-	}
-	data, err := json.Marshal(opts)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(b.externalDNSConfigPath(name), data, 0o600); err != nil {
+	if err := writeJSON(b.externalDNSConfigPath(name), opts); err != nil {
 		return err
 	}
 	return b.startExternalDNSProcesses(name, opts)

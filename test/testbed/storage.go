@@ -102,14 +102,7 @@ func (b *Bed) StartStorage(ctx context.Context, name string, opts StorageOptions
 	if err := ApplyObjects(ctx, c.Client, objs); err != nil {
 		return fmt.Errorf("cluster %s: %w", name, err)
 	}
-	if err := os.MkdirAll(b.storageRunDir(), 0o755); err != nil {
-		return err
-	}
-	data, err := json.Marshal(opts)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(b.storageConfigPath(name), data, 0o644); err != nil {
+	if err := writeJSON(b.storageConfigPath(name), opts); err != nil {
 		return err
 	}
 	return b.startStorageProcesses(name, opts)
@@ -225,6 +218,19 @@ func (b *Bed) restartStorage(name string) error {
 		return err
 	}
 	return b.startExternalDNSProcesses(name, dns)
+}
+
+// writeJSON writes v to path, creating its directory; the file is the
+// caller's only (it may hold a TSIG secret).
+func writeJSON(path string, v any) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
 }
 
 // readJSON reads path into v and says whether the file exists.
