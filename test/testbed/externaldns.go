@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -92,8 +91,8 @@ func (b *Bed) StopDNS() error {
 
 // StartExternalDNS installs the DNSEndpoint CRD into data center name and
 // runs its two external-dns instances against opts.DNS with the rfc2136
-// provider. Stop, Start and Delete of the
-// cluster stop and start them with it.
+// provider. Stop, Start and Delete of the cluster stop and start them with
+// it.
 func (b *Bed) StartExternalDNS(ctx context.Context, name string, opts ExternalDNSOptions) error {
 	if opts.Interval == 0 {
 		opts.Interval = time.Second
@@ -165,22 +164,7 @@ func installDNSEndpointCRD(ctx context.Context, c client.Client) error {
 	if err != nil {
 		return err
 	}
-	crds, err := ReadManifests(filepath.Join(dir, "config", "crd", "standard", "dnsendpoints.externaldns.k8s.io.yaml"))
-	if err != nil {
-		return err
-	}
-	if err := ApplyObjects(ctx, c, crds); err != nil {
-		return err
-	}
-	return Poll(ctx, 30*time.Second, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
-		got := &unstructured.Unstructured{}
-		got.SetGroupVersionKind(crds[0].GroupVersionKind())
-		if err := c.Get(ctx, client.ObjectKey{Name: crds[0].GetName()}, got); err != nil {
-			return false, err
-		}
-		cond := FindCondition(got, "Established")
-		return cond != nil && cond["status"] == "True", nil
-	})
+	return installCRDs(ctx, c, filepath.Join(dir, "config", "crd", "standard", "dnsendpoints.externaldns.k8s.io.yaml"))
 }
 
 // externalDNSModuleDir finds external-dns v0.21.0 in the module cache,

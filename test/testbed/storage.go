@@ -266,7 +266,7 @@ func installSnapshotCRDs(ctx context.Context, c client.Client) error {
 	if err != nil {
 		return err
 	}
-	var crds []*unstructured.Unstructured
+	var files []string
 	// The group snapshot CRDs too: the snapshot-controller waits for them
 	// before it does anything, as a standard install has them.
 	for _, file := range []string{
@@ -274,7 +274,17 @@ func installSnapshotCRDs(ctx context.Context, c client.Client) error {
 		"snapshot.storage.k8s.io_volumesnapshots", "groupsnapshot.storage.k8s.io_volumegroupsnapshotclasses",
 		"groupsnapshot.storage.k8s.io_volumegroupsnapshotcontents", "groupsnapshot.storage.k8s.io_volumegroupsnapshots",
 	} {
-		objs, err := ReadManifests(filepath.Join(dir, "config", "crd", file+".yaml"))
+		files = append(files, filepath.Join(dir, "config", "crd", file+".yaml"))
+	}
+	return installCRDs(ctx, c, files...)
+}
+
+// installCRDs applies the CRDs in files and waits until each is
+// established.
+func installCRDs(ctx context.Context, c client.Client, files ...string) error {
+	var crds []*unstructured.Unstructured
+	for _, f := range files {
+		objs, err := ReadManifests(f)
 		if err != nil {
 			return err
 		}
