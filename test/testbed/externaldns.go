@@ -170,8 +170,28 @@ func installDNSEndpointCRD(ctx context.Context, c client.Client) error {
 // externalDNSModuleDir finds external-dns v0.21.0 in the module cache,
 // downloading it when needed: it is a tool of the test bed, not a
 // dependency of Tandem's module.
-func externalDNSModuleDir() (string, error) {
-	cmd := exec.Command("go", "mod", "download", "-json", externalDNSModule+"@v0.21.0")
+func externalDNSModuleDir() (string, error) { return downloadModule(externalDNSModule + "@v0.21.0") }
+
+// gatewayAPIModule is the Gateway API release external-dns v0.21.0 builds
+// against; its CRDs give the tests HTTPRoutes.
+const gatewayAPIModule = "sigs.k8s.io/gateway-api@v1.5.1"
+
+// InstallGatewayAPICRDs installs the Gateway API's Gateway and HTTPRoute
+// CRDs (standard channel) and waits until they are established.
+func InstallGatewayAPICRDs(ctx context.Context, c client.Client) error {
+	dir, err := downloadModule(gatewayAPIModule)
+	if err != nil {
+		return err
+	}
+	std := filepath.Join(dir, "config", "crd", "standard")
+	return installCRDs(ctx, c, filepath.Join(std, "gateway.networking.k8s.io_gateways.yaml"),
+		filepath.Join(std, "gateway.networking.k8s.io_httproutes.yaml"))
+}
+
+// downloadModule returns where module@version sits in the module cache,
+// downloading it from the proxy when it is not there yet.
+func downloadModule(modVersion string) (string, error) {
+	cmd := exec.Command("go", "mod", "download", "-json", modVersion)
 	cmd.Dir = RepoRoot()
 	out, err := cmd.Output()
 	var mod struct{ Dir string }
@@ -179,7 +199,7 @@ func externalDNSModuleDir() (string, error) {
 		err = json.Unmarshal(out, &mod)
 	}
 	if err != nil || mod.Dir == "" {
-		return "", fmt.Errorf("locating %s in the module cache: %v %s", externalDNSModule, err, out)
+		return "", fmt.Errorf("locating %s in the module cache: %v %s", modVersion, err, out)
 	}
 	return mod.Dir, nil
 }
