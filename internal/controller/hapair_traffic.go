@@ -52,17 +52,19 @@ func (r *HAPairReconciler) reconcileTraffic(ctx context.Context, s *hapairScope)
 			busy = []string{s.peer.Name + "'s Switchovers (unreadable: " + err.Error() + ")"}
 		}
 	}
+	// One round of queries serves both the status and what the active side
+	// publishes.
+	rctx, cancel := remoteContext(ctx, pair)
+	seen := traffic.Observe(rctx, cfg)
 	var acted error
 	if len(busy) == 0 {
 		switch pair.Status.LocalRole {
 		case tandemv1.RoleActive:
-			acted = r.publishTraffic(ctx, cfg, pair)
+			acted = r.publishTraffic(rctx, cfg, pair, seen)
 		case tandemv1.RoleStandby:
-			acted = r.withdrawTraffic(ctx, cfg, pair, true)
+			acted = r.withdrawTraffic(rctx, cfg, pair, true)
 		}
 	}
-	rctx, cancel := remoteContext(ctx, pair)
-	seen := traffic.Observe(rctx, cfg)
 	cancel()
 	traffic.RecordSeen(cfg, pair.Status.ActiveCluster, seen)
 	now := metav1.NewTime(r.now())
@@ -151,9 +153,10 @@ func setTrafficReady(pair *tandemv1.HAPair, cfg traffic.Config, seen []traffic.S
 }
 
 // publishTraffic is the active side's share: routes enabled, and records
-// that no server answers yet published: RFC 2136 updates, or the flip
-// endpoint until the servers answer it (then it goes, as after a flip).
-func (r *HAPairReconciler) publishTraffic(ctx context.Context, cfg traffic.Config, pair *tandemv1.HAPair) error {
+// that no server answers yet (as seen this round) published: RFC 2136
+// updates, or the flip endpoint until the servers answer it (then it goes,
+// as after a flip).
+func (r *HAPairReconciler) publishTraffic(ctx context.Context, cfg traffic.Config, pair *tandemv1.HAPair, seen []traffic.Seen) error {
 	if _, _, err := traffic.SetRoutes(ctx, r.Client, pair.Spec.Traffic.Routes, true); err != nil {
 		return routesError{err}
 	}
@@ -164,23 +167,24 @@ func (r *HAPairReconciler) publishTraffic(ctx context.Context, cfg traffic.Confi
 	if err != nil {
 		return err
 	}
-	rctx, cancel := remoteContext(ctx, pair)
-	defer cancel()
 	var absent []traffic.Record
-	for _, rec := range recs {
-		if left := traffic.Gone(rctx, cfg, []traffic.Record{rec}); len(left) == 0 {
+	here := true
+	for i, rec := range recs {
+		x := seen[i]
+		if x.Absent {
 			absent = append(absent, rec)
 		}
+		here = here && x.Cluster == r.ClusterName && len(x.Unreachable) == 0
 	}
 	if cfg.RFC2136() {
-		return traffic.Point(rctx, cfg, absent)
+		return traffic.Point(ctx, cfg, absent)
 	}
 	if len(absent) > 0 {
 		// Only the names nobody answers: the flip endpoint never carries
 		// a name that answers the other side, outside a switchover.
 		return traffic.Apply(ctx, r.Client, traffic.Endpoint(cfg, traffic.Flip, absent))
 	}
-	if len(traffic.Pending(rctx, cfg, recs)) == 0 {
+	if here {
 		return traffic.RemoveEndpoint(ctx, r.Client, cfg, traffic.Flip)
 	}
 	return nil

@@ -166,7 +166,11 @@ type Seen struct {
 	Answer  []string
 	// Unreachable are the servers that did not answer.
 	Unreachable []string
-	Message     string
+	// Absent is true when every server answered, each with no record: the
+	// only case in which the active side may publish the name outside a
+	// switchover.
+	Absent  bool
+	Message string
 }
 
 // Observe asks every server where each record points.
@@ -232,6 +236,7 @@ func observe(ctx context.Context, cfg Config, rec tandemv1.DNSRecord) Seen {
 	seen.Answer = first
 	if len(first) == 0 {
 		seen.Message = fmt.Sprintf("the servers answer no %s record", typ)
+		seen.Absent = len(errs) == 0
 	}
 	for _, t := range rec.Targets {
 		if sameValues(first, t.Values) {

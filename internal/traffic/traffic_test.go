@@ -148,14 +148,23 @@ func TestObserveAtBIND(t *testing.T) {
 	t.Cleanup(bind.Stop)
 	cfg := traffic.Config{Records: []tandemv1.DNSRecord{record()}, Servers: []string{bind.Addr}, Zone: "tandem.test",
 		Key: traffic.TSIG{Name: bind.KeyName, Secret: bind.Secret}, Provider: tandemv1.DNSProviderRFC2136}
-	if seen := traffic.Observe(ctx, cfg); seen[0].Cluster != "" || !strings.Contains(seen[0].Message, "answer no A record") {
+	if seen := traffic.Observe(ctx, cfg); seen[0].Cluster != "" || !seen[0].Absent || !strings.Contains(seen[0].Message, "answer no A record") {
 		t.Fatalf("before any update: %+v", seen[0])
 	}
+	// A server that does not answer: the name is not known to be absent,
+	// so the active side must not publish it.
+	down := cfg
+	down.Servers = append([]string{"127.0.0.1:1"}, cfg.Servers...)
+	qctx, qcancel := context.WithTimeout(ctx, 2*time.Second)
+	if seen := traffic.Observe(qctx, down); seen[0].Absent || len(seen[0].Unreachable) != 1 {
+		t.Fatalf("with a server down: %+v", seen[0])
+	}
+	qcancel()
 	west, _ := traffic.AllDesired(cfg, "dc-west")
 	if err := traffic.Point(ctx, cfg, west); err != nil {
 		t.Fatal(err)
 	}
-	if seen := traffic.Observe(ctx, cfg); seen[0].Cluster != "dc-west" || seen[0].Answer[0] != "10.0.2.10" {
+	if seen := traffic.Observe(ctx, cfg); seen[0].Cluster != "dc-west" || seen[0].Absent || seen[0].Answer[0] != "10.0.2.10" {
 		t.Fatalf("after pointing at dc-west: %+v", seen[0])
 	}
 	if pending := traffic.Pending(ctx, cfg, west); len(pending) != 0 {
