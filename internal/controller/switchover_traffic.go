@@ -47,8 +47,11 @@ func (t dnsTraffic) Flip(ctx context.Context, m switchover.Move) (switchover.Res
 	}
 	if !cfg.HasDNS() {
 		routesMsg, err := flipRoutes(ctx, m)
-		if err != nil || routesMsg == "" {
-			return switchover.Skipped("spec.traffic configures no DNS record or route"), err
+		if err != nil {
+			return switchover.Result{}, err
+		}
+		if routesMsg == "" {
+			return switchover.Skipped("spec.traffic configures no DNS record or route"), nil
 		}
 		return switchover.Succeeded(strings.TrimPrefix(routesMsg, "; ")), nil
 	}
@@ -79,7 +82,8 @@ func (t dnsTraffic) Flip(ctx context.Context, m switchover.Move) (switchover.Res
 			}
 		}
 	}
-	started := stepStart(m.Switchover, switchover.StepFlipTraffic, moved)
+	// The running step: FlipTraffic, or the RollBack pointing records back.
+	started := currentStepStart(m.Switchover, moved)
 	traffic.ObserveFlip(cfg, moved.Sub(started))
 	ttl := traffic.MaxTTL(cfg)
 	rep := m.Switchover.Status.Report
@@ -205,14 +209,6 @@ func names(recs []traffic.Record) string {
 		out[i] = r.Name
 	}
 	return strings.Join(out, ", ")
-}
-
-// stepStart is when the named step started, or def.
-func stepStart(so *tandemv1.Switchover, name string, def time.Time) time.Time {
-	if st := findStep(so, name); st != nil && st.StartTime != nil {
-		return st.StartTime.Time
-	}
-	return def
 }
 
 // currentStepStart is when the running step started, or def.

@@ -126,18 +126,26 @@ func AllDesired(cfg Config, cluster string) ([]Record, error) {
 	return out, nil
 }
 
+// recordType and recordTTL are a record's type and TTL with the API's
+// defaults, for a pair created before the API server defaulted them.
+func recordType(rec tandemv1.DNSRecord) string {
+	if rec.Type == "" {
+		return "A"
+	}
+	return rec.Type
+}
+
+func recordTTL(rec tandemv1.DNSRecord) int64 {
+	if rec.TTL <= 0 {
+		return 30
+	}
+	return rec.TTL
+}
+
 func desired(rec tandemv1.DNSRecord, name, cluster string) (Record, error) {
-	typ := rec.Type
-	if typ == "" {
-		typ = "A"
-	}
-	ttl := rec.TTL
-	if ttl <= 0 {
-		ttl = 30
-	}
 	for _, t := range rec.Targets {
 		if t.Cluster == cluster {
-			return Record{Name: strings.TrimSuffix(name, "."), Type: typ, Targets: t.Values, TTL: uint32(ttl)}, nil
+			return Record{Name: strings.TrimSuffix(name, "."), Type: recordType(rec), Targets: t.Values, TTL: uint32(recordTTL(rec))}, nil
 		}
 	}
 	return Record{}, fmt.Errorf("spec.traffic.dns[%s] has no targets for cluster %s", rec.Name, cluster)
@@ -148,11 +156,7 @@ func desired(rec tandemv1.DNSRecord, name, cluster string) (Record, error) {
 func MaxTTL(cfg Config) time.Duration {
 	var m int64
 	for _, r := range cfg.Records {
-		ttl := r.TTL
-		if ttl <= 0 {
-			ttl = 30
-		}
-		m = max(m, ttl)
+		m = max(m, recordTTL(r))
 	}
 	return time.Duration(m) * time.Second
 }
@@ -191,10 +195,7 @@ func Observe(ctx context.Context, cfg Config) []Seen {
 func observe(ctx context.Context, cfg Config, rec tandemv1.DNSRecord) Seen {
 	servers := cfg.Servers
 	seen := Seen{Name: rec.Name}
-	typ := rec.Type
-	if typ == "" {
-		typ = "A"
-	}
+	typ := recordType(rec)
 	answers := map[string]string{}
 	var first []string
 	var errs []string
@@ -309,30 +310,29 @@ func Gone(ctx context.Context, cfg Config, recs []Record) []string {
 // is returned as a *RefusedError at once; it does not get better by
 // retrying.
 func Point(ctx context.Context, cfg Config, recs []Record) error {
-	var errs []error
-	for _, rec := range recs {
-		for _, srv := range cfg.Servers {
-			if ok, _, err := Answers(ctx, srv, rec); err == nil && ok {
-				continue
-			}
-			if err := Update(ctx, srv, cfg.Zone, rec, cfg.Key); err != nil {
-				var refused *RefusedError
-				if errors.As(err, &refused) {
-					return err
-				}
-				errs = append(errs, err)
-			}
+	return eachServer(cfg, recs, func(srv string, rec Record) error {
+		if ok, _, err := Answers(ctx, srv, rec); err == nil && ok {
+			return nil
 		}
-	}
-	return errors.Join(errs...)
+		return Update(ctx, srv, cfg.Zone, rec, cfg.Key)
+	})
 }
 
 // Remove deletes recs at every server.
 func Remove(ctx context.Context, cfg Config, recs []Record) error {
+	return eachServer(cfg, recs, func(srv string, rec Record) error {
+		return Delete(ctx, srv, cfg.Zone, rec, cfg.Key)
+	})
+}
+
+// eachServer sends one update per record and server. A refused update
+// ends it at once (a wrong key does not get better); other errors are
+// collected and the rest still sent.
+func eachServer(cfg Config, recs []Record, send func(srv string, rec Record) error) error {
 	var errs []error
 	for _, rec := range recs {
 		for _, srv := range cfg.Servers {
-			if err := Delete(ctx, srv, cfg.Zone, rec, cfg.Key); err != nil {
+			if err := send(srv, rec); err != nil {
 				var refused *RefusedError
 				if errors.As(err, &refused) {
 					return err

@@ -124,28 +124,27 @@ func SetRoutes(ctx context.Context, c client.Client, routes []tandemv1.RouteRef,
 		if labels == nil {
 			labels = map[string]string{}
 		}
+		differs := labels[RouteLabel] != "true"
 		labels[RouteLabel] = "true"
 		obj.SetLabels(labels)
+		verb := "disabling"
 		if enable {
-			if _, err := Unpark(obj); err != nil {
+			verb = "enabling"
+			unparked, err := Unpark(obj)
+			if err != nil {
 				return changed, missing, err
 			}
+			differs = differs || unparked
 		} else {
-			Park(obj)
+			differs = Park(obj) || differs
 		}
-		if equalObjects(before, obj) {
+		if !differs {
 			continue
 		}
 		if err := c.Patch(ctx, obj, client.MergeFrom(before)); err != nil {
-			return changed, missing, fmt.Errorf("%s %s %s/%s: %w", map[bool]string{true: "enabling", false: "disabling"}[enable], ref.Kind, ref.Namespace, ref.Name, err)
+			return changed, missing, fmt.Errorf("%s %s %s/%s: %w", verb, ref.Kind, ref.Namespace, ref.Name, err)
 		}
 		changed++
 	}
 	return changed, missing, nil
-}
-
-func equalObjects(a, b *unstructured.Unstructured) bool {
-	ja, _ := json.Marshal(a.Object)
-	jb, _ := json.Marshal(b.Object)
-	return string(ja) == string(jb)
 }
