@@ -41,10 +41,6 @@ const (
 
 // Reasons shared by every kind.
 const (
-	// NotImplementedReason: the controller for this capability is not built
-	// yet; the object is stored and validated but nothing acts on it.
-	NotImplementedReason = "NotImplemented"
-
 	// ProgressingReason: the controller is working towards the spec.
 	ProgressingReason = "Progressing"
 
@@ -131,6 +127,13 @@ const (
 
 	// DemotedReason: this side saw a higher epoch and became the standby.
 	DemotedReason = "Demoted"
+
+	// DrillStartedReason: the drill schedule created a drill Switchover.
+	DrillStartedReason = "DrillStarted"
+
+	// DrillSkippedReason: a drill slot came while a Switchover of the pair
+	// was still running, and was skipped.
+	DrillSkippedReason = "DrillSkipped"
 )
 
 // Reasons about the sync plan and replication.
@@ -146,9 +149,6 @@ const (
 	// SyncFailedReason: some objects could not be applied to the standby;
 	// status.failures names the first few.
 	SyncFailedReason = "SyncFailed"
-
-	// SyncLaggingReason: copies exist but are older than their sources.
-	SyncLaggingReason = "SyncLagging"
 
 	// StandbySideReason: this cluster is the standby; the active side
 	// pushes the copies and reports on them.
@@ -173,9 +173,9 @@ const (
 	// the PVC.
 	SnapshotFailedReason = "SnapshotFailed"
 
-	// VolumesProtectedReason: every protected PVC has a snapshot usable on
+	// ProtectedReason: every protected PVC has a snapshot usable on
 	// the standby within spec.objectives.rpo.
-	VolumesProtectedReason = "Protected"
+	ProtectedReason = "Protected"
 
 	// ReplicaPendingReason: a PVC has no snapshot usable on the standby
 	// yet (the first one is in flight, or the standby does not answer).
@@ -189,9 +189,9 @@ const (
 	// VolumeSnapshot API.
 	SnapshotAPIMissingReason = "SnapshotAPIMissing"
 
-	// ProtectedByPeerReason: this cluster is the standby; the active side
+	// ProtectedByActiveReason: this cluster is the standby; the active side
 	// takes the snapshots and reports their RPO.
-	ProtectedByPeerReason = "ProtectedByActive"
+	ProtectedByActiveReason = "ProtectedByActive"
 
 	// RetiringVolumesReason: this standby is retiring PVCs left from when
 	// it was active, keeping their data in snapshots first.
@@ -205,13 +205,13 @@ const (
 	// expected target yet.
 	DNSNotVerifiedReason = "DNSNotVerified"
 
-	// TrafficAtActiveReason: every record answers with the active
+	// PointsAtActiveReason: every record answers with the active
 	// cluster's targets and every route is enabled only there.
-	TrafficAtActiveReason = "PointsAtActive"
+	PointsAtActiveReason = "PointsAtActive"
 
-	// TrafficElsewhereReason: a record answers with the standby's targets
+	// PointsElsewhereReason: a record answers with the standby's targets
 	// or with values neither cluster has.
-	TrafficElsewhereReason = "PointsElsewhere"
+	PointsElsewhereReason = "PointsElsewhere"
 
 	// NoTrafficReason: spec.traffic configures no record or route.
 	NoTrafficReason = "NoTraffic"

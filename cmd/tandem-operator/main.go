@@ -2,12 +2,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
-	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	"os"
 	"regexp"
+
+	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -146,13 +148,20 @@ func run(opts options) error {
 	}
 	recorder := mgr.GetEventRecorder("tandem-operator")
 
-	pairs := &controller.HAPairReconciler{
+	// The services both the HAPair and the Switchover controller use.
+	if err := controller.SetupIndexes(context.Background(), mgr); err != nil {
+		return fmt.Errorf("setting up the field indexes: %w", err)
+	}
+	peers, witness := &remote.Peers{Scheme: scheme}, &fence.Witness{}
+	workloads := controller.Workloads{Policies: mgr.GetClient()}
+	switchovers := controller.Switchovers{Reader: mgr.GetClient()}
+
+	if err := (&controller.HAPairReconciler{
 		Client: mgr.GetClient(), ClusterName: opts.clusterName, Syncs: syncs,
-		Peers: &remote.Peers{Scheme: scheme}, Witness: &fence.Witness{},
+		Peers: peers, Witness: witness, Workloads: workloads, Switchovers: switchovers,
 		Kubeconfig: kubeconfigPolicy, Events: recorder, SyncEvents: pairEvents,
 		APIReader: mgr.GetAPIReader(),
-	}
-	if err := pairs.SetupWithManager(mgr); err != nil {
+	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the HAPair controller: %w", err)
 	}
 	if err := (&controller.SyncPolicyReconciler{
@@ -162,8 +171,9 @@ func run(opts options) error {
 		return fmt.Errorf("setting up the SyncPolicy controller: %w", err)
 	}
 	if err := (&controller.SwitchoverReconciler{
-		Client: mgr.GetClient(), ClusterName: opts.clusterName, LocalConfig: mgr.GetConfig(), Pairs: pairs, Events: recorder,
-		APIReader: mgr.GetAPIReader(),
+		Client: mgr.GetClient(), ClusterName: opts.clusterName, LocalConfig: mgr.GetConfig(),
+		Peers: peers, Witness: witness, Syncs: syncs, Workloads: workloads, Switchovers: switchovers,
+		Events: recorder, APIReader: mgr.GetAPIReader(),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Switchover controller: %w", err)
 	}

@@ -59,6 +59,11 @@ type HAPairReconciler struct {
 	APIReader client.Reader
 	// Volumes runs the volume protection rounds; its zero value is ready.
 	Volumes volume.Protector
+	// Workloads parks this side's workloads on demotion and fencing;
+	// Switchovers finds the pair's unfinished Switchovers. Both default to
+	// the manager's client.
+	Workloads   Workloads
+	Switchovers Switchovers
 }
 
 // hapairScope is the per-reconcile state; the reconciler itself is shared
@@ -81,13 +86,10 @@ type hapairScope struct {
 	// there, both nil when there is no witness or it does not answer.
 	witness client.Client
 	lease   *fence.LeaseView
-	// stop ends the phases early without an error: the pair may not act
-	// (fenced, ambiguous roles, role not confirmed).
-	stop    bool
 	summary syncSummary
-	// wake is when a phase wants the next reconcile at the latest (volume
-	// snapshots in flight, a protection round due).
-	wake time.Duration
+	// patch writes the pair: the mirror's annotations during the phases,
+	// the status once at the end.
+	patch *patcher[*tandemv1.HAPair]
 }
 
 // +kubebuilder:rbac:groups=tandem.dev,resources=hapairs,verbs=get;list;watch;update;patch
@@ -103,6 +105,12 @@ type hapairScope struct {
 
 // SetupWithManager registers the reconciler.
 func (r *HAPairReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Workloads.Policies == nil {
+		r.Workloads.Policies = mgr.GetClient()
+	}
+	if r.Switchovers.Reader == nil {
+		r.Switchovers.Reader = mgr.GetClient()
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&tandemv1.HAPair{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&tandemv1.SyncPolicy{}, handler.EnqueueRequestsFromMapFunc(r.pairsOfPolicy),
@@ -155,25 +163,9 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		return ctrl.Result{}, nil
 	}
 
-	before := obj.DeepCopy()
-	s := &hapairScope{pair: obj, wake: statusRefresh}
+	s := &hapairScope{pair: obj, patch: newPatcher(r.Client, obj)}
 	defer func() {
-		setHAPairSummary(obj)
-		recordRoleMetrics(obj, before, obj.Status.LocalRole == tandemv1.RoleStandby && s.health.Lost(obj.Spec.Failover.FailureThreshold))
-		obj.Status.ObservedGeneration = obj.Generation
-		r.emitTransitions(obj, before)
-		if equality.Semantic.DeepEqual(before.Status, obj.Status) {
-			return
-		}
-		patch := client.MergeFrom(before)
-		if recordOf(obj) != recordOf(before) {
-			// The role record is the fencing token: a record written from
-			// a stale read must fail, not overwrite a newer one.
-			patch = client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
-		}
-		if err := r.Status().Patch(ctx, obj, patch); err != nil {
-			retErr = errors.Join(retErr, fmt.Errorf("patching status of HAPair %s: %w", req.NamespacedName, err))
-		}
+		retErr = errors.Join(retErr, r.patchStatus(ctx, s))
 	}()
 
 	if obj.Spec.Suspend {
@@ -181,7 +173,7 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		setSuspended(obj)
 		return ctrl.Result{}, nil
 	}
-	for _, phase := range []func(context.Context, *hapairScope) (ctrl.Result, error){
+	res, err := runPhases(ctx, s,
 		r.reconcileMembers,
 		r.reconcilePeer,
 		r.reconcileMirror,
@@ -192,18 +184,40 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		r.reconcileVolumes,
 		r.reconcileTraffic,
 		r.reconcileDrills,
-	} {
-		res, err := phase(ctx, s)
-		if err != nil || !res.IsZero() || s.stop {
-			return res, err
-		}
+	)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
-	// The next probe round (and lease renewal) is the next reconcile.
-	next := min(probePeriod(obj), statusRefresh, s.wake)
-	if obj.Spec.Witness != nil && obj.Status.LocalRole == tandemv1.RoleActive {
-		next = min(next, renewInterval(obj))
+	return soonest(res, ctrl.Result{RequeueAfter: nextRound(obj)}), nil
+}
+
+// patchStatus derives the summary conditions, records the metrics and
+// events of the round and writes the status once.
+func (r *HAPairReconciler) patchStatus(ctx context.Context, s *hapairScope) error {
+	obj, before := s.pair, s.patch.Before()
+	setHAPairSummary(obj)
+	recordRoleMetrics(obj, before, obj.Status.LocalRole == tandemv1.RoleStandby && s.health.Lost(obj.Spec.Failover.FailureThreshold))
+	obj.Status.ObservedGeneration = obj.Generation
+	r.emitTransitions(obj, before)
+	if equality.Semantic.DeepEqual(before.Status, obj.Status) {
+		return nil
 	}
-	return ctrl.Result{RequeueAfter: next}, nil
+	// The role record is the fencing token: a record written from a stale
+	// read must fail, not overwrite a newer one.
+	lock := recordOf(obj) != recordOf(before)
+	if err := s.patch.PatchStatus(ctx, obj, lock); err != nil {
+		return fmt.Errorf("patching status of HAPair %s/%s: %w", obj.Namespace, obj.Name, err)
+	}
+	return nil
+}
+
+// nextRound is when the next probe round (and lease renewal) is due.
+func nextRound(pair *tandemv1.HAPair) time.Duration {
+	next := min(probePeriod(pair), statusRefresh)
+	if pair.Spec.Witness != nil && pair.Status.LocalRole == tandemv1.RoleActive {
+		next = min(next, renewInterval(pair))
+	}
+	return next
 }
 
 // probePeriod is spec.failover.probePeriod, defaulted by the API server to
@@ -260,9 +274,7 @@ func (r *HAPairReconciler) reconcilePeer(ctx context.Context, s *hapairScope) (c
 		return ctrl.Result{}, nil
 	}
 	var theirs tandemv1.HAPair
-	rctx, cancel := remoteContext(ctx, pair)
-	defer cancel()
-	switch err := c.Get(rctx, client.ObjectKeyFromObject(pair), &theirs); {
+	switch err := c.Get(ctx, client.ObjectKeyFromObject(pair), &theirs); {
 	case err == nil:
 		s.peerPair, s.peerAnswered = &theirs, true
 	case apierrors.IsNotFound(err):
@@ -334,8 +346,7 @@ func (r *HAPairReconciler) reconcileSync(ctx context.Context, s *hapairScope) (c
 	if by, paused, err := r.syncPausedBy(ctx, pair); err != nil || paused {
 		if paused {
 			r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
-			setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.SyncPausedReason,
-				fmt.Sprintf("Switchover %s paused the sync while it moves the service", by))
+			setSyncPaused(pair, by)
 		}
 		return ctrl.Result{}, err
 	}
@@ -353,17 +364,12 @@ func (r *HAPairReconciler) reconcileSync(ctx context.Context, s *hapairScope) (c
 	target := s.peerConfig
 	fingerprint := remote.Fingerprint(target)
 
+	policies, missing, err := pairPolicies(ctx, r.Client, pair)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	keep := map[string]bool{}
-	var missing []string
-	for _, ref := range pair.Spec.SyncPolicyRefs {
-		var policy tandemv1.SyncPolicy
-		if err := r.Get(ctx, client.ObjectKey{Namespace: pair.Namespace, Name: ref.Name}, &policy); err != nil {
-			if apierrors.IsNotFound(err) {
-				missing = append(missing, ref.Name)
-				continue
-			}
-			return ctrl.Result{}, fmt.Errorf("reading SyncPolicy %s/%s: %w", pair.Namespace, ref.Name, err)
-		}
+	for _, policy := range policies {
 		if policy.Spec.Suspend {
 			continue
 		}

@@ -67,7 +67,7 @@ func (r *HAPairReconciler) reconcileDrills(ctx context.Context, s *hapairScope) 
 	}
 	sched, err := cron.ParseStandard(d.Schedule)
 	if err != nil {
-		setCondition(pair, tandemv1.StalledCondition, metav1.ConditionTrue, tandemv1.InvalidSpecReason, fmt.Sprintf("spec.drills.schedule %q: %v", d.Schedule, err))
+		setDrillScheduleInvalid(pair, err)
 		return ctrl.Result{}, nil
 	}
 	now := r.now()
@@ -91,7 +91,7 @@ func (r *HAPairReconciler) reconcileDrills(ctx context.Context, s *hapairScope) 
 	dt := metav1.NewTime(due)
 	pair.Status.LastDrillScheduleTime = &dt
 	if len(running) > 0 {
-		r.event(pair, corev1.EventTypeWarning, "DrillSkipped", "The drill for %s was skipped: %s is still running", due.Format(time.RFC3339), running[0])
+		r.event(pair, corev1.EventTypeWarning, tandemv1.DrillSkippedReason, actionScheduleDrill, "The drill for %s was skipped: %s is still running", due.Format(time.RFC3339), running[0])
 		return ctrl.Result{}, nil
 	}
 	template := d.Template.DeepCopy()
@@ -103,7 +103,7 @@ func (r *HAPairReconciler) reconcileDrills(ctx context.Context, s *hapairScope) 
 	}
 	switch err := r.Create(ctx, so); {
 	case err == nil:
-		r.event(pair, corev1.EventTypeNormal, "DrillStarted", "Started drill %s for the slot %s", so.Name, due.Format(time.RFC3339))
+		r.event(pair, corev1.EventTypeNormal, tandemv1.DrillStartedReason, actionScheduleDrill, "Started drill %s for the slot %s", so.Name, due.Format(time.RFC3339))
 	case apierrors.IsAlreadyExists(err):
 		// Created before a crash lost the status write; nothing more.
 	default:
@@ -124,7 +124,7 @@ func (r *HAPairReconciler) scheduledDrills(ctx context.Context, pair *tandemv1.H
 // that comes while one runs is skipped, as a CronJob with concurrency
 // Forbid skips, rather than started only to fail its preconditions.
 func (r *HAPairReconciler) busyWith(ctx context.Context, pair *tandemv1.HAPair) ([]string, error) {
-	running, err := unfinishedSwitchovers(ctx, r.Client, pair.Namespace, pair.Name)
+	running, err := r.Switchovers.Unfinished(ctx, pair.Namespace, pair.Name)
 	if err != nil {
 		return nil, err
 	}

@@ -93,36 +93,58 @@ func (r *HAPairReconciler) reconcileMirror(ctx context.Context, s *hapairScope) 
 	if s.peerPair != nil {
 		theirs = s.peerPair.DeepCopy()
 	}
-	if err := r.mirror(ctx, s.peerClient, s.peer.Name, pair.DeepCopy(), theirs, localActive, pair); err != nil {
+	// The pair is the object this reconcile is about: it is written
+	// through the reconcile's patcher, which keeps its resourceVersion
+	// current for the status write at the end.
+	writePair := func(ctx context.Context, _ client.Object, change func()) error {
+		saved := pair.DeepCopy()
+		change()
+		err := s.patch.Patch(ctx, pair, true)
+		if err != nil {
+			pair.Spec, pair.Annotations = saved.Spec, saved.Annotations
+		}
+		return err
+	}
+	if err := r.mirror(ctx, s.peerClient, s.peer.Name, pair, theirs, localActive, pair, writePair); err != nil {
 		return ctrl.Result{}, err
 	}
-	for _, ref := range pair.Spec.SyncPolicyRefs {
-		key := client.ObjectKey{Namespace: pair.Namespace, Name: ref.Name}
-		var ours, peerPolicy tandemv1.SyncPolicy
-		if err := r.Get(ctx, key, &ours); err != nil {
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			return ctrl.Result{}, fmt.Errorf("reading SyncPolicy %s: %w", key, err)
-		}
+	policies, _, err := pairPolicies(ctx, r.Client, pair)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	for i := range policies {
+		ours := &policies[i]
+		var peerPolicy tandemv1.SyncPolicy
 		var theirsPolicy client.Object
-		switch err := s.peerClient.Get(ctx, key, &peerPolicy); {
+		switch err := s.peerClient.Get(ctx, client.ObjectKeyFromObject(ours), &peerPolicy); {
 		case err == nil:
 			theirsPolicy = &peerPolicy
 		case !apierrors.IsNotFound(err):
-			log.FromContext(ctx).V(1).Info("Could not read a SyncPolicy on the peer", "policy", key.String(), "error", err.Error())
+			log.FromContext(ctx).V(1).Info("Could not read a SyncPolicy on the peer", "policy", client.ObjectKeyFromObject(ours).String(), "error", err.Error())
 			continue
 		}
-		if err := r.mirror(ctx, s.peerClient, s.peer.Name, &ours, theirsPolicy, localActive, pair); err != nil {
+		if err := r.mirror(ctx, s.peerClient, s.peer.Name, ours, theirsPolicy, localActive, pair, r.writeLocal); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
 	return ctrl.Result{}, nil
 }
 
-// mirror settles one object between the sides; peerObj is nil when the peer
-// has none. Both are typed HAPairs or SyncPolicies.
-func (r *HAPairReconciler) mirror(ctx context.Context, peer client.Client, peerName string, ours, theirs client.Object, localActive bool, pair *tandemv1.HAPair) error {
+// localWriter writes this side's copy of a mirrored object after change
+// modified it, with its resourceVersion as the precondition.
+type localWriter func(ctx context.Context, obj client.Object, change func()) error
+
+// writeLocal writes a SyncPolicy of the pair on this cluster.
+func (r *HAPairReconciler) writeLocal(ctx context.Context, obj client.Object, change func()) error {
+	orig := obj.DeepCopyObject().(client.Object)
+	change()
+	return r.Patch(ctx, obj, mergeFrom(orig, true))
+}
+
+// mirror settles one object between the sides; theirs is nil when the peer
+// has none. Both are typed HAPairs or SyncPolicies; ours is written through
+// local.
+func (r *HAPairReconciler) mirror(ctx context.Context, peer client.Client, peerName string, ours, theirs client.Object, localActive bool, pair *tandemv1.HAPair, local localWriter) error {
 	kind := fmt.Sprintf("%T", ours)[len("*v1alpha1."):]
 	ourHash := specHash(specOf(ours))
 	var theirHash, theirMark string
@@ -131,8 +153,14 @@ func (r *HAPairReconciler) mirror(ctx context.Context, peer client.Client, peerN
 	}
 	action, conflict := decideMirror(ourHash, ours.GetAnnotations()[MirrorAnnotation], theirs != nil, theirHash, theirMark, localActive)
 	if conflict {
-		r.event(pair, corev1.EventTypeWarning, tandemv1.MirrorConflictReason,
+		r.event(pair, corev1.EventTypeWarning, tandemv1.MirrorConflictReason, actionMirror,
 			"%s %s was changed on both %s and %s since it was last mirrored; the active side's spec was kept", kind, ours.GetName(), r.ClusterName, peerName)
+	}
+	markLocal := func(hash string) error {
+		if ours.GetAnnotations()[MirrorAnnotation] == hash {
+			return nil
+		}
+		return local(ctx, ours, func() { setMark(ours, hash) })
 	}
 	var err error
 	switch action {
@@ -141,24 +169,26 @@ func (r *HAPairReconciler) mirror(ctx context.Context, peer client.Client, peerN
 	case mirrorCreate:
 		err = peer.Create(ctx, fresh(ours, ourHash))
 		if err == nil {
-			r.event(pair, corev1.EventTypeNormal, tandemv1.MirroredReason, "Created %s %s on %s", kind, ours.GetName(), peerName)
-			err = mark(ctx, r.Client, ours, ourHash)
+			r.event(pair, corev1.EventTypeNormal, tandemv1.MirroredReason, actionMirror, "Created %s %s on %s", kind, ours.GetName(), peerName)
+			err = markLocal(ourHash)
 		}
 	case mirrorPush:
 		setSpec(theirs, specOf(ours))
 		err = writeMarked(ctx, peer, theirs, ourHash)
 		if err == nil {
-			r.event(pair, corev1.EventTypeNormal, tandemv1.MirroredReason, "Copied the spec of %s %s to %s", kind, ours.GetName(), peerName)
-			err = mark(ctx, r.Client, ours, ourHash)
+			r.event(pair, corev1.EventTypeNormal, tandemv1.MirroredReason, actionMirror, "Copied the spec of %s %s to %s", kind, ours.GetName(), peerName)
+			err = markLocal(ourHash)
 		}
 	case mirrorPull:
-		setSpec(ours, specOf(theirs))
-		err = writeMarked(ctx, r.Client, ours, theirHash)
+		err = local(ctx, ours, func() {
+			setSpec(ours, specOf(theirs))
+			setMark(ours, theirHash)
+		})
 		if err == nil {
 			err = mark(ctx, peer, theirs, theirHash)
 		}
 	case mirrorMark:
-		if err = mark(ctx, r.Client, ours, ourHash); err == nil {
+		if err = markLocal(ourHash); err == nil {
 			err = mark(ctx, peer, theirs, ourHash)
 		}
 	}
@@ -213,18 +243,23 @@ func fresh(obj client.Object, hash string) client.Object {
 	panic(fmt.Sprintf("mirroring %T", obj))
 }
 
-// writeMarked updates obj (its spec already set) with the mirror hash; the
-// resourceVersion it was read at is the precondition.
+// writeMarked updates the peer's copy obj (its spec already set) with the
+// mirror hash; the resourceVersion it was read at is the precondition.
 func writeMarked(ctx context.Context, c client.Client, obj client.Object, hash string) error {
+	setMark(obj, hash)
+	return c.Update(ctx, obj)
+}
+
+func setMark(obj client.Object, hash string) {
 	ann := obj.GetAnnotations()
 	if ann == nil {
 		ann = map[string]string{}
 	}
 	ann[MirrorAnnotation] = hash
 	obj.SetAnnotations(ann)
-	return c.Update(ctx, obj)
 }
 
+// mark records the agreed hash on the peer's copy.
 func mark(ctx context.Context, c client.Client, obj client.Object, hash string) error {
 	if obj.GetAnnotations()[MirrorAnnotation] == hash {
 		return nil

@@ -4,15 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -20,7 +16,6 @@ import (
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 	"github.com/tandem-dev/tandem/internal/fence"
 	"github.com/tandem-dev/tandem/internal/remote"
-	"github.com/tandem-dev/tandem/internal/replicate"
 )
 
 // PairLabel marks the Switchovers the operator creates for a pair.
@@ -44,13 +39,6 @@ func leaseRef(pair *tandemv1.HAPair) fence.LeaseRef {
 		ref.Duration = w.LeaseDuration.Duration
 	}
 	return ref
-}
-
-// remoteContext bounds a request to the peer or the witness by the probe
-// timeout: a partitioned cluster must not hold a reconcile for the client's
-// full timeout, or the active side would check its fencing deadline late.
-func remoteContext(ctx context.Context, pair *tandemv1.HAPair) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, probeTimeout(pair))
 }
 
 func probeTimeout(pair *tandemv1.HAPair) time.Duration {
@@ -78,17 +66,19 @@ func (r *HAPairReconciler) reconcileWitness(ctx context.Context, s *hapairScope)
 	}
 	st := &tandemv1.WitnessStatus{}
 	pair.Status.Witness = st
-	c, err := r.witnessClient(ctx, pair)
-	switch {
-	case remote.IsInvalidKubeconfig(err):
+	cfg, err := remote.ConfigFromSecret(ctx, r.Client, pair.Namespace, pair.Spec.Witness.KubeconfigSecretRef, r.Kubeconfig)
+	if remote.IsInvalidKubeconfig(err) {
 		st.Message = fmt.Sprintf("spec.witness: %v", err)
 		return ctrl.Result{}, nil
-	case err == nil:
-		var v fence.LeaseView
-		rctx, cancel := remoteContext(ctx, pair)
-		defer cancel()
-		if v, err = r.Witness.Read(rctx, c, leaseRef(pair)); err == nil {
-			s.witness, s.lease = c, &v
+	}
+	if err == nil {
+		r.Peers.SetWitness(pair.Namespace, pair.Name, cfg, probeTimeout(pair))
+		var c client.Client
+		if c, err = r.Peers.Witness(pair.Namespace, pair.Name); err == nil {
+			var v fence.LeaseView
+			if v, err = r.Witness.Read(ctx, c, leaseRef(pair)); err == nil {
+				s.witness, s.lease = c, &v
+			}
 		}
 	}
 	if err != nil {
@@ -108,42 +98,62 @@ func (r *HAPairReconciler) reconcileWitness(ctx context.Context, s *hapairScope)
 	return ctrl.Result{}, nil
 }
 
-// reconcileRoles settles this cluster's role record against the peer's
-// record and the witness Lease. The newest epoch wins: a side that learns a
-// higher epoch naming the other cluster demotes itself. An active side that
-// can renew neither the Lease nor reach its peer for the lease duration
-// fences itself. A record naming this cluster at a higher epoch is not
-// adopted here: promotion belongs to the Switchover that took the epoch,
-// which also restores the workloads.
-func (r *HAPairReconciler) reconcileRoles(ctx context.Context, s *hapairScope) (ctrl.Result, error) {
+// view is what this side knows of the roles in this round.
+func (r *HAPairReconciler) view(s *hapairScope) fence.View {
 	pair := s.pair
-	local := recordOf(pair)
-	sightings := []fence.Sighting{{Source: "this cluster's record", Record: local}}
+	v := fence.View{
+		Local: r.ClusterName, Primary: pair.Spec.Primary,
+		Record: recordOf(pair), Role: fence.Role(pair.Status.LocalRole),
+		PeerAnswered: s.peerAnswered,
+	}
 	if s.peerPair != nil {
-		sightings = append(sightings, fence.Sighting{Source: s.peer.Name + "'s record", Record: recordOf(s.peerPair)})
+		rec := recordOf(s.peerPair)
+		v.Peer = &rec
 	}
 	if s.lease != nil {
-		sightings = append(sightings, fence.Sighting{Source: "the witness Lease", Record: s.lease.Record()})
+		rec := s.lease.Record()
+		v.Lease = &rec
 	}
-	newest, known, err := fence.Newest(sightings...)
-	if err != nil {
+	return v
+}
+
+// reconcileRoles settles this cluster's role record against the peer's
+// record and the witness Lease (fence.Decide) and carries the decision out:
+// demote when a newer record names the other cluster, claim the first
+// record, or keep the active side's claim.
+func (r *HAPairReconciler) reconcileRoles(ctx context.Context, s *hapairScope) (ctrl.Result, error) {
+	pair := s.pair
+	d := fence.Decide(r.view(s), s.peer.Name)
+	switch d.Action {
+	case fence.Refuse:
 		// Refuse to act on an ambiguous world: no sync, no fencing, no
 		// promotion until a person or a higher epoch settles it.
 		r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
-		setDegraded(pair, tandemv1.BothActiveReason, fmt.Sprintf("Refusing to act: %v", err))
-		s.stop = true
-		return ctrl.Result{RequeueAfter: probePeriod(pair)}, nil
+		setBothActive(pair, d.Conflict)
+		return ctrl.Result{RequeueAfter: probePeriod(pair)}, errStopPhases
+	case fence.Unconfirmed:
+		return r.stayUnconfirmed(s, nil)
+	case fence.Claim:
+		if d.AcquireLease {
+			if err := r.Witness.Acquire(ctx, s.witness, leaseRef(pair), r.ClusterName, d.Record.Epoch); err != nil {
+				return r.stayUnconfirmed(s, err)
+			}
+		}
+		setRecord(pair, d.Record, s.peer.Name, r.ClusterName)
+		pair.Status.LocalRole = tandemv1.RoleActive
+		r.setRolesAgreed(s)
+		return ctrl.Result{}, nil
 	}
-	switch {
-	case !known:
-		return r.claimInitialRole(ctx, s)
-	case !local.Known() || (newest.Record.Epoch > local.Epoch && newest.Record.Active != r.ClusterName):
-		if err := r.adopt(ctx, s, newest); err != nil {
-			return ctrl.Result{}, err
+	if d.Source != "" {
+		setRecord(pair, d.Record, s.peer.Name, r.ClusterName)
+		if d.Demote {
+			if err := r.demote(ctx, s, d.Source); err != nil {
+				return ctrl.Result{}, err
+			}
 		}
 	}
 	setRecord(pair, recordOf(pair), s.peer.Name, r.ClusterName)
-	if pair.Status.ActiveCluster != r.ClusterName {
+	if d.Action == fence.Follow {
 		pair.Status.LocalRole = tandemv1.RoleStandby
 		r.setRolesAgreed(s)
 		return ctrl.Result{}, nil
@@ -155,192 +165,163 @@ func (r *HAPairReconciler) reconcileRoles(ctx context.Context, s *hapairScope) (
 // Tandem is not installed there.
 func (r *HAPairReconciler) setRolesAgreed(s *hapairScope) {
 	if s.peerLacksAPI {
-		setDegraded(s.pair, tandemv1.TandemNotInstalledReason, fmt.Sprintf(
-			"%s does not serve the tandem.dev API: install Tandem's CRDs and operator there, or it can neither know the pair nor take over", s.peer.Name))
+		setTandemNotInstalled(s.pair, s.peer.Name)
 		return
 	}
 	setDegraded(s.pair, tandemv1.RolesAgreedReason, rolesMessage(s.pair))
 }
 
-// claimInitialRole writes the first role record: spec.primary active at
-// epoch 1. The primary claims Active only when the peer or the witness
-// confirmed there is no record yet, so a pair re-created on one side never
-// overrides what the other side has done since.
-func (r *HAPairReconciler) claimInitialRole(ctx context.Context, s *hapairScope) (ctrl.Result, error) {
+// stayUnconfirmed keeps a new pair's primary from claiming Active before
+// the peer or the witness confirms that no other record exists.
+func (r *HAPairReconciler) stayUnconfirmed(s *hapairScope, witnessErr error) (ctrl.Result, error) {
 	pair := s.pair
-	first := fence.Record{Active: pair.Spec.Primary, Epoch: 1}
-	if first.Active != r.ClusterName {
-		setRecord(pair, first, s.peer.Name, r.ClusterName)
-		pair.Status.LocalRole = tandemv1.RoleStandby
-		r.setRolesAgreed(s)
-		return ctrl.Result{}, nil
-	}
-	confirmed := s.peerAnswered || s.lease != nil
-	var witnessErr error
-	if s.lease != nil {
-		rctx, cancel := remoteContext(ctx, pair)
-		defer cancel()
-		if witnessErr = r.Witness.Acquire(rctx, s.witness, leaseRef(pair), r.ClusterName, first.Epoch); witnessErr != nil {
-			confirmed = false
-		}
-	}
-	if !confirmed {
-		r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
-		pair.Status.LocalRole = tandemv1.RoleStandby
-		msg := fmt.Sprintf("%s is spec.primary but does not claim Active before %s or the witness confirms no other record exists", r.ClusterName, s.peer.Name)
-		if witnessErr != nil {
-			msg += ": " + witnessErr.Error()
-		}
-		setDegraded(pair, tandemv1.RoleUnconfirmedReason, msg)
-		setSyncedBlocked(pair, s, msg)
-		s.stop = true
-		return ctrl.Result{RequeueAfter: probePeriod(pair)}, nil
-	}
-	setRecord(pair, first, s.peer.Name, r.ClusterName)
-	pair.Status.LocalRole = tandemv1.RoleActive
-	r.setRolesAgreed(s)
-	return ctrl.Result{}, nil
+	r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
+	pair.Status.LocalRole = tandemv1.RoleStandby
+	msg := setRoleUnconfirmed(pair, r.ClusterName, s.peer.Name, witnessErr)
+	setSyncedBlocked(pair, s, msg)
+	return ctrl.Result{RequeueAfter: probePeriod(pair)}, errStopPhases
 }
 
-// adopt takes a newer record. A side that served until now demotes itself:
-// its protected workloads go to 0 (their replica counts recorded), its sync
+// demote stops a side that served until now, after the record it adopted
+// from source named the other cluster: its protected workloads go to 0
+// (their replica counts recorded), its routes are withdrawn, its sync
 // stops. Nothing is deleted.
-func (r *HAPairReconciler) adopt(ctx context.Context, s *hapairScope, newest fence.Sighting) error {
+func (r *HAPairReconciler) demote(ctx context.Context, s *hapairScope, source string) error {
 	pair := s.pair
-	wasServing := pair.Status.ActiveCluster == r.ClusterName && pair.Status.LocalRole != tandemv1.RoleStandby
-	setRecord(pair, newest.Record, s.peer.Name, r.ClusterName)
-	if !wasServing || newest.Record.Active == r.ClusterName {
-		return nil
-	}
+	rec := recordOf(pair)
 	r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
-	parked, err := r.parkWorkloads(ctx, pair)
+	parked, err := r.Workloads.Park(ctx, r.Client, pair)
 	if err != nil {
-		return fmt.Errorf("demoting %s after %s showed %s: %w", r.ClusterName, newest.Source, newest.Record, err)
+		return fmt.Errorf("demoting %s after %s showed %s: %w", r.ClusterName, source, rec, err)
 	}
 	if err := r.stopServingTraffic(ctx, pair); err != nil {
 		return fmt.Errorf("demoting %s: withdrawing its traffic: %w", r.ClusterName, err)
 	}
 	pair.Status.LocalRole = tandemv1.RoleStandby
-	log.FromContext(ctx).Info("Demoted to standby", "seen", newest.Source, "record", newest.Record.String(), "parked", parked)
+	log.FromContext(ctx).Info("Demoted to standby", "seen", source, "record", rec.String(), "parked", parked)
 	what := fmt.Sprintf("%d workloads scaled to 0 with their replica counts recorded", parked)
 	if parked == 0 {
 		what = "its workloads were already at 0"
 	}
-	r.event(pair, corev1.EventTypeWarning, tandemv1.DemotedReason,
-		"%s saw %s in %s and became the standby; %s; nothing deleted", r.ClusterName, newest.Record, newest.Source, what)
+	r.event(pair, corev1.EventTypeWarning, tandemv1.DemotedReason, actionDemote,
+		"%s saw %s in %s and became the standby; %s; nothing deleted", r.ClusterName, rec, source, what)
 	return nil
 }
 
 // holdActiveRole keeps the active side's claim: it renews the witness
-// Lease and fences itself when it has held neither the Lease nor contact
-// with its peer for the lease duration (the Patroni rule). A fenced side
-// serves again only once the witness confirms it still holds the Lease: the
-// peer alone could be in the middle of taking it.
+// Lease when due and carries out fence.DecideHold.
 func (r *HAPairReconciler) holdActiveRole(ctx context.Context, s *hapairScope) (ctrl.Result, error) {
 	pair := s.pair
-	if pair.Spec.Witness == nil {
-		pair.Status.LocalRole = tandemv1.RoleActive
-		r.setRolesAgreed(s)
-		return ctrl.Result{}, nil
+	in := fence.HoldInput{
+		Local: r.ClusterName, Now: r.now(), Witness: pair.Spec.Witness != nil, Role: fence.Role(pair.Status.LocalRole),
+		LastPeerContact: s.health.LastSuccess,
 	}
-	ref := leaseRef(pair)
-	renewErr := errors.New("the witness does not answer")
-	if s.witness != nil {
-		renewErr = nil
-		if r.now().Sub(r.Witness.LastRenew(ref)) >= renewInterval(pair)*9/10 {
-			rctx, cancel := remoteContext(ctx, pair)
-			renewErr = r.Witness.Renew(rctx, s.witness, ref, r.ClusterName, pair.Status.Epoch)
-			cancel()
+	if in.Witness {
+		ref := leaseRef(pair)
+		in.LeaseDuration = ref.Duration
+		in.RenewErr = errors.New("the witness does not answer")
+		if s.witness != nil {
+			in.RenewErr = nil
+			if r.now().Sub(r.Witness.LastRenew(ref)) >= renewInterval(pair)*9/10 {
+				in.RenewErr = r.Witness.Renew(ctx, s.witness, ref, r.ClusterName, pair.Status.Epoch)
+			}
 		}
+		in.LastRenew = r.Witness.LastRenew(ref)
 	}
-	var superseded *fence.SupersededError
-	if errors.As(renewErr, &superseded) {
-		return ctrl.Result{}, r.adoptThenStandby(ctx, s, fence.Sighting{Source: "the witness Lease", Record: fence.Record{Active: superseded.Holder, Epoch: superseded.Epoch}})
-	}
-	wasFenced := pair.Status.LocalRole == tandemv1.RoleFenced
-	switch {
-	case fence.MustFence(r.now(), r.Witness.LastRenew(ref), s.health.LastSuccess, ref.Duration):
-		parked, err := r.parkWorkloads(ctx, pair)
-		if err != nil {
-			return ctrl.Result{}, fmt.Errorf("fencing %s: %w", r.ClusterName, err)
+	d := fence.DecideHold(in)
+	switch d.Action {
+	case fence.Yield:
+		setRecord(pair, d.Superseded, s.peer.Name, r.ClusterName)
+		if d.Demote {
+			if err := r.demote(ctx, s, fence.SourceWitness); err != nil {
+				return ctrl.Result{}, err
+			}
 		}
-		if err := r.stopServingTraffic(ctx, pair); err != nil {
-			return ctrl.Result{}, fmt.Errorf("fencing %s: withdrawing its traffic: %w", r.ClusterName, err)
-		}
-		r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
-		pair.Status.LocalRole = tandemv1.RoleFenced
-		msg := fmt.Sprintf("%s renewed the witness Lease and reached %s neither in the last %s, so it stopped serving (%v); it serves again once the witness confirms its Lease",
-			r.ClusterName, s.peer.Name, ref.Duration, renewErr)
-		setDegraded(pair, tandemv1.FencedReason, msg)
-		if !wasFenced {
-			log.FromContext(ctx).Info("Fenced", "parked", parked, "reason", renewErr)
-		}
-		s.stop = true
-		return ctrl.Result{RequeueAfter: probePeriod(pair)}, nil
-	case wasFenced && renewErr != nil:
-		setDegraded(pair, tandemv1.FencedReason, fmt.Sprintf("%s stays fenced until the witness confirms its Lease: %v", r.ClusterName, renewErr))
-		s.stop = true
-		return ctrl.Result{RequeueAfter: probePeriod(pair)}, nil
-	case wasFenced:
-		restored, err := r.unparkWorkloads(ctx, pair)
+		pair.Status.LocalRole = tandemv1.RoleStandby
+		return ctrl.Result{}, errStopPhases
+	case fence.Fence:
+		return r.fence(ctx, s, in.RenewErr)
+	case fence.StayFenced:
+		setStaysFenced(pair, r.ClusterName, in.RenewErr)
+		return ctrl.Result{RequeueAfter: probePeriod(pair)}, errStopPhases
+	case fence.Unfence:
+		restored, err := r.Workloads.Unpark(ctx, r.Client, pair)
 		if err != nil {
 			return ctrl.Result{}, fmt.Errorf("unfencing %s: %w", r.ClusterName, err)
 		}
-		r.event(pair, corev1.EventTypeNormal, tandemv1.UnfencedReason,
-			"%s holds the witness Lease again at epoch %d and nobody took over; %d workloads restored", r.ClusterName, pair.Status.Epoch, restored)
+		r.event(pair, corev1.EventTypeNormal, tandemv1.UnfencedReason, actionUnfence,
+			"%s holds the witness Lease again at epoch %d and nobody took over; %d workloads restored", r.ClusterName, pair.Status.Epoch, restored.changed)
 	}
 	pair.Status.LocalRole = tandemv1.RoleActive
-	if renewErr != nil {
-		setDegraded(pair, tandemv1.WitnessUnreachableReason, fmt.Sprintf("%s cannot renew the witness Lease (%v); it serves while it reaches %s and fences itself %s after losing both",
-			r.ClusterName, renewErr, s.peer.Name, ref.Duration))
+	if d.Action == fence.ServeWithoutWitness {
+		setServingWithoutWitness(pair, r.ClusterName, s.peer.Name, in.RenewErr, in.LeaseDuration)
 		return ctrl.Result{}, nil
 	}
 	r.setRolesAgreed(s)
 	return ctrl.Result{}, nil
 }
 
-func (r *HAPairReconciler) adoptThenStandby(ctx context.Context, s *hapairScope, seen fence.Sighting) error {
-	if err := r.adopt(ctx, s, seen); err != nil {
-		return err
+// fence stops an active side that has renewed the witness Lease and
+// reached its peer neither within the lease duration.
+func (r *HAPairReconciler) fence(ctx context.Context, s *hapairScope, renewErr error) (ctrl.Result, error) {
+	pair := s.pair
+	wasFenced := pair.Status.LocalRole == tandemv1.RoleFenced
+	parked, err := r.Workloads.Park(ctx, r.Client, pair)
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("fencing %s: %w", r.ClusterName, err)
 	}
-	s.pair.Status.LocalRole = tandemv1.RoleStandby
-	s.stop = true
-	return nil
+	if err := r.stopServingTraffic(ctx, pair); err != nil {
+		return ctrl.Result{}, fmt.Errorf("fencing %s: withdrawing its traffic: %w", r.ClusterName, err)
+	}
+	r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
+	pair.Status.LocalRole = tandemv1.RoleFenced
+	setFenced(pair, r.ClusterName, s.peer.Name, leaseRef(pair).Duration, renewErr)
+	if !wasFenced {
+		log.FromContext(ctx).Info("Fenced", "parked", parked, "reason", renewErr)
+	}
+	return ctrl.Result{RequeueAfter: probePeriod(pair)}, errStopPhases
 }
 
-// reconcileFailureDetection is the standby's watch on the active side:
-// after failureThreshold failed rounds the active side is lost. Manual mode
-// reports it; Automatic mode takes the witness Lease at the next epoch, when
-// there is a witness, and creates a Failover Switchover.
+// reconcileFailureDetection is the standby's watch on the active side
+// (fence.DecideTakeover): after failureThreshold failed rounds the active
+// side is lost. Manual mode reports it; Automatic mode takes the witness
+// Lease at the next epoch, when there is a witness, and creates a Failover
+// Switchover.
 func (r *HAPairReconciler) reconcileFailureDetection(ctx context.Context, s *hapairScope) (ctrl.Result, error) {
 	pair := s.pair
-	if pair.Status.LocalRole != tandemv1.RoleStandby || !s.health.Lost(pair.Spec.Failover.FailureThreshold) {
+	action := fence.DecideTakeover(fence.TakeoverInput{
+		Role: fence.Role(pair.Status.LocalRole), Lost: s.health.Lost(pair.Spec.Failover.FailureThreshold),
+		Automatic: pair.Spec.Failover.Mode == tandemv1.FailoverAutomatic,
+		Witness:   pair.Spec.Witness != nil, WitnessAnswered: s.witness != nil,
+	})
+	if action == fence.Watch {
 		return ctrl.Result{}, nil
 	}
 	lost := fmt.Sprintf("%s, the active side, is lost: %s", pair.Status.ActiveCluster, s.health.Describe(pair.Status.ActiveCluster))
-	if pair.Spec.Failover.Mode != tandemv1.FailoverAutomatic {
-		setDegraded(pair, tandemv1.ActiveLostReason, lost+fmt.Sprintf(
-			"; spec.failover.mode is Manual, so nothing moves until someone applies a Switchover of type Failover with targetCluster %s", r.ClusterName))
+	epoch := pair.Status.Epoch + 1
+	var leaseErr error
+	if action == fence.TakeLease {
+		leaseErr = r.Witness.Acquire(ctx, s.witness, leaseRef(pair), r.ClusterName, epoch)
+		action = fence.AfterTakeLease(leaseErr)
+	}
+	switch action {
+	case fence.ReportLost:
+		setActiveLostManual(pair, lost, r.ClusterName)
+		return ctrl.Result{}, nil
+	case fence.WaitForWitness:
+		setNotPromoting(pair, tandemv1.WitnessUnreachableReason, lost, leaseErr)
+		return ctrl.Result{}, nil
+	case fence.LeaseStillHeld:
+		setNotPromoting(pair, tandemv1.LeaseHeldReason, lost, leaseErr)
 		return ctrl.Result{}, nil
 	}
-	epoch := pair.Status.Epoch + 1
-	if pair.Spec.Witness != nil {
-		if s.witness == nil {
-			setDegraded(pair, tandemv1.WitnessUnreachableReason, lost+"; not promoting: the witness does not answer, and only its Lease proves the active side cannot still be serving")
-			return ctrl.Result{}, nil
-		}
-		rctx, cancel := remoteContext(ctx, pair)
-		err := r.Witness.Acquire(rctx, s.witness, leaseRef(pair), r.ClusterName, epoch)
-		cancel()
-		switch {
-		case fence.IsHeld(err):
-			setDegraded(pair, tandemv1.LeaseHeldReason, lost+"; not promoting: "+err.Error())
-			return ctrl.Result{}, nil
-		case err != nil:
-			setDegraded(pair, tandemv1.WitnessUnreachableReason, lost+"; not promoting: "+err.Error())
-			return ctrl.Result{}, nil
-		}
-	}
+	return ctrl.Result{}, r.startFailover(ctx, s, lost, epoch)
+}
+
+// startFailover creates the Failover Switchover that promotes this side at
+// epoch; one that exists already (a repeat after a crash) is reported.
+func (r *HAPairReconciler) startFailover(ctx context.Context, s *hapairScope, lost string, epoch int64) error {
+	pair := s.pair
 	name := fmt.Sprintf("%s-failover-%d", pair.Name, epoch)
 	so := &tandemv1.Switchover{
 		ObjectMeta: metav1.ObjectMeta{Namespace: pair.Namespace, Name: name, Labels: map[string]string{PairLabel: pair.Name}},
@@ -352,20 +333,17 @@ func (r *HAPairReconciler) reconcileFailureDetection(ctx context.Context, s *hap
 	err := r.Create(ctx, so)
 	switch {
 	case err == nil:
-		r.event(pair, corev1.EventTypeWarning, tandemv1.FailoverStartedReason, "%s; started Switchover %s to promote %s at epoch %d", lost, name, r.ClusterName, epoch)
+		r.event(pair, corev1.EventTypeWarning, tandemv1.FailoverStartedReason, actionFailover,
+			"%s; started Switchover %s to promote %s at epoch %d", lost, name, r.ClusterName, epoch)
 	case apierrors.IsAlreadyExists(err):
 		if err := r.Get(ctx, client.ObjectKeyFromObject(so), so); err != nil {
-			return ctrl.Result{}, fmt.Errorf("reading Switchover %s/%s: %w", pair.Namespace, name, err)
+			return fmt.Errorf("reading Switchover %s/%s: %w", pair.Namespace, name, err)
 		}
 	default:
-		return ctrl.Result{}, fmt.Errorf("creating Failover Switchover %s/%s: %w", pair.Namespace, name, err)
+		return fmt.Errorf("creating Failover Switchover %s/%s: %w", pair.Namespace, name, err)
 	}
-	msg := fmt.Sprintf("%s; Switchover %s promotes %s at epoch %d (phase %s)", lost, name, r.ClusterName, epoch, orPending(so.Status.Phase))
-	if so.Status.Phase == tandemv1.PhaseFailed {
-		msg += "; delete it to try again"
-	}
-	setDegraded(pair, tandemv1.ActiveLostReason, msg)
-	return ctrl.Result{}, nil
+	setFailoverStarted(pair, lost, so, r.ClusterName, epoch)
+	return nil
 }
 
 func orPending(p tandemv1.SwitchoverPhase) tandemv1.SwitchoverPhase {
@@ -382,100 +360,19 @@ func truncate(s string, n int) string {
 	return s[:n-3] + "..."
 }
 
-// workloadsOn lists the pair's protected workloads on the cluster c reads,
-// selected by the pair's SyncPolicies as this cluster has them (mirroring
-// keeps them the same on both sides).
-func (r *HAPairReconciler) workloadsOn(ctx context.Context, c client.Client, pair *tandemv1.HAPair) ([]*unstructured.Unstructured, error) {
-	var specs []tandemv1.SyncPolicySpec
-	for _, ref := range pair.Spec.SyncPolicyRefs {
-		var p tandemv1.SyncPolicy
-		if err := r.Get(ctx, client.ObjectKey{Namespace: pair.Namespace, Name: ref.Name}, &p); err != nil {
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			return nil, fmt.Errorf("reading SyncPolicy %s/%s: %w", pair.Namespace, ref.Name, err)
-		}
-		specs = append(specs, p.Spec)
-	}
-	return replicate.Workloads(ctx, c, specs, replicate.PairSecrets(pair))
-}
+// Event actions: what the operator did when it recorded an event.
+const (
+	actionDemote        = "Demote"
+	actionUnfence       = "Unfence"
+	actionFailover      = "StartFailover"
+	actionPromote       = "Promote"
+	actionMirror        = "Mirror"
+	actionScheduleDrill = "ScheduleDrill"
+)
 
-func (r *HAPairReconciler) parkWorkloads(ctx context.Context, pair *tandemv1.HAPair) (int, error) {
-	return r.parkOn(ctx, r.Client, pair)
-}
-
-func (r *HAPairReconciler) unparkWorkloads(ctx context.Context, pair *tandemv1.HAPair) (int, error) {
-	run, err := r.unparkOn(ctx, r.Client, pair)
-	return run.changed, err
-}
-
-// parkOn scales the pair's workloads on the cluster c reaches to 0 and
-// returns how many it changed.
-func (r *HAPairReconciler) parkOn(ctx context.Context, c client.Client, pair *tandemv1.HAPair) (int, error) {
-	ws, err := r.workloadsOn(ctx, c, pair)
-	if err != nil {
-		return 0, err
-	}
-	run, err := eachWorkload(ctx, ws, func(ctx context.Context, w *unstructured.Unstructured) (bool, error) {
-		return replicate.Park(ctx, c, w)
-	})
-	return run.changed, err
-}
-
-// unparkOn restores the pair's workloads on the cluster c reaches.
-func (r *HAPairReconciler) unparkOn(ctx context.Context, c client.Client, pair *tandemv1.HAPair) (workloadRun, error) {
-	ws, err := r.workloadsOn(ctx, c, pair)
-	if err != nil {
-		return workloadRun{}, err
-	}
-	return eachWorkload(ctx, ws, func(ctx context.Context, w *unstructured.Unstructured) (bool, error) {
-		return replicate.Unpark(ctx, c, w)
-	})
-}
-
-// workloadRun is what a park or unpark did: of total workloads, how many it
-// changed and which (changed or not) are not Available yet.
-type workloadRun struct {
-	total, changed int
-	waiting        []string
-}
-
-// workloadWorkers bound the parallel patches of a park or unpark: while a
-// switchover runs the service is down, and 50 sequential round trips are
-// seconds on a busy API server.
-const workloadWorkers = 16
-
-// eachWorkload runs do on every workload in parallel.
-func eachWorkload(ctx context.Context, ws []*unstructured.Unstructured, do func(context.Context, *unstructured.Unstructured) (bool, error)) (workloadRun, error) {
-	var mu sync.Mutex
-	run := workloadRun{total: len(ws)}
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(workloadWorkers)
-	for _, w := range ws {
-		g.Go(func() error {
-			changed, err := do(ctx, w)
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if changed {
-				run.changed++
-			}
-			if changed || !replicate.Available(w) {
-				run.waiting = append(run.waiting, w.GetNamespace()+"/"+w.GetName())
-			}
-			return nil
-		})
-	}
-	err := g.Wait()
-	sort.Strings(run.waiting)
-	return run, err
-}
-
-func (r *HAPairReconciler) event(pair *tandemv1.HAPair, eventType, reason, format string, args ...any) {
+func (r *HAPairReconciler) event(pair *tandemv1.HAPair, eventType, reason, action, format string, args ...any) {
 	if r.Events != nil {
-		r.Events.Eventf(pair, nil, eventType, reason, "Roles", format, args...)
+		r.Events.Eventf(pair, nil, eventType, reason, action, format, args...)
 	}
 }
 
@@ -484,13 +381,4 @@ func (r *HAPairReconciler) now() time.Time {
 		return r.Clock.Now()
 	}
 	return time.Now()
-}
-
-// witnessClient reaches the pair's witness cluster.
-func (r *HAPairReconciler) witnessClient(ctx context.Context, pair *tandemv1.HAPair) (client.Client, error) {
-	cfg, err := remote.ConfigFromSecret(ctx, r.Client, pair.Namespace, pair.Spec.Witness.KubeconfigSecretRef, r.Kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	return r.Peers.ClientFor(cfg)
 }

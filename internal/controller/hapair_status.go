@@ -1,14 +1,18 @@
 package controller
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 	"github.com/tandem-dev/tandem/internal/fence"
 	"github.com/tandem-dev/tandem/internal/remote"
+	"github.com/tandem-dev/tandem/internal/traffic"
+	"github.com/tandem-dev/tandem/internal/volume"
 )
 
 // setRecord writes the role record into status, with the standby it
@@ -84,6 +88,11 @@ func setPeerStatus(pair *tandemv1.HAPair, peer string, h remote.Health) {
 		return
 	}
 	setCondition(pair, tandemv1.PeerReachableCondition, metav1.ConditionFalse, tandemv1.PeerUnreachableReason, h.Describe(peer))
+}
+
+func setSyncPaused(pair *tandemv1.HAPair, by string) {
+	setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.SyncPausedReason,
+		fmt.Sprintf("Switchover %s paused the sync while it moves the service", by))
 }
 
 func setSyncedOnStandby(pair *tandemv1.HAPair, active string) {
@@ -206,5 +215,214 @@ func setHAPairSummary(pair *tandemv1.HAPair) {
 		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionTrue, synced.Reason, synced.Message)
 	default:
 		setCondition(pair, tandemv1.ReadyCondition, synced.Status, synced.Reason, synced.Message)
+	}
+}
+
+func setBothActive(pair *tandemv1.HAPair, conflict error) {
+	setDegraded(pair, tandemv1.BothActiveReason, fmt.Sprintf("Refusing to act: %v", conflict))
+}
+
+func setTandemNotInstalled(pair *tandemv1.HAPair, peer string) {
+	setDegraded(pair, tandemv1.TandemNotInstalledReason, fmt.Sprintf(
+		"%s does not serve the tandem.dev API: install Tandem's CRDs and operator there, or it can neither know the pair nor take over", peer))
+}
+
+// setRoleUnconfirmed says why the primary does not claim Active yet, and
+// returns the message.
+func setRoleUnconfirmed(pair *tandemv1.HAPair, local, peer string, witnessErr error) string {
+	msg := fmt.Sprintf("%s is spec.primary but does not claim Active before %s or the witness confirms no other record exists", local, peer)
+	if witnessErr != nil {
+		msg += ": " + witnessErr.Error()
+	}
+	setDegraded(pair, tandemv1.RoleUnconfirmedReason, msg)
+	return msg
+}
+
+func setFenced(pair *tandemv1.HAPair, local, peer string, lease time.Duration, renewErr error) {
+	setDegraded(pair, tandemv1.FencedReason, fmt.Sprintf(
+		"%s renewed the witness Lease and reached %s neither in the last %s, so it stopped serving (%v); it serves again once the witness confirms its Lease",
+		local, peer, lease, renewErr))
+}
+
+func setStaysFenced(pair *tandemv1.HAPair, local string, renewErr error) {
+	setDegraded(pair, tandemv1.FencedReason, fmt.Sprintf("%s stays fenced until the witness confirms its Lease: %v", local, renewErr))
+}
+
+func setServingWithoutWitness(pair *tandemv1.HAPair, local, peer string, renewErr error, lease time.Duration) {
+	setDegraded(pair, tandemv1.WitnessUnreachableReason, fmt.Sprintf(
+		"%s cannot renew the witness Lease (%v); it serves while it reaches %s and fences itself %s after losing both", local, renewErr, peer, lease))
+}
+
+func setActiveLostManual(pair *tandemv1.HAPair, lost, local string) {
+	setDegraded(pair, tandemv1.ActiveLostReason, lost+fmt.Sprintf(
+		"; spec.failover.mode is Manual, so nothing moves until someone applies a Switchover of type Failover with targetCluster %s", local))
+}
+
+// setNotPromoting says why the standby does not promote although the active
+// side is lost: the witness does not answer, or still holds the Lease.
+func setNotPromoting(pair *tandemv1.HAPair, reason, lost string, leaseErr error) {
+	why := "the witness does not answer, and only its Lease proves the active side cannot still be serving"
+	if leaseErr != nil {
+		why = leaseErr.Error()
+	}
+	setDegraded(pair, reason, lost+"; not promoting: "+why)
+}
+
+func setFailoverStarted(pair *tandemv1.HAPair, lost string, so *tandemv1.Switchover, local string, epoch int64) {
+	msg := fmt.Sprintf("%s; Switchover %s promotes %s at epoch %d (phase %s)", lost, so.Name, local, epoch, orPending(so.Status.Phase))
+	if so.Status.Phase == tandemv1.PhaseFailed {
+		msg += "; delete it to try again"
+	}
+	setDegraded(pair, tandemv1.ActiveLostReason, msg)
+}
+
+// setClaims writes each claim's protection and the pair's summary: the
+// oldest among the newest replicas, and the worst RPO.
+func setClaims(pair *tandemv1.HAPair, claims []volume.ClaimState) {
+	v := pair.Status.Volumes
+	v.ProtectedPVCs = int32(len(claims))
+	v.Claims = make([]tandemv1.ClaimProtection, 0, len(claims))
+	v.NewestReplicatedSnapshot, v.CurrentRPO = nil, nil
+	var oldest time.Time
+	var worst time.Duration
+	missing := false
+	for _, c := range claims {
+		cp := tandemv1.ClaimProtection{
+			Namespace: c.Key.Namespace, Name: c.Key.Name, Message: c.Problem,
+			NewestSnapshot: metaTime(c.NewestSnapshot), NewestReplica: metaTime(c.NewestReplica),
+		}
+		if c.RPO >= 0 {
+			cp.RPO = &metav1.Duration{Duration: c.RPO.Round(time.Second)}
+			worst = max(worst, c.RPO)
+			if oldest.IsZero() || c.NewestReplica.Before(oldest) {
+				oldest = c.NewestReplica
+			}
+		} else {
+			missing = true
+		}
+		v.Claims = append(v.Claims, cp)
+	}
+	if len(claims) > 0 && !missing {
+		v.NewestReplicatedSnapshot = metaTime(oldest)
+		v.CurrentRPO = &metav1.Duration{Duration: worst.Round(time.Second)}
+	}
+}
+
+// setVolumesProtected sets the condition from the claims: every one has a
+// usable replica within the RPO objective, or the first problem.
+func setVolumesProtected(pair *tandemv1.HAPair, claims []volume.ClaimState, standby string) {
+	if len(claims) == 0 {
+		setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionTrue, tandemv1.NoVolumesReason,
+			"The pair's SyncPolicies configure spec.volumes but select no PVC")
+		return
+	}
+	objective := rpoObjective(pair)
+	var breached, failed, pending []string
+	var worst time.Duration
+	for _, c := range claims {
+		switch {
+		case c.RPO < 0:
+			pending = append(pending, c.Key.String()+": "+c.Problem)
+		case objective > 0 && c.RPO > objective:
+			breached = append(breached, fmt.Sprintf("%s (%s)", c.Key, c.RPO.Round(time.Second)))
+		case c.Problem != "":
+			failed = append(failed, c.Key.String()+": "+c.Problem)
+		}
+		worst = max(worst, c.RPO)
+	}
+	switch {
+	case len(breached) > 0:
+		setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionFalse, tandemv1.RPOBreachedReason,
+			fmt.Sprintf("The newest snapshot usable on %s is older than spec.objectives.rpo (%s) for %d of %d PVCs: %s",
+				standby, objective, len(breached), len(claims), joinFirst(breached, 3, ", ")))
+	case len(failed) > 0:
+		setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionFalse, tandemv1.SnapshotFailedReason,
+			joinFirst(failed, 3, "; "))
+	case len(pending) > 0:
+		setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionFalse, tandemv1.ReplicaPendingReason,
+			fmt.Sprintf("%d of %d PVCs have no snapshot usable on %s yet: %s", len(pending), len(claims), standby, joinFirst(pending, 3, "; ")))
+	default:
+		setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionTrue, tandemv1.ProtectedReason,
+			fmt.Sprintf("%d PVCs have a snapshot usable on %s; the oldest is %s old (objective %s)", len(claims), standby, worst.Round(time.Second), objective))
+	}
+}
+
+func setVolumesRetiring(pair *tandemv1.HAPair, local, msg string) {
+	setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionUnknown, tandemv1.RetiringVolumesReason,
+		"Retiring the PVCs left from when "+local+" was active: "+msg)
+}
+
+func setVolumesProtectedByActive(pair *tandemv1.HAPair, local string) {
+	setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionUnknown, tandemv1.ProtectedByActiveReason,
+		fmt.Sprintf("%s is the standby and holds no protected PVC; %s takes the snapshots and reports their RPO", local, pair.Status.ActiveCluster))
+}
+
+func setVolumesFailed(pair *tandemv1.HAPair, reason string, err error) {
+	setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionFalse, reason, err.Error())
+}
+
+func setVolumesWaitForSwitchover(pair *tandemv1.HAPair, busy []string) {
+	setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionUnknown, tandemv1.SyncPausedReason,
+		fmt.Sprintf("Snapshots wait while Switchover %s runs", joinFirst(busy, 3, ", ")))
+}
+
+func setDrillScheduleInvalid(pair *tandemv1.HAPair, err error) {
+	setCondition(pair, tandemv1.StalledCondition, metav1.ConditionTrue, tandemv1.InvalidSpecReason,
+		fmt.Sprintf("spec.drills.schedule %q: %v", pair.Spec.Drills.Schedule, err))
+}
+
+// setTrafficReady derives TrafficReady from what the servers answer and
+// what this reconcile could not do.
+func setTrafficReady(pair *tandemv1.HAPair, cfg traffic.Config, seen []traffic.Seen, acted error, busy []string) {
+	active := pair.Status.ActiveCluster
+	var refused *traffic.RefusedError
+	var routes routesError
+	switch {
+	case errors.As(acted, &refused):
+		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionFalse, tandemv1.DNSUpdateFailedReason, acted.Error()+"; the record was not changed")
+		return
+	case errors.As(acted, &routes):
+		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionFalse, tandemv1.RoutesFailedReason, acted.Error())
+		return
+	case acted != nil:
+		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionFalse, tandemv1.DNSUpdateFailedReason, acted.Error())
+		return
+	}
+	var elsewhere, unverified []string
+	for _, x := range seen {
+		switch {
+		case x.Cluster == active && len(x.Unreachable) == 0:
+		case x.Cluster == active:
+			unverified = append(unverified, x.Name+": "+x.Message)
+		case x.Cluster != "":
+			elsewhere = append(elsewhere, fmt.Sprintf("%s answers %s's targets", x.Name, x.Cluster))
+		case len(x.Answer) == 0 && len(x.Unreachable) > 0:
+			unverified = append(unverified, x.Name+": "+x.Message)
+		default:
+			elsewhere = append(elsewhere, x.Name+": "+x.Message)
+		}
+	}
+	during := ""
+	if len(busy) > 0 {
+		during = " while Switchover " + strings.Join(busy, ", ") + " runs"
+	}
+	switch {
+	case len(elsewhere) > 0 && len(busy) > 0:
+		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason, strings.Join(elsewhere, "; ")+during)
+	case len(elsewhere) > 0:
+		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionFalse, tandemv1.PointsElsewhereReason,
+			fmt.Sprintf("%s is active but %s", active, strings.Join(elsewhere, "; ")))
+	case len(unverified) > 0:
+		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionUnknown, tandemv1.DNSNotVerifiedReason, strings.Join(unverified, "; "))
+	default:
+		var parts []string
+		if len(seen) > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s's targets at every authoritative server", count(len(seen), "record answers", "records answer"), active))
+		}
+		if n := len(pair.Spec.Traffic.Routes); n > 0 {
+			parts = append(parts, fmt.Sprintf("%s enabled only on %s", count(n, "route", "routes"), active))
+		}
+		msg := strings.Join(parts, "; ")
+		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionTrue, tandemv1.PointsAtActiveReason, msg)
 	}
 }

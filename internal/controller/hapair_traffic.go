@@ -2,12 +2,11 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 	"github.com/tandem-dev/tandem/internal/traffic"
@@ -53,8 +52,9 @@ func (r *HAPairReconciler) reconcileTraffic(ctx context.Context, s *hapairScope)
 		}
 	}
 	// One round of queries serves both the status and what the active side
-	// publishes.
-	rctx, cancel := remoteContext(ctx, pair)
+	// publishes, bounded like a probe round: an unanswering DNS server must
+	// not hold up the next round's fencing check.
+	rctx, cancel := context.WithTimeout(ctx, probeTimeout(pair))
 	seen := traffic.Observe(rctx, cfg)
 	var acted error
 	if len(busy) == 0 {
@@ -83,73 +83,16 @@ func (r *HAPairReconciler) peerBusyWith(ctx context.Context, s *hapairScope) ([]
 	if s.peerClient == nil || s.peerLacksAPI {
 		return nil, nil
 	}
-	rctx, cancel := remoteContext(ctx, s.pair)
-	defer cancel()
-	running, err := unfinishedSwitchovers(rctx, s.peerClient, s.pair.Namespace, s.pair.Name)
-	if err != nil {
-		return nil, err
+	var list tandemv1.SwitchoverList
+	if err := s.peerClient.List(ctx, &list, client.InNamespace(s.pair.Namespace)); err != nil {
+		return nil, fmt.Errorf("listing Switchovers in %s on %s: %w", s.pair.Namespace, s.peer.Name, err)
 	}
+	running := unfinishedOf(list.Items, s.pair.Name)
 	var out []string
 	for _, so := range running {
 		out = append(out, s.peer.Name+"/"+so.Name)
 	}
 	return out, nil
-}
-
-// setTrafficReady derives TrafficReady from what the servers answer and
-// what this reconcile could not do.
-func setTrafficReady(pair *tandemv1.HAPair, cfg traffic.Config, seen []traffic.Seen, acted error, busy []string) {
-	active := pair.Status.ActiveCluster
-	var refused *traffic.RefusedError
-	var routes routesError
-	switch {
-	case errors.As(acted, &refused):
-		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionFalse, tandemv1.DNSUpdateFailedReason, acted.Error()+"; the record was not changed")
-		return
-	case errors.As(acted, &routes):
-		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionFalse, tandemv1.RoutesFailedReason, acted.Error())
-		return
-	case acted != nil:
-		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionFalse, tandemv1.DNSUpdateFailedReason, acted.Error())
-		return
-	}
-	var elsewhere, unverified []string
-	for _, x := range seen {
-		switch {
-		case x.Cluster == active && len(x.Unreachable) == 0:
-		case x.Cluster == active:
-			unverified = append(unverified, x.Name+": "+x.Message)
-		case x.Cluster != "":
-			elsewhere = append(elsewhere, fmt.Sprintf("%s answers %s's targets", x.Name, x.Cluster))
-		case len(x.Answer) == 0 && len(x.Unreachable) > 0:
-			unverified = append(unverified, x.Name+": "+x.Message)
-		default:
-			elsewhere = append(elsewhere, x.Name+": "+x.Message)
-		}
-	}
-	during := ""
-	if len(busy) > 0 {
-		during = " while Switchover " + strings.Join(busy, ", ") + " runs"
-	}
-	switch {
-	case len(elsewhere) > 0 && len(busy) > 0:
-		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason, strings.Join(elsewhere, "; ")+during)
-	case len(elsewhere) > 0:
-		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionFalse, tandemv1.TrafficElsewhereReason,
-			fmt.Sprintf("%s is active but %s", active, strings.Join(elsewhere, "; ")))
-	case len(unverified) > 0:
-		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionUnknown, tandemv1.DNSNotVerifiedReason, strings.Join(unverified, "; "))
-	default:
-		var parts []string
-		if len(seen) > 0 {
-			parts = append(parts, fmt.Sprintf("%s %s's targets at every authoritative server", count(len(seen), "record answers", "records answer"), active))
-		}
-		if n := len(pair.Spec.Traffic.Routes); n > 0 {
-			parts = append(parts, fmt.Sprintf("%s enabled only on %s", count(n, "route", "routes"), active))
-		}
-		msg := strings.Join(parts, "; ")
-		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, msg)
-	}
 }
 
 // publishTraffic is the active side's share: routes enabled, and records

@@ -53,15 +53,13 @@ func (r *HAPairReconciler) reconcileVolumes(ctx context.Context, s *hapairScope)
 		msg, err := volume.Retire(ctx, local, ref, policies, pair.Status.Epoch)
 		switch {
 		case err != nil:
-			setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionFalse, tandemv1.SnapshotFailedReason, err.Error())
+			setVolumesFailed(pair, tandemv1.SnapshotFailedReason, err)
 			return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 		case msg != "":
-			setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionUnknown, tandemv1.RetiringVolumesReason,
-				"Retiring the PVCs left from when "+r.ClusterName+" was active: "+msg)
-			s.wake = min(s.wake, time.Second)
+			setVolumesRetiring(pair, r.ClusterName, msg)
+			return ctrl.Result{RequeueAfter: time.Second}, nil
 		default:
-			setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionUnknown, tandemv1.ProtectedByPeerReason,
-				fmt.Sprintf("%s is the standby and holds no protected PVC; %s takes the snapshots and reports their RPO", r.ClusterName, pair.Status.ActiveCluster))
+			setVolumesProtectedByActive(pair, r.ClusterName)
 		}
 	}
 	return ctrl.Result{}, nil
@@ -77,8 +75,7 @@ func (r *HAPairReconciler) protectVolumes(ctx context.Context, s *hapairScope, p
 		return ctrl.Result{}, err
 	}
 	if len(busy) > 0 {
-		setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionUnknown, tandemv1.SyncPausedReason,
-			fmt.Sprintf("Snapshots wait while Switchover %s runs", joinFirst(busy, 3, ", ")))
+		setVolumesWaitForSwitchover(pair, busy)
 		return ctrl.Result{}, nil
 	}
 	sides := volume.Sides{Pair: pairRef(pair), Active: local, Objective: rpoObjective(pair)}
@@ -91,17 +88,16 @@ func (r *HAPairReconciler) protectVolumes(ctx context.Context, s *hapairScope, p
 	var missing *volume.APIMissingError
 	switch {
 	case errors.As(err, &missing):
-		setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionFalse, tandemv1.SnapshotAPIMissingReason, err.Error())
+		setVolumesFailed(pair, tandemv1.SnapshotAPIMissingReason, err)
 		return ctrl.Result{}, nil
 	case err != nil:
-		setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionFalse, tandemv1.SnapshotFailedReason, err.Error())
-		s.wake = min(s.wake, 5*time.Second)
-		return ctrl.Result{}, nil
+		setVolumesFailed(pair, tandemv1.SnapshotFailedReason, err)
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	setClaims(pair, report.Claims)
 	setVolumesProtected(pair, report.Claims, s.peer.Name)
-	s.wake = min(s.wake, max(report.Wake, 200*time.Millisecond))
-	return ctrl.Result{}, nil
+	// Snapshots in flight or a round due.
+	return ctrl.Result{RequeueAfter: max(report.Wake, 200*time.Millisecond)}, nil
 }
 
 func (r *HAPairReconciler) reader() client.Reader {
@@ -109,77 +105,6 @@ func (r *HAPairReconciler) reader() client.Reader {
 		return r.APIReader
 	}
 	return r.Client
-}
-
-// setClaims writes each claim's protection and the pair's summary: the
-// oldest among the newest replicas, and the worst RPO.
-func setClaims(pair *tandemv1.HAPair, claims []volume.ClaimState) {
-	v := pair.Status.Volumes
-	v.ProtectedPVCs = int32(len(claims))
-	v.Claims = make([]tandemv1.ClaimProtection, 0, len(claims))
-	v.NewestReplicatedSnapshot, v.CurrentRPO = nil, nil
-	var oldest time.Time
-	var worst time.Duration
-	missing := false
-	for _, c := range claims {
-		cp := tandemv1.ClaimProtection{
-			Namespace: c.Key.Namespace, Name: c.Key.Name, Message: c.Problem,
-			NewestSnapshot: metaTime(c.NewestSnapshot), NewestReplica: metaTime(c.NewestReplica),
-		}
-		if c.RPO >= 0 {
-			cp.RPO = &metav1.Duration{Duration: c.RPO.Round(time.Second)}
-			worst = max(worst, c.RPO)
-			if oldest.IsZero() || c.NewestReplica.Before(oldest) {
-				oldest = c.NewestReplica
-			}
-		} else {
-			missing = true
-		}
-		v.Claims = append(v.Claims, cp)
-	}
-	if len(claims) > 0 && !missing {
-		v.NewestReplicatedSnapshot = metaTime(oldest)
-		v.CurrentRPO = &metav1.Duration{Duration: worst.Round(time.Second)}
-	}
-}
-
-// setVolumesProtected sets the condition from the claims: every one has a
-// usable replica within the RPO objective, or the first problem.
-func setVolumesProtected(pair *tandemv1.HAPair, claims []volume.ClaimState, standby string) {
-	if len(claims) == 0 {
-		setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionTrue, tandemv1.NoVolumesReason,
-			"The pair's SyncPolicies configure spec.volumes but select no PVC")
-		return
-	}
-	objective := rpoObjective(pair)
-	var breached, failed, pending []string
-	var worst time.Duration
-	for _, c := range claims {
-		switch {
-		case c.RPO < 0:
-			pending = append(pending, c.Key.String()+": "+c.Problem)
-		case objective > 0 && c.RPO > objective:
-			breached = append(breached, fmt.Sprintf("%s (%s)", c.Key, c.RPO.Round(time.Second)))
-		case c.Problem != "":
-			failed = append(failed, c.Key.String()+": "+c.Problem)
-		}
-		worst = max(worst, c.RPO)
-	}
-	switch {
-	case len(breached) > 0:
-		setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionFalse, tandemv1.RPOBreachedReason,
-			fmt.Sprintf("The newest snapshot usable on %s is older than spec.objectives.rpo (%s) for %d of %d PVCs: %s",
-				standby, objective, len(breached), len(claims), joinFirst(breached, 3, ", ")))
-	case len(failed) > 0:
-		setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionFalse, tandemv1.SnapshotFailedReason,
-			joinFirst(failed, 3, "; "))
-	case len(pending) > 0:
-		setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionFalse, tandemv1.ReplicaPendingReason,
-			fmt.Sprintf("%d of %d PVCs have no snapshot usable on %s yet: %s", len(pending), len(claims), standby, joinFirst(pending, 3, "; ")))
-	default:
-		setCondition(pair, tandemv1.VolumesProtectedCondition, metav1.ConditionTrue, tandemv1.VolumesProtectedReason,
-			fmt.Sprintf("%d PVCs have a snapshot usable on %s; the oldest is %s old (objective %s)", len(claims), standby, worst.Round(time.Second), objective))
-	}
 }
 
 func rpoObjective(pair *tandemv1.HAPair) time.Duration {

@@ -18,6 +18,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
@@ -33,7 +34,11 @@ import (
 var east, west *testbed.APIServer
 
 func TestMain(m *testing.M) {
-	ctrl.SetLogger(logr.Discard())
+	if os.Getenv("DEBUGLOG") != "" {
+		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
+	} else {
+		ctrl.SetLogger(logr.Discard())
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	servers, err := testbed.StartAPIServers(ctx, "dc-east", "dc-west")
 	if err != nil {
@@ -79,17 +84,21 @@ func startManager(ctx context.Context) (chan struct{}, error) {
 		return nil, err
 	}
 	rec := mgr.GetEventRecorder("tandem-operator")
-	pairs := &controller.HAPairReconciler{Client: mgr.GetClient(), ClusterName: "dc-east", Syncs: syncs,
-		Peers: &remote.Peers{Scheme: testbed.Scheme()}, Witness: &fence.Witness{},
-		Kubeconfig: remote.Policy{}, Events: rec, SyncEvents: pairEvents}
-	if err := pairs.SetupWithManager(mgr); err != nil {
+	if err := controller.SetupIndexes(ctx, mgr); err != nil {
+		return nil, err
+	}
+	peers, witness := &remote.Peers{Scheme: testbed.Scheme()}, &fence.Witness{}
+	if err := (&controller.HAPairReconciler{Client: mgr.GetClient(), ClusterName: "dc-east", Syncs: syncs,
+		Peers: peers, Witness: witness,
+		Kubeconfig: remote.Policy{}, Events: rec, SyncEvents: pairEvents}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	if err := (&controller.SyncPolicyReconciler{Client: mgr.GetClient(), ClusterName: "dc-east", Syncs: syncs,
 		Events: rec, SyncEvents: policyEvents}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
-	if err := (&controller.SwitchoverReconciler{Client: mgr.GetClient(), ClusterName: "dc-east", LocalConfig: east.Config, Pairs: pairs, Events: rec}).SetupWithManager(mgr); err != nil {
+	if err := (&controller.SwitchoverReconciler{Client: mgr.GetClient(), ClusterName: "dc-east", LocalConfig: east.Config,
+		Peers: peers, Witness: witness, Syncs: syncs, Events: rec}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	done := make(chan struct{})

@@ -20,7 +20,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/fence"
 	"github.com/tandem-dev/tandem/internal/remote"
+	"github.com/tandem-dev/tandem/internal/replicate"
 	"github.com/tandem-dev/tandem/internal/switchover"
 )
 
@@ -39,7 +41,18 @@ type SwitchoverReconciler struct {
 	ClusterName string
 	// LocalConfig reaches this cluster; the final sync check reads it.
 	LocalConfig *rest.Config
-	Pairs       *HAPairReconciler
+	// Peers hands out clients for the peer and the witness, as the HAPair
+	// controller's last probe round resolved them; Witness takes and hands
+	// over the witness Lease; Syncs is stopped when a switchover pauses
+	// the sync. All three are the HAPair controller's too.
+	Peers   *remote.Peers
+	Witness *fence.Witness
+	Syncs   *replicate.Manager
+	// Workloads parks and unparks the pair's workloads on either side;
+	// Switchovers finds the pair's other unfinished Switchovers. Both
+	// default to the manager's client.
+	Workloads   Workloads
+	Switchovers Switchovers
 	Events      events.EventRecorder
 	// APIReader reads this cluster uncached (the manager's API reader);
 	// the cached client when nil.
@@ -89,6 +102,12 @@ func (r *SwitchoverReconciler) move(s *switchoverScope) switchover.Move {
 
 // SetupWithManager registers the reconciler.
 func (r *SwitchoverReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Workloads.Policies == nil {
+		r.Workloads.Policies = mgr.GetClient()
+	}
+	if r.Switchovers.Reader == nil {
+		r.Switchovers.Reader = mgr.GetClient()
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&tandemv1.Switchover{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Named("switchover").
@@ -99,6 +118,8 @@ func (r *SwitchoverReconciler) SetupWithManager(mgr ctrl.Manager) error {
 type switchoverScope struct {
 	obj  *tandemv1.Switchover
 	pair *tandemv1.HAPair
+	// patch writes the Switchover: its finalizer, then its status once.
+	patch *patcher[*tandemv1.Switchover]
 	// health of the peer as this operator's probes see it.
 	health remote.Health
 	probed bool
@@ -109,19 +130,58 @@ type switchoverScope struct {
 	peerErr   error
 	timeout   time.Duration
 	cancelled bool
+	// verdict is why the Switchover stopped or cannot run here, for Ready;
+	// nil while the phase says it all.
+	verdict *verdict
 }
 
-// runner is one type of switchover: its steps, how to run each, and how to
-// roll back when a step fails before the service moved.
+// verdict is a Ready condition the phase alone does not tell.
+type verdict struct {
+	status  metav1.ConditionStatus
+	reason  string
+	message string
+}
+
+// step is one step of a switchover type: its name in status, what it does,
+// and whether a failure (or a cancel) there may still be undone.
+type step struct {
+	name        string
+	run         func(context.Context, *switchoverScope) (switchover.Result, error)
+	canRollBack bool
+}
+
+// runner is one type of switchover: its table of steps, where it runs, and
+// how to roll back when a step fails before the service moved.
 type runner interface {
-	steps(s *switchoverScope) []string
+	steps(s *switchoverScope) []step
 	// runsHere says whether this cluster drives the switchover, and if not
 	// why.
 	runsHere(s *switchoverScope) (bool, string)
-	run(ctx context.Context, s *switchoverScope, step string) (switchover.Result, error)
-	// canRollBack says whether a failure of step may still be undone.
-	canRollBack(step string) bool
 	rollBack(ctx context.Context, s *switchoverScope) (switchover.Result, error)
+}
+
+func stepNames(steps []step) []string {
+	names := make([]string, len(steps))
+	for i, st := range steps {
+		names[i] = st.name
+	}
+	return names
+}
+
+// stepNamed finds a step of the table; the RollBack step a failure
+// appends is not in it.
+func stepNamed(steps []step, name string) (step, bool) {
+	for _, st := range steps {
+		if st.name == name {
+			return st, true
+		}
+	}
+	return step{}, false
+}
+
+func canRollBack(steps []step, name string) bool {
+	st, ok := stepNamed(steps, name)
+	return ok && st.canRollBack
 }
 
 func (r *SwitchoverReconciler) runnerFor(t tandemv1.SwitchoverType) runner {
@@ -144,34 +204,17 @@ func (r *SwitchoverReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	s := &switchoverScope{obj: obj, pair: &tandemv1.HAPair{}, patch: newPatcher(r.Client, obj), timeout: 2 * time.Minute,
+		cancelled: obj.Spec.Cancel || !obj.DeletionTimestamp.IsZero()}
 	if switchover.Finished(obj.Status.Phase) {
-		return ctrl.Result{}, r.releaseFinalizer(ctx, obj)
+		return ctrl.Result{}, r.releaseFinalizer(ctx, s)
 	}
 	if !obj.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(obj, SwitchoverFinalizer) {
 		return ctrl.Result{}, nil
 	}
-	before := obj.DeepCopy()
 	defer func() {
-		obj.Status.ObservedGeneration = obj.Generation
-		setSwitchoverSummary(obj)
-		recordRunningStep(obj)
-		r.emitTransitions(obj, before)
-		if equality.Semantic.DeepEqual(before.Status, obj.Status) {
-			return
-		}
-		if err := r.Status().Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-			retErr = errors.Join(retErr, fmt.Errorf("patching status of Switchover %s: %w", req.NamespacedName, err))
-			return
-		}
-		if switchover.Finished(obj.Status.Phase) {
-			// Status writes do not trigger a reconcile; release now.
-			retErr = errors.Join(retErr, r.releaseFinalizer(ctx, obj))
-		}
+		retErr = errors.Join(retErr, r.record(ctx, s))
 	}()
-
-	run := r.runnerFor(obj.Spec.Type)
-	s := &switchoverScope{obj: obj, pair: &tandemv1.HAPair{}, timeout: 2 * time.Minute,
-		cancelled: obj.Spec.Cancel || !obj.DeletionTimestamp.IsZero()}
 	if obj.Spec.StepTimeout != nil && obj.Spec.StepTimeout.Duration > 0 {
 		s.timeout = obj.Spec.StepTimeout.Duration
 	}
@@ -179,26 +222,52 @@ func (r *SwitchoverReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("reading HAPair %s/%s: %w", obj.Namespace, obj.Spec.PairRef, err)
 		}
-		r.failFast(obj, tandemv1.InvalidSpecReason, fmt.Sprintf("spec.pairRef: HAPair %s/%s does not exist on %s", obj.Namespace, obj.Spec.PairRef, r.ClusterName))
+		r.failFast(s, tandemv1.InvalidSpecReason, fmt.Sprintf("spec.pairRef: HAPair %s/%s does not exist on %s", obj.Namespace, obj.Spec.PairRef, r.ClusterName))
 		return ctrl.Result{}, nil
 	}
+	run := r.runnerFor(obj.Spec.Type)
 	if here, why := run.runsHere(s); !here {
-		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason, why)
+		s.verdict = &verdict{metav1.ConditionUnknown, tandemv1.ProgressingReason, why}
 		return ctrl.Result{}, nil
 	}
-	if orig := obj.DeepCopy(); obj.DeletionTimestamp.IsZero() && controllerutil.AddFinalizer(obj, SwitchoverFinalizer) {
-		// A patch of the finalizers alone: an Update would send the spec
-		// back re-serialised ("2m" as "2m0s") and trip the immutability rule.
-		if err := r.Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
+	if obj.DeletionTimestamp.IsZero() && controllerutil.AddFinalizer(obj, SwitchoverFinalizer) {
+		if err := s.patch.Patch(ctx, obj, false); err != nil {
 			return ctrl.Result{}, fmt.Errorf("adding the finalizer to Switchover %s: %w", req.NamespacedName, err)
 		}
-		before.ObjectMeta = *obj.ObjectMeta.DeepCopy()
 	}
-	r.connect(ctx, s)
+	r.connect(s)
+	return r.decide(ctx, s, run)
+}
 
-	now := r.now()
+// record writes what the reconcile decided: Ready and the metrics from the
+// status, the status itself under the optimistic lock, and, once the
+// Switchover has ended, its finalizer released.
+func (r *SwitchoverReconciler) record(ctx context.Context, s *switchoverScope) error {
+	obj, before := s.obj, s.patch.Before()
+	obj.Status.ObservedGeneration = obj.Generation
+	setSwitchoverReady(obj, s.verdict)
+	recordRunningStep(obj)
+	r.emitTransitions(obj, before)
+	if equality.Semantic.DeepEqual(before.Status, obj.Status) {
+		return nil
+	}
+	if err := s.patch.PatchStatus(ctx, obj, true); err != nil {
+		return fmt.Errorf("patching status of Switchover %s/%s: %w", obj.Namespace, obj.Name, err)
+	}
+	if switchover.Finished(obj.Status.Phase) {
+		// Status writes do not trigger a reconcile; release now.
+		return r.releaseFinalizer(ctx, s)
+	}
+	return nil
+}
+
+// decide moves the step machine: start, begin a step, time one out, roll
+// back on a cancel, complete, or run the current step.
+func (r *SwitchoverReconciler) decide(ctx context.Context, s *switchoverScope, run runner) (ctrl.Result, error) {
+	obj, now := s.obj, r.now()
 	steps := run.steps(s)
-	d := switchover.Decide(&obj.Status, steps, now, s.timeout)
+	d := switchover.Decide(&obj.Status, stepNames(steps), now, s.timeout)
+	again := ctrl.Result{RequeueAfter: time.Millisecond}
 	switch d.Action {
 	case switchover.Done:
 		return ctrl.Result{}, nil
@@ -207,112 +276,107 @@ func (r *SwitchoverReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			r.finish(obj, tandemv1.PhaseCancelled, now)
 			return ctrl.Result{}, nil
 		}
-		switchover.StartAll(&obj.Status, steps, now)
+		switchover.StartAll(&obj.Status, stepNames(steps), now)
 		obj.Status.FromCluster = s.pair.Status.ActiveCluster
 		if obj.Spec.Type != tandemv1.SwitchoverDrill || drillOptions(obj).Mode == tandemv1.DrillLive {
 			// The epoch the switchover will take; an isolated drill takes
 			// none.
 			obj.Status.Epoch = s.pair.Status.Epoch + 1
 		}
-		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+		return again, nil
 	case switchover.Begin:
-		step := obj.Status.Steps[d.Step].Name
-		if s.cancelled && step != switchover.StepRollBack {
+		name := obj.Status.Steps[d.Step].Name
+		if s.cancelled && name != switchover.StepRollBack {
 			switch {
 			case d.Step == 0:
 				r.finish(obj, tandemv1.PhaseCancelled, now)
 				return ctrl.Result{}, nil
-			case run.canRollBack(step):
+			case canRollBack(steps, name):
 				switchover.FailAndRollBack(&obj.Status, d.Step, "cancelled before this step", now)
-				return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+				return again, nil
 			}
 			// Past the point of no return: finish moving the service.
 		}
 		switchover.BeginStep(&obj.Status, d.Step, now)
-		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+		return again, nil
 	case switchover.TimeOut:
-		step := obj.Status.Steps[d.Step]
-		msg := fmt.Sprintf("timed out after %s: %s", s.timeout, step.Message)
-		if run.canRollBack(step.Name) {
+		st := obj.Status.Steps[d.Step]
+		msg := fmt.Sprintf("timed out after %s: %s", s.timeout, st.Message)
+		if canRollBack(steps, st.Name) {
 			switchover.FailAndRollBack(&obj.Status, d.Step, msg, now)
-			return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+			return again, nil
 		}
 		switchover.EndStep(&obj.Status, d.Step, tandemv1.StepFailed, msg, now)
-		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionFalse, tandemv1.StepTimedOutReason,
-			fmt.Sprintf("Step %s timed out after %s: %s", step.Name, s.timeout, step.Message))
+		s.verdict = &verdict{metav1.ConditionFalse, tandemv1.StepTimedOutReason, fmt.Sprintf("Step %s %s", st.Name, msg)}
 		return ctrl.Result{}, nil
 	case switchover.Complete:
 		r.complete(ctx, s, now)
 		return ctrl.Result{}, nil
 	}
-
-	step := obj.Status.Steps[d.Step].Name
-	if s.cancelled && run.canRollBack(step) {
+	name := obj.Status.Steps[d.Step].Name
+	if s.cancelled && canRollBack(steps, name) {
 		// A step that waits (for the final sync, for the target's
 		// workloads) is a safe point too.
 		switchover.FailAndRollBack(&obj.Status, d.Step, "cancelled while this step ran", now)
-		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+		return again, nil
 	}
-	var res switchover.Result
-	var err error
-	if step == switchover.StepRollBack {
-		res, err = run.rollBack(ctx, s)
-	} else {
-		res, err = run.run(ctx, s, step)
+	do := run.rollBack
+	if st, ok := stepNamed(steps, name); ok {
+		do = st.run
+	} else if name != switchover.StepRollBack {
+		do = func(context.Context, *switchoverScope) (switchover.Result, error) {
+			return switchover.Failed("unknown step " + name), nil
+		}
 	}
+	res, err := do(ctx, s)
 	if err != nil {
-		return ctrl.Result{}, fmt.Errorf("step %s of Switchover %s: %w", step, req.NamespacedName, err)
+		return ctrl.Result{}, fmt.Errorf("step %s of Switchover %s/%s: %w", name, obj.Namespace, obj.Name, err)
 	}
-	now = r.now()
+	return r.recordStep(s, steps, d.Step, res), nil
+}
+
+// recordStep records what running step i found: still waiting, failed
+// (rolling back where it can), or done.
+func (r *SwitchoverReconciler) recordStep(s *switchoverScope, steps []step, i int, res switchover.Result) ctrl.Result {
+	obj, now := s.obj, r.now()
+	name := obj.Status.Steps[i].Name
 	switch {
 	case res.Phase == "":
-		obj.Status.Steps[d.Step].Message = res.Message
-		return ctrl.Result{RequeueAfter: res.Retry}, nil
-	case res.Phase == tandemv1.StepFailed && d.Step == 0:
-		switchover.EndStep(&obj.Status, d.Step, res.Phase, res.Message, now)
-		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionFalse, tandemv1.PreconditionFailedReason, "Precondition failed: "+res.Message)
-		return ctrl.Result{}, nil
-	case res.Phase == tandemv1.StepFailed && run.canRollBack(step):
-		switchover.FailAndRollBack(&obj.Status, d.Step, res.Message, now)
-		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+		obj.Status.Steps[i].Message = res.Message
+		return ctrl.Result{RequeueAfter: res.Retry}
+	case res.Phase == tandemv1.StepFailed && i == 0:
+		switchover.EndStep(&obj.Status, i, res.Phase, res.Message, now)
+		s.verdict = &verdict{metav1.ConditionFalse, tandemv1.PreconditionFailedReason, "Precondition failed: " + res.Message}
+		return ctrl.Result{}
+	case res.Phase == tandemv1.StepFailed && canRollBack(steps, name):
+		switchover.FailAndRollBack(&obj.Status, i, res.Message, now)
+		return ctrl.Result{RequeueAfter: time.Millisecond}
 	case res.Phase == tandemv1.StepFailed:
-		switchover.EndStep(&obj.Status, d.Step, res.Phase, res.Message, now)
-		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionFalse, tandemv1.StepFailedReason,
-			fmt.Sprintf("Step %s failed: %s", step, res.Message))
-		return ctrl.Result{}, nil
+		switchover.EndStep(&obj.Status, i, res.Phase, res.Message, now)
+		s.verdict = &verdict{metav1.ConditionFalse, tandemv1.StepFailedReason, fmt.Sprintf("Step %s failed: %s", name, res.Message)}
+		return ctrl.Result{}
 	}
-	switchover.EndStep(&obj.Status, d.Step, res.Phase, res.Message, now)
-	stepSeconds.WithLabelValues(string(obj.Spec.Type), step).Observe(now.Sub(obj.Status.Steps[d.Step].StartTime.Time).Seconds())
-	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+	switchover.EndStep(&obj.Status, i, res.Phase, res.Message, now)
+	stepSeconds.WithLabelValues(string(obj.Spec.Type), name).Observe(now.Sub(obj.Status.Steps[i].StartTime.Time).Seconds())
+	return ctrl.Result{RequeueAfter: time.Millisecond}
 }
 
 // connect finds the peer: its health as probed by the HAPair controller
-// and, when it answers, a client for it.
-func (r *SwitchoverReconciler) connect(ctx context.Context, s *switchoverScope) {
+// and, when it answers, a client for it (bounded by the probe timeout).
+func (r *SwitchoverReconciler) connect(s *switchoverScope) {
 	pair := s.pair
-	s.health, s.probed = r.Pairs.Peers.Health(pair.Namespace, pair.Name)
-	for _, c := range pair.Spec.Clusters {
-		if c.Name == r.ClusterName {
-			continue
-		}
-		if c.KubeconfigSecretRef == nil {
-			s.peerErr = fmt.Errorf("spec.clusters[%s].kubeconfigSecretRef is not set", c.Name)
-			return
-		}
-		cfg, err := remote.ConfigFromSecret(ctx, r.Client, pair.Namespace, *c.KubeconfigSecretRef, r.Pairs.Kubeconfig)
-		if err != nil {
-			s.peerErr = err
-			return
-		}
-		s.peerCfg = cfg
+	s.health, s.probed = r.Peers.Health(pair.Namespace, pair.Name)
+	s.peerCfg, s.peerErr = r.Peers.Config(pair.Namespace, pair.Name)
+	if s.peerErr != nil {
+		return
 	}
-	s.peer, s.peerErr = r.Pairs.Peers.Client(pair.Namespace, pair.Name)
+	s.peer, s.peerErr = r.Peers.Client(pair.Namespace, pair.Name)
 }
 
-func (r *SwitchoverReconciler) failFast(obj *tandemv1.Switchover, reason, msg string) {
+func (r *SwitchoverReconciler) failFast(s *switchoverScope, reason, msg string) {
 	now := metav1.NewMicroTime(r.now())
-	obj.Status.Phase, obj.Status.CompletionTime = tandemv1.PhaseFailed, &now
-	setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionFalse, reason, msg)
+	s.obj.Status.Phase, s.obj.Status.CompletionTime = tandemv1.PhaseFailed, &now
+	s.verdict = &verdict{metav1.ConditionFalse, reason, msg}
 }
 
 func (r *SwitchoverReconciler) finish(obj *tandemv1.Switchover, phase tandemv1.SwitchoverPhase, now time.Time) {
@@ -345,8 +409,18 @@ func (r *SwitchoverReconciler) complete(ctx context.Context, s *switchoverScope,
 	if st.RTO != nil {
 		rtoSeconds.WithLabelValues(string(s.obj.Spec.Type)).Observe(st.RTO.Seconds())
 	}
+	if err := r.recordOnPair(ctx, s, phase, now); err != nil {
+		// The Switchover itself is the record; the pair's summary is a
+		// convenience the next switchover refreshes.
+		logError(ctx, err, "Could not record the switchover on the pair", "pair", s.pair.Name)
+	}
+}
+
+// recordOnPair writes the ended Switchover into the pair's status on this
+// cluster: its last switchover or last drill.
+func (r *SwitchoverReconciler) recordOnPair(ctx context.Context, s *switchoverScope, phase tandemv1.SwitchoverPhase, now time.Time) error {
 	done := metav1.NewTime(now)
-	summary := &tandemv1.SwitchoverSummary{Name: s.obj.Name, Type: s.obj.Spec.Type, Phase: phase, CompletionTime: &done, RTO: st.RTO}
+	summary := &tandemv1.SwitchoverSummary{Name: s.obj.Name, Type: s.obj.Spec.Type, Phase: phase, CompletionTime: &done, RTO: s.obj.Status.RTO}
 	pair := s.pair
 	before := pair.DeepCopy()
 	if s.obj.Spec.Type == tandemv1.SwitchoverDrill {
@@ -355,20 +429,15 @@ func (r *SwitchoverReconciler) complete(ctx context.Context, s *switchoverScope,
 	} else {
 		pair.Status.LastSwitchover = summary
 	}
-	if err := r.Status().Patch(ctx, pair, client.MergeFrom(before)); err != nil {
-		// The Switchover itself is the record; the pair's summary is a
-		// convenience the next switchover refreshes.
-		logError(ctx, err, "Could not record the switchover on the pair", "pair", pair.Name)
-	}
+	return r.Status().Patch(ctx, pair, client.MergeFrom(before))
 }
 
-func (r *SwitchoverReconciler) releaseFinalizer(ctx context.Context, obj *tandemv1.Switchover) error {
-	orig := obj.DeepCopy()
-	if !controllerutil.RemoveFinalizer(obj, SwitchoverFinalizer) {
+func (r *SwitchoverReconciler) releaseFinalizer(ctx context.Context, s *switchoverScope) error {
+	if !controllerutil.RemoveFinalizer(s.obj, SwitchoverFinalizer) {
 		return nil
 	}
-	if err := r.Patch(ctx, obj, client.MergeFrom(orig)); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("removing the finalizer of Switchover %s/%s: %w", obj.Namespace, obj.Name, err)
+	if err := s.patch.Patch(ctx, s.obj, false); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("removing the finalizer of Switchover %s/%s: %w", s.obj.Namespace, s.obj.Name, err)
 	}
 	return nil
 }
@@ -382,7 +451,7 @@ func (r *SwitchoverReconciler) emitTransitions(obj, before *tandemv1.Switchover)
 	case tandemv1.PhaseFailed, tandemv1.PhaseRolledBack, tandemv1.PhaseCancelled:
 		eventType = corev1.EventTypeWarning
 	}
-	r.Events.Eventf(obj, nil, eventType, string(obj.Status.Phase), "Switchover", "%s switchover to %s is %s", obj.Spec.Type, obj.Spec.TargetCluster, obj.Status.Phase)
+	r.Events.Eventf(obj, nil, eventType, string(obj.Status.Phase), string(obj.Spec.Type), "%s switchover to %s is %s", obj.Spec.Type, obj.Spec.TargetCluster, obj.Status.Phase)
 }
 
 func (r *SwitchoverReconciler) now() time.Time {
@@ -392,56 +461,9 @@ func (r *SwitchoverReconciler) now() time.Time {
 	return time.Now()
 }
 
-// setSwitchoverSummary derives Ready from the phase and the steps.
-func setSwitchoverSummary(obj *tandemv1.Switchover) {
-	st := obj.Status
-	switch st.Phase {
-	case tandemv1.PhaseSucceeded:
-		msg := fmt.Sprintf("%s is active at epoch %d", obj.Spec.TargetCluster, st.Epoch)
-		if obj.Spec.Type == tandemv1.SwitchoverDrill && st.Report != nil {
-			msg = st.Report.Summary
-		}
-		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionTrue, tandemv1.SucceededReason, msg)
-	case tandemv1.PhaseCancelled:
-		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionFalse, tandemv1.CancelledReason,
-			"Cancelled at a safe point; the pair is as it was before the switchover")
-	case tandemv1.PhaseRolledBack:
-		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionFalse, tandemv1.RolledBackReason,
-			"A step failed before the service moved; the pair is as it was before the switchover: "+failedStep(st))
-	case tandemv1.PhaseFailed:
-		if obj.Spec.Type == tandemv1.SwitchoverDrill && st.Report != nil {
-			setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionFalse, tandemv1.StepFailedReason, st.Report.Summary)
-		}
-	case tandemv1.PhaseRunning:
-		for _, s := range st.Steps {
-			if s.Phase == tandemv1.StepRunning || s.Phase == tandemv1.StepPending {
-				setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason,
-					fmt.Sprintf("Step %s: %s", s.Name, orDash(s.Message)))
-				return
-			}
-		}
+// pairEvent records an event on the pair this Switchover moves.
+func (r *SwitchoverReconciler) pairEvent(pair *tandemv1.HAPair, eventType, reason, action, format string, args ...any) {
+	if r.Events != nil {
+		r.Events.Eventf(pair, nil, eventType, reason, action, format, args...)
 	}
-}
-
-func failedStep(st tandemv1.SwitchoverStatus) string {
-	for _, s := range st.Steps {
-		if s.Phase == tandemv1.StepFailed {
-			return s.Name + ": " + s.Message
-		}
-	}
-	return ""
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func firstN(items []string, n int) string {
-	if len(items) <= n {
-		return fmt.Sprint(items)
-	}
-	return fmt.Sprintf("%v and %d more", items[:n], len(items)-n)
 }

@@ -34,69 +34,82 @@ func drillOptions(obj *tandemv1.Switchover) tandemv1.DrillOptions {
 	return tandemv1.DrillOptions{Mode: tandemv1.DrillIsolated}
 }
 
-func (d *drillRunner) steps(s *switchoverScope) []string {
-	return switchover.DrillSteps(drillOptions(s.obj).Mode)
-}
-
-func (d *drillRunner) canRollBack(step string) bool {
-	switch step {
-	case switchover.StepPauseSync, switchover.StepRestoreVolumes, switchover.StepStartStandby, switchover.StepPublishDrillName, switchover.StepRunChecks:
-		return true
-	}
-	return d.plannedRunner.canRollBack(step)
-}
-
-func (d *drillRunner) run(ctx context.Context, s *switchoverScope, step string) (switchover.Result, error) {
+// steps of a drill: isolated, or live (a Planned switchover, a hold and a
+// Planned switchover back). An isolated drill can be cleaned up after a
+// failure in any step until its checks have run.
+func (d *drillRunner) steps(s *switchoverScope) []step {
 	r := d.r
-	switch step {
-	case switchover.StepStartStandby:
-		res, err := r.startOnPeer(ctx, s)
-		if err == nil && res.Phase == tandemv1.StepSucceeded {
-			report(s).TimeToReady = s.obj.Status.RTO
-		}
-		return res, err
-	case switchover.StepPublishDrillName:
-		return r.traffic().PublishDrill(ctx, r.move(s))
-	case switchover.StepWithdrawDrillName:
-		return r.traffic().WithdrawDrill(ctx, r.move(s))
-	case switchover.StepRunChecks:
-		return r.runChecks(ctx, s)
-	case switchover.StepStopStandby:
-		if s.peer == nil {
-			return switchover.Waiting(fmt.Sprintf("cannot reach %s: %v", s.obj.Spec.TargetCluster, s.peerErr), time.Second), nil
-		}
-		n, err := r.Pairs.parkOn(ctx, s.peer, s.pair)
-		if err != nil {
-			return switchover.Result{}, err
-		}
-		if err := r.deleteCheckJobs(ctx, s); err != nil {
-			return switchover.Result{}, err
-		}
-		left, err := r.deleteDrillClaims(ctx, s)
-		if err != nil {
-			return switchover.Result{}, err
-		}
-		msg := fmt.Sprintf("%d workloads on %s back at 0, the check Jobs deleted", n, s.obj.Spec.TargetCluster)
-		if len(left) > 0 {
-			// Deleted; their finalizers are the storage's business. The
-			// drill does not hold the sync paused for them, and a later
-			// restore replaces any that linger.
-			msg += fmt.Sprintf(", the drill's PVCs deleted (%s)", firstN(left, 3))
-		}
-		return switchover.Succeeded(msg), nil
-	case switchover.StepResumeSync:
-		if err := r.setSyncPause(ctx, s.pair, ""); err != nil {
-			return switchover.Result{}, err
-		}
-		return switchover.Succeeded("The sync resumed; its next pass repairs anything the drill left"), nil
-	case switchover.StepHold:
-		return r.hold(s), nil
-	case switchover.StepSwitchBack:
-		return r.switchBack(ctx, s)
-	case switchover.StepReport:
-		return r.writeReport(s), nil
+	if drillOptions(s.obj).Mode == tandemv1.DrillLive {
+		return append(d.plannedRunner.steps(s),
+			step{name: switchover.StepHold, run: r.hold},
+			step{name: switchover.StepSwitchBack, run: r.switchBack},
+			step{name: switchover.StepReport, run: r.writeReport},
+		)
 	}
-	return d.plannedRunner.run(ctx, s, step)
+	return []step{
+		{name: switchover.StepPreconditions, run: r.plannedPreconditions},
+		{name: switchover.StepPauseSync, run: r.pauseSync, canRollBack: true},
+		{name: switchover.StepRestoreVolumes, run: r.restoreVolumes, canRollBack: true},
+		{name: switchover.StepStartStandby, run: r.startStandby, canRollBack: true},
+		{name: switchover.StepPublishDrillName, run: r.publishDrillName, canRollBack: true},
+		{name: switchover.StepRunChecks, run: r.runChecks, canRollBack: true},
+		{name: switchover.StepStopStandby, run: r.stopStandby},
+		{name: switchover.StepWithdrawDrillName, run: r.withdrawDrillName},
+		{name: switchover.StepResumeSync, run: r.resumeSync},
+		{name: switchover.StepReport, run: r.writeReport},
+	}
+}
+
+// startStandby brings the standby's copy up next to production; the time
+// to ready is the RTO the rehearsal measured.
+func (r *SwitchoverReconciler) startStandby(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	res, err := r.startOnPeer(ctx, s)
+	if err == nil && res.Phase == tandemv1.StepSucceeded {
+		report(s).TimeToReady = s.obj.Status.RTO
+	}
+	return res, err
+}
+
+func (r *SwitchoverReconciler) publishDrillName(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	return r.traffic().PublishDrill(ctx, r.move(s))
+}
+
+func (r *SwitchoverReconciler) withdrawDrillName(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	return r.traffic().WithdrawDrill(ctx, r.move(s))
+}
+
+// stopStandby parks the standby's copy again and deletes what the drill
+// made there.
+func (r *SwitchoverReconciler) stopStandby(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	if s.peer == nil {
+		return switchover.Waiting(fmt.Sprintf("cannot reach %s: %v", s.obj.Spec.TargetCluster, s.peerErr), time.Second), nil
+	}
+	n, err := r.Workloads.Park(ctx, s.peer, s.pair)
+	if err != nil {
+		return switchover.Result{}, err
+	}
+	if err := r.deleteCheckJobs(ctx, s); err != nil {
+		return switchover.Result{}, err
+	}
+	left, err := r.deleteDrillClaims(ctx, s)
+	if err != nil {
+		return switchover.Result{}, err
+	}
+	msg := fmt.Sprintf("%d workloads on %s back at 0, the check Jobs deleted", n, s.obj.Spec.TargetCluster)
+	if len(left) > 0 {
+		// Deleted; their finalizers are the storage's business. The
+		// drill does not hold the sync paused for them, and a later
+		// restore replaces any that linger.
+		msg += fmt.Sprintf(", the drill's PVCs deleted (%s)", firstN(left, 3))
+	}
+	return switchover.Succeeded(msg), nil
+}
+
+func (r *SwitchoverReconciler) resumeSync(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	if err := r.pausePairSync(ctx, s.pair, ""); err != nil {
+		return switchover.Result{}, err
+	}
+	return switchover.Succeeded("The sync resumed; its next pass repairs anything the drill left"), nil
 }
 
 // rollBack after a failed isolated drill only cleans up: the standby back
@@ -109,7 +122,7 @@ func (d *drillRunner) rollBack(ctx context.Context, s *switchoverScope) (switcho
 	if s.peer == nil {
 		return switchover.Waiting(fmt.Sprintf("waiting for %s to answer, to scale it back to 0: %v", s.obj.Spec.TargetCluster, s.peerErr), probePeriod(s.pair)), nil
 	}
-	if _, err := r.Pairs.parkOn(ctx, s.peer, s.pair); err != nil {
+	if _, err := r.Workloads.Park(ctx, s.peer, s.pair); err != nil {
 		return switchover.Result{}, err
 	}
 	if res, err := r.traffic().WithdrawDrill(ctx, r.move(s)); err != nil || res.Phase == "" {
@@ -121,10 +134,12 @@ func (d *drillRunner) rollBack(ctx context.Context, s *switchoverScope) (switcho
 	if _, err := r.deleteDrillClaims(ctx, s); err != nil {
 		return switchover.Result{}, err
 	}
-	if err := r.setSyncPause(ctx, s.pair, ""); err != nil {
+	if err := r.pausePairSync(ctx, s.pair, ""); err != nil {
 		return switchover.Result{}, err
 	}
-	r.writeReport(s)
+	if _, err := r.writeReport(ctx, s); err != nil {
+		return switchover.Result{}, err
+	}
 	return switchover.Succeeded(fmt.Sprintf("%s back at 0, the sync resumed", s.obj.Spec.TargetCluster)), nil
 }
 
@@ -226,7 +241,7 @@ func (r *SwitchoverReconciler) jobCheck(ctx context.Context, s *switchoverScope,
 }
 
 // hold keeps a live drill on the standby for holdFor.
-func (r *SwitchoverReconciler) hold(s *switchoverScope) switchover.Result {
+func (r *SwitchoverReconciler) hold(_ context.Context, s *switchoverScope) (switchover.Result, error) {
 	holdFor := 5 * time.Minute
 	if h := drillOptions(s.obj).HoldFor; h != nil {
 		holdFor = h.Duration
@@ -238,9 +253,9 @@ func (r *SwitchoverReconciler) hold(s *switchoverScope) switchover.Result {
 		}
 	}
 	if left := holdFor - r.now().Sub(since); left > 0 {
-		return switchover.Waiting(fmt.Sprintf("%s serves; switching back in %s", s.obj.Spec.TargetCluster, left.Round(time.Second)), left)
+		return switchover.Waiting(fmt.Sprintf("%s serves; switching back in %s", s.obj.Spec.TargetCluster, left.Round(time.Second)), left), nil
 	}
-	return switchover.Succeeded(fmt.Sprintf("%s served for %s", s.obj.Spec.TargetCluster, holdFor))
+	return switchover.Succeeded(fmt.Sprintf("%s served for %s", s.obj.Spec.TargetCluster, holdFor)), nil
 }
 
 // switchBack creates, on the side that is now active, the Planned
@@ -271,7 +286,7 @@ func (r *SwitchoverReconciler) switchBack(ctx context.Context, s *switchoverScop
 }
 
 // writeReport sums the drill up.
-func (r *SwitchoverReconciler) writeReport(s *switchoverScope) switchover.Result {
+func (r *SwitchoverReconciler) writeReport(_ context.Context, s *switchoverScope) (switchover.Result, error) {
 	rep := report(s)
 	if rep.TimeToReady == nil {
 		rep.TimeToReady = s.obj.Status.RTO
@@ -298,7 +313,7 @@ func (r *SwitchoverReconciler) writeReport(s *switchoverScope) switchover.Result
 	} else {
 		rep.Summary = fmt.Sprintf("%s drill failed (time to ready %s): %s", mode, ready, strings.Join(failed, "; "))
 	}
-	return switchover.Succeeded(rep.Summary)
+	return switchover.Succeeded(rep.Summary), nil
 }
 
 // deleteCheckJobs removes the drill's check Jobs (and their pods) from the

@@ -22,8 +22,18 @@ import (
 // returns.
 type failoverRunner struct{ r *SwitchoverReconciler }
 
-func (f *failoverRunner) steps(*switchoverScope) []string { return switchover.FailoverSteps }
-func (f *failoverRunner) canRollBack(string) bool         { return false }
+func (f *failoverRunner) steps(*switchoverScope) []step {
+	r := f.r
+	return []step{
+		{name: switchover.StepConfirmLoss, run: r.confirmLoss},
+		{name: switchover.StepPromote, run: r.promote},
+		{name: switchover.StepRestoreVolumes, run: r.restoreVolumes},
+		{name: switchover.StepScaleUp, run: r.scaleUp},
+		{name: switchover.StepFlipTraffic, run: r.flipTrafficAfter(switchover.StepScaleUp)},
+		{name: switchover.StepRecord, run: r.recordDataLoss},
+	}
+}
+
 func (f *failoverRunner) rollBack(context.Context, *switchoverScope) (switchover.Result, error) {
 	return switchover.Failed("a Failover has nothing to roll back"), nil
 }
@@ -35,31 +45,22 @@ func (f *failoverRunner) runsHere(s *switchoverScope) (bool, string) {
 	return true, ""
 }
 
-func (f *failoverRunner) run(ctx context.Context, s *switchoverScope, step string) (switchover.Result, error) {
-	r := f.r
-	switch step {
-	case switchover.StepConfirmLoss:
-		return r.confirmLoss(ctx, s)
-	case switchover.StepPromote:
-		return r.promote(ctx, s)
-	case switchover.StepRestoreVolumes:
-		return r.volumes().Restore(ctx, r.move(s))
-	case switchover.StepScaleUp:
-		run, err := r.Pairs.unparkOn(ctx, r.Client, s.pair)
-		if err != nil {
-			return switchover.Result{}, err
-		}
-		if len(run.waiting) > 0 {
-			return switchover.Waiting(fmt.Sprintf("waiting for %s to be Available", firstN(run.waiting, 5)), time.Second), nil
-		}
-		setRTO(s, r.now())
-		return switchover.Succeeded(fmt.Sprintf("%d workloads Available", run.total)), nil
-	case switchover.StepFlipTraffic:
-		return r.flipTraffic(ctx, s, switchover.StepScaleUp)
-	case switchover.StepRecord:
-		return r.recordDataLoss(s), nil
+// scaleUp restores the replica counts of this side's workloads and waits
+// until they are Available.
+func (r *SwitchoverReconciler) scaleUp(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	run, err := r.Workloads.Unpark(ctx, r.Client, s.pair)
+	if err != nil {
+		return switchover.Result{}, err
 	}
-	return switchover.Failed("unknown step " + step), nil
+	if len(run.waiting) > 0 {
+		return switchover.Waiting(fmt.Sprintf("waiting for %s to be Available", firstN(run.waiting, 5)), time.Second), nil
+	}
+	setRTO(s, r.now())
+	return switchover.Succeeded(fmt.Sprintf("%d workloads Available", run.total)), nil
+}
+
+func (r *SwitchoverReconciler) restoreVolumes(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	return r.volumes().Restore(ctx, r.move(s))
 }
 
 // setRTO records the time from the start of the switchover (or, for a
@@ -88,13 +89,11 @@ func (r *SwitchoverReconciler) confirmLoss(ctx context.Context, s *switchoverSco
 	case s.pair.Spec.Witness == nil:
 		return switchover.Succeeded(v.Message + "; no witness configured"), nil
 	}
-	c, err := r.Pairs.witnessClient(ctx, s.pair)
+	c, err := r.Peers.Witness(s.pair.Namespace, s.pair.Name)
 	if err != nil {
 		return switchover.Waiting(v.Message+"; the witness does not answer: "+err.Error(), period), nil
 	}
-	rctx, cancel := remoteContext(ctx, s.pair)
-	defer cancel()
-	err = r.Pairs.Witness.Acquire(rctx, c, leaseRef(s.pair), r.ClusterName, s.obj.Status.Epoch)
+	err = r.Witness.Acquire(ctx, c, leaseRef(s.pair), r.ClusterName, s.obj.Status.Epoch)
 	switch {
 	case fence.IsSuperseded(err):
 		return switchover.Failed(err.Error()), nil
@@ -117,17 +116,17 @@ func (r *SwitchoverReconciler) promote(ctx context.Context, s *switchoverScope) 
 	case !fence.Supersedes(want, rec):
 		return switchover.Failed(fmt.Sprintf("the pair's record moved on to %s", rec)), nil
 	}
-	if err := writeRecord(ctx, r.Client, pair, want, s.obj.Status.FromCluster, r.ClusterName, tandemv1.RoleActive); err != nil {
+	if err := writePairRecord(ctx, r.Client, pair, want, s.obj.Status.FromCluster, r.ClusterName, tandemv1.RoleActive); err != nil {
 		return switchover.Result{}, err
 	}
-	r.Pairs.event(pair, corev1.EventTypeNormal, tandemv1.PromotedReason, "%s became active at epoch %d through Switchover %s", r.ClusterName, epoch, s.obj.Name)
+	r.pairEvent(pair, corev1.EventTypeNormal, tandemv1.PromotedReason, actionPromote, "%s became active at epoch %d through Switchover %s", r.ClusterName, epoch, s.obj.Name)
 	log.FromContext(ctx).Info("Promoted", "pair", pair.Name, "epoch", epoch)
 	return switchover.Succeeded(fmt.Sprintf("%s is active at epoch %d (was %s)", r.ClusterName, epoch, rec)), nil
 }
 
-// writeRecord writes a role record into the pair's status on the cluster c
-// reaches, with the resourceVersion as a precondition.
-func writeRecord(ctx context.Context, c client.Client, pair *tandemv1.HAPair, rec fence.Record, peer, local string, role tandemv1.Role) error {
+// writePairRecord writes a role record into the pair's status on the
+// cluster c reaches, with the resourceVersion as a precondition.
+func writePairRecord(ctx context.Context, c client.Client, pair *tandemv1.HAPair, rec fence.Record, peer, local string, role tandemv1.Role) error {
 	before := pair.DeepCopy()
 	setRecord(pair, rec, peer, local)
 	pair.Status.LocalRole = role
@@ -142,7 +141,7 @@ func writeRecord(ctx context.Context, c client.Client, pair *tandemv1.HAPair, re
 // is bounded by the time between the active side's last successful probe
 // and the start of the failover; that bound is the data-loss window
 // reported.
-func (r *SwitchoverReconciler) recordDataLoss(s *switchoverScope) switchover.Result {
+func (r *SwitchoverReconciler) recordDataLoss(_ context.Context, s *switchoverScope) (switchover.Result, error) {
 	st := &s.obj.Status
 	msg := "RTO not measured"
 	if st.RTO != nil {
@@ -166,5 +165,5 @@ func (r *SwitchoverReconciler) recordDataLoss(s *switchoverScope) switchover.Res
 	} else if st.DataLossWindow != nil {
 		msg += fmt.Sprintf("; data-loss window at most %s (the age of the oldest volume snapshot restored)", st.DataLossWindow.Duration)
 	}
-	return switchover.Succeeded(msg)
+	return switchover.Succeeded(msg), nil
 }

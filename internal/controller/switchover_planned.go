@@ -25,8 +25,26 @@ import (
 // rolls back.
 type plannedRunner struct{ r *SwitchoverReconciler }
 
-func (p *plannedRunner) steps(*switchoverScope) []string { return switchover.PlannedSteps }
-func (p *plannedRunner) canRollBack(step string) bool    { return switchover.CanRollBack(step) }
+// steps of a Planned switchover. Until PromoteTarget has succeeded the
+// service can go back to where it was, and until the roles swap the old
+// side still holds the epoch: a failure or a cancel up to FlipTraffic (a
+// refused update, servers that never answer the target) rolls back, and
+// the rollback points the records back.
+func (p *plannedRunner) steps(*switchoverScope) []step {
+	r := p.r
+	return []step{
+		{name: switchover.StepPreconditions, run: r.plannedPreconditions},
+		{name: switchover.StepQuiesce, run: r.quiesce, canRollBack: true},
+		{name: switchover.StepFinalSync, run: r.finalSync, canRollBack: true},
+		{name: switchover.StepFinalVolumes, run: r.finalVolumes, canRollBack: true},
+		{name: switchover.StepPauseSync, run: r.pauseSync, canRollBack: true},
+		{name: switchover.StepRestoreVolumes, run: r.restoreVolumes, canRollBack: true},
+		{name: switchover.StepPromoteTarget, run: r.startOnPeer, canRollBack: true},
+		{name: switchover.StepFlipTraffic, run: r.flipTrafficAfter(switchover.StepPromoteTarget), canRollBack: true},
+		{name: switchover.StepSwapRoles, run: r.swapRoles},
+		{name: switchover.StepReverseSync, run: r.reverseSync},
+	}
+}
 
 func (p *plannedRunner) runsHere(s *switchoverScope) (bool, string) {
 	// A Switchover applied on the standby fails there, fast, with the
@@ -34,39 +52,26 @@ func (p *plannedRunner) runsHere(s *switchoverScope) (bool, string) {
 	return true, ""
 }
 
-func (p *plannedRunner) run(ctx context.Context, s *switchoverScope, step string) (switchover.Result, error) {
-	r := p.r
-	switch step {
-	case switchover.StepPreconditions:
-		return r.plannedPreconditions(ctx, s)
-	case switchover.StepQuiesce:
-		n, err := r.Pairs.parkWorkloads(ctx, s.pair)
-		if err != nil {
-			return switchover.Result{}, err
-		}
-		return switchover.Succeeded(fmt.Sprintf("%d workloads on %s scaled to 0, their replica counts recorded", n, r.ClusterName)), nil
-	case switchover.StepFinalSync:
-		return r.finalSync(ctx, s)
-	case switchover.StepPauseSync:
-		if err := r.setSyncPause(ctx, s.pair, s.obj.Name); err != nil {
-			return switchover.Result{}, err
-		}
-		r.Pairs.Syncs.StopPair(s.pair.Namespace, s.pair.Name, nil)
-		return switchover.Succeeded("The sync to " + s.obj.Spec.TargetCluster + " is paused, so it cannot scale the workloads there back to 0"), nil
-	case switchover.StepPromoteTarget:
-		return r.startOnPeer(ctx, s)
-	case switchover.StepFinalVolumes:
-		return r.volumes().FinalSnapshot(ctx, r.move(s))
-	case switchover.StepRestoreVolumes:
-		return r.volumes().Restore(ctx, r.move(s))
-	case switchover.StepFlipTraffic:
-		return r.flipTraffic(ctx, s, switchover.StepPromoteTarget)
-	case switchover.StepSwapRoles:
-		return r.swapRoles(ctx, s)
-	case switchover.StepReverseSync:
-		return r.reverseSync(ctx, s)
+// quiesce stops the workloads on this side, their replica counts recorded.
+func (r *SwitchoverReconciler) quiesce(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	n, err := r.Workloads.Park(ctx, r.Client, s.pair)
+	if err != nil {
+		return switchover.Result{}, err
 	}
-	return switchover.Failed("unknown step " + step), nil
+	return switchover.Succeeded(fmt.Sprintf("%d workloads on %s scaled to 0, their replica counts recorded", n, r.ClusterName)), nil
+}
+
+func (r *SwitchoverReconciler) finalVolumes(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	return r.volumes().FinalSnapshot(ctx, r.move(s))
+}
+
+// pauseSync pauses the pair's sync until the roles are swapped.
+func (r *SwitchoverReconciler) pauseSync(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	if err := r.pausePairSync(ctx, s.pair, s.obj.Name); err != nil {
+		return switchover.Result{}, err
+	}
+	r.Syncs.StopPair(s.pair.Namespace, s.pair.Name, nil)
+	return switchover.Succeeded("The sync to " + s.obj.Spec.TargetCluster + " is paused, so it cannot scale the workloads there back to 0"), nil
 }
 
 // rollBack returns the pair to how it was: the standby's workloads back to
@@ -89,19 +94,19 @@ func (p *plannedRunner) rollBack(ctx context.Context, s *switchoverScope) (switc
 			rep.TrafficMovedTime, rep.ClientsFollowBy = nil, nil
 		}
 	}
-	parked, err := r.Pairs.parkOn(ctx, s.peer, s.pair)
+	parked, err := r.Workloads.Park(ctx, s.peer, s.pair)
 	if err != nil {
 		return switchover.Result{}, err
 	}
-	restored, err := r.Pairs.unparkWorkloads(ctx, s.pair)
+	restored, err := r.Workloads.Unpark(ctx, r.Client, s.pair)
 	if err != nil {
 		return switchover.Result{}, err
 	}
-	if err := r.setSyncPause(ctx, s.pair, ""); err != nil {
+	if err := r.pausePairSync(ctx, s.pair, ""); err != nil {
 		return switchover.Result{}, err
 	}
 	return switchover.Succeeded(fmt.Sprintf("%d workloads on %s restored, %d on %s back at 0, the sync resumed",
-		restored, r.ClusterName, parked, s.obj.Spec.TargetCluster)), nil
+		restored.changed, r.ClusterName, parked, s.obj.Spec.TargetCluster)), nil
 }
 
 func (r *SwitchoverReconciler) plannedPreconditions(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
@@ -111,9 +116,7 @@ func (r *SwitchoverReconciler) plannedPreconditions(ctx context.Context, s *swit
 	}
 	if s.peer != nil {
 		var theirs tandemv1.HAPair
-		rctx, cancel := remoteContext(ctx, s.pair)
-		err := s.peer.Get(rctx, client.ObjectKeyFromObject(s.pair), &theirs)
-		cancel()
+		err := s.peer.Get(ctx, client.ObjectKeyFromObject(s.pair), &theirs)
 		switch {
 		case err == nil:
 			check.PeerPair = &theirs
@@ -140,7 +143,7 @@ func (r *SwitchoverReconciler) plannedPreconditions(ctx context.Context, s *swit
 // ended. One created at the same moment and not started yet does not count:
 // it will see this one when it checks its own preconditions.
 func (r *SwitchoverReconciler) unfinished(ctx context.Context, obj *tandemv1.Switchover) ([]string, error) {
-	running, err := unfinishedSwitchovers(ctx, r.Client, obj.Namespace, obj.Spec.PairRef)
+	running, err := r.Switchovers.Unfinished(ctx, obj.Namespace, obj.Spec.PairRef)
 	if err != nil {
 		return nil, err
 	}
@@ -153,21 +156,6 @@ func (r *SwitchoverReconciler) unfinished(ctx context.Context, obj *tandemv1.Swi
 	return out, nil
 }
 
-// unfinishedSwitchovers lists a pair's Switchovers that have not ended.
-func unfinishedSwitchovers(ctx context.Context, c client.Reader, namespace, pair string) ([]tandemv1.Switchover, error) {
-	var list tandemv1.SwitchoverList
-	if err := c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
-		return nil, fmt.Errorf("listing Switchovers in %s: %w", namespace, err)
-	}
-	var out []tandemv1.Switchover
-	for _, o := range list.Items {
-		if o.Spec.PairRef == pair && !switchover.Finished(o.Status.Phase) {
-			out = append(out, o)
-		}
-	}
-	return out, nil
-}
-
 // finalSync waits until the standby holds, for every selected object, a
 // copy whose hash is that of the object as it is now. The workloads here
 // are stopped, so what is verified is the last state anything wrote.
@@ -175,13 +163,16 @@ func (r *SwitchoverReconciler) finalSync(ctx context.Context, s *switchoverScope
 	if s.peerCfg == nil {
 		return switchover.Waiting(fmt.Sprintf("cannot reach %s: %v", s.obj.Spec.TargetCluster, s.peerErr), time.Second), nil
 	}
+	policies, missing, err := pairPolicies(ctx, r.Client, s.pair)
+	switch {
+	case err != nil:
+		return switchover.Result{}, err
+	case len(missing) > 0:
+		return switchover.Result{}, fmt.Errorf("reading SyncPolicy %s/%s: not found", s.pair.Namespace, missing[0])
+	}
 	checked := 0
 	var differ []string
-	for _, ref := range s.pair.Spec.SyncPolicyRefs {
-		var policy tandemv1.SyncPolicy
-		if err := r.Get(ctx, client.ObjectKey{Namespace: s.pair.Namespace, Name: ref.Name}, &policy); err != nil {
-			return switchover.Result{}, fmt.Errorf("reading SyncPolicy %s/%s: %w", s.pair.Namespace, ref.Name, err)
-		}
+	for _, policy := range policies {
 		spec := replicate.Directed(policy.Spec, s.pair.Spec.Primary, s.obj.Spec.TargetCluster)
 		opts := replicate.Options{Pair: s.pair.Name, Policy: policy.Name, Mode: spec.StandbyMode, Transforms: spec.Transforms}
 		v, err := replicate.Verify(ctx, r.LocalConfig, s.peerCfg, spec, opts, replicate.PairSecrets(s.pair))
@@ -203,7 +194,7 @@ func (r *SwitchoverReconciler) startOnPeer(ctx context.Context, s *switchoverSco
 	if s.peer == nil {
 		return switchover.Waiting(fmt.Sprintf("cannot reach %s: %v", s.obj.Spec.TargetCluster, s.peerErr), time.Second), nil
 	}
-	run, err := r.Pairs.unparkOn(ctx, s.peer, s.pair)
+	run, err := r.Workloads.Unpark(ctx, s.peer, s.pair)
 	if err != nil {
 		return switchover.Result{}, err
 	}
@@ -224,19 +215,16 @@ func (r *SwitchoverReconciler) swapRoles(ctx context.Context, s *switchoverScope
 		if !fence.Supersedes(want, rec) {
 			return switchover.Failed(fmt.Sprintf("the pair's record moved on to %s", rec)), nil
 		}
-		if err := writeRecord(ctx, r.Client, s.pair, want, target, r.ClusterName, tandemv1.RoleStandby); err != nil {
+		if err := writePairRecord(ctx, r.Client, s.pair, want, target, r.ClusterName, tandemv1.RoleStandby); err != nil {
 			return switchover.Result{}, err
 		}
 	}
 	if s.pair.Spec.Witness != nil {
-		c, err := r.Pairs.witnessClient(ctx, s.pair)
+		c, err := r.Peers.Witness(s.pair.Namespace, s.pair.Name)
 		if err != nil {
 			return switchover.Waiting("the witness does not answer: "+err.Error(), time.Second), nil
 		}
-		rctx, cancel := remoteContext(ctx, s.pair)
-		err = r.Pairs.Witness.Handover(rctx, c, leaseRef(s.pair), r.ClusterName, target, epoch)
-		cancel()
-		if err != nil {
+		if err := r.Witness.Handover(ctx, c, leaseRef(s.pair), r.ClusterName, target, epoch); err != nil {
 			return switchover.Waiting("handing the witness Lease over: "+err.Error(), time.Second), nil
 		}
 	}
@@ -248,11 +236,11 @@ func (r *SwitchoverReconciler) swapRoles(ctx context.Context, s *switchoverScope
 		return switchover.Waiting(fmt.Sprintf("reading the pair on %s: %v", target, err), time.Second), nil
 	}
 	if recordOf(&theirs) != want {
-		if err := writeRecord(ctx, s.peer, &theirs, want, r.ClusterName, target, tandemv1.RoleActive); err != nil {
+		if err := writePairRecord(ctx, s.peer, &theirs, want, r.ClusterName, target, tandemv1.RoleActive); err != nil {
 			return switchover.Waiting(err.Error(), time.Second), nil
 		}
 	}
-	if err := r.setSyncPause(ctx, s.pair, ""); err != nil {
+	if err := r.pausePairSync(ctx, s.pair, ""); err != nil {
 		return switchover.Result{}, err
 	}
 	return switchover.Succeeded(fmt.Sprintf("%s is active at epoch %d, %s the standby", target, epoch, r.ClusterName)), nil
@@ -287,9 +275,9 @@ func (r *SwitchoverReconciler) reverseSync(ctx context.Context, s *switchoverSco
 	return switchover.Succeeded(fmt.Sprintf("%s syncs to %s: %s", target, r.ClusterName, synced.Message)), nil
 }
 
-// setSyncPause sets (or, with an empty name, clears) the annotation that
-// pauses the pair's sync on this cluster.
-func (r *SwitchoverReconciler) setSyncPause(ctx context.Context, pair *tandemv1.HAPair, by string) error {
+// pausePairSync sets (or, with an empty name, clears) the annotation on the
+// pair that pauses its sync on this cluster.
+func (r *SwitchoverReconciler) pausePairSync(ctx context.Context, pair *tandemv1.HAPair, by string) error {
 	if pair.Annotations[SyncPausedAnnotation] == by {
 		return nil
 	}

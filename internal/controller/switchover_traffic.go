@@ -241,6 +241,14 @@ func (r *SwitchoverReconciler) flipTraffic(ctx context.Context, s *switchoverSco
 	return res, nil
 }
 
+// flipTrafficAfter is the FlipTraffic step of a switchover type whose
+// workloads became Available in step available.
+func (r *SwitchoverReconciler) flipTrafficAfter(available string) func(context.Context, *switchoverScope) (switchover.Result, error) {
+	return func(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+		return r.flipTraffic(ctx, s, available)
+	}
+}
+
 // flipRoutes enables spec.traffic.routes on m.To and disables them on
 // m.From when it answers (a side that does not disables its own when it
 // rejoins as the standby).

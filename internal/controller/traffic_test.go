@@ -31,15 +31,15 @@ func TestTrafficReadyCondition(t *testing.T) {
 		ready  metav1.ConditionStatus
 	}{
 		{"at the active side", servers, at("dc-east"), nil, nil,
-			metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, "1 record answers dc-east's targets at every authoritative server", metav1.ConditionTrue},
+			metav1.ConditionTrue, tandemv1.PointsAtActiveReason, "1 record answers dc-east's targets at every authoritative server", metav1.ConditionTrue},
 		{"at the standby", servers, at("dc-west"), nil, nil,
-			metav1.ConditionFalse, tandemv1.TrafficElsewhereReason, "dc-east is active but shop.example.com answers dc-west's targets", metav1.ConditionFalse},
+			metav1.ConditionFalse, tandemv1.PointsElsewhereReason, "dc-east is active but shop.example.com answers dc-west's targets", metav1.ConditionFalse},
 		{"at the standby while a switchover runs", servers, at("dc-west"), nil, []string{"to-west"},
 			metav1.ConditionUnknown, tandemv1.ProgressingReason, "while Switchover to-west runs", metav1.ConditionTrue},
 		{"a server does not answer", servers, at("dc-east", "ns2:53"), nil, nil,
 			metav1.ConditionUnknown, tandemv1.DNSNotVerifiedReason, "not answering: ns2:53", metav1.ConditionTrue},
 		{"neither cluster's values", servers, []traffic.Seen{{Name: "shop.example.com", Answer: []string{"10.9.9.9"}, Message: "the servers answer [10.9.9.9], which are no cluster's targets"}}, nil, nil,
-			metav1.ConditionFalse, tandemv1.TrafficElsewhereReason, "which are no cluster's targets", metav1.ConditionFalse},
+			metav1.ConditionFalse, tandemv1.PointsElsewhereReason, "which are no cluster's targets", metav1.ConditionFalse},
 		{"a refused update", servers, nil, &traffic.RefusedError{Server: "ns1:53", Name: "shop.example.com.", Rcode: "NOTAUTH"}, nil,
 			metav1.ConditionFalse, tandemv1.DNSUpdateFailedReason, "did not accept the TSIG key", metav1.ConditionFalse},
 		{"a route that cannot be patched", servers, at("dc-east"), routesError{errors.New("enabling Ingress shop/web: forbidden")}, nil,

@@ -29,7 +29,7 @@ func TestVolumesProtectedCondition(t *testing.T) {
 		rpo    string
 	}{
 		{"all within the objective", []volume.ClaimState{claim("a", 5*time.Second, ""), claim("b", 12*time.Second, "")},
-			metav1.ConditionTrue, tandemv1.VolumesProtectedReason, "the oldest is 12s old (objective 30s)", "12s"},
+			metav1.ConditionTrue, tandemv1.ProtectedReason, "the oldest is 12s old (objective 30s)", "12s"},
 		{"one over the objective", []volume.ClaimState{claim("a", 5*time.Second, ""), claim("b", 45*time.Second, "")},
 			metav1.ConditionFalse, tandemv1.RPOBreachedReason, "1 of 2 PVCs: shop/b (45s)", "45s"},
 		{"a failed snapshot", []volume.ClaimState{claim("a", 5*time.Second, "snapshot a-1 failed: disk full")},

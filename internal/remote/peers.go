@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,8 +61,14 @@ type peerState struct {
 	peer        string
 	fingerprint string
 	config      *rest.Config
-	api         rest.Interface
-	health      Health
+	// timeout bounds every request of the clients handed out for the
+	// pair: its probe timeout.
+	timeout time.Duration
+	api     rest.Interface
+	health  Health
+	// witness reaches the pair's witness cluster, as its kubeconfig
+	// Secret last resolved; nil without a witness.
+	witness *rest.Config
 }
 
 // NotConnectedError is what callers get for a peer that is not connected:
@@ -83,18 +90,80 @@ func IsNotConnected(err error) bool {
 }
 
 // Client returns a client for a pair's peer while its last probe round
-// succeeded, and NotConnectedError otherwise.
+// succeeded, and NotConnectedError otherwise. Every request it makes is
+// bounded by the pair's probe timeout: a partitioned peer must not hold a
+// reconcile for the client's full timeout, or the active side would check
+// its fencing deadline late.
 func (p *Peers) Client(namespace, pair string) (client.Client, error) {
-	p.mu.Lock()
-	st := p.state[namespace+"/"+pair]
-	p.mu.Unlock()
+	st := p.get(namespace, pair)
 	switch {
 	case st == nil || st.health.LastProbe.IsZero():
 		return nil, &NotConnectedError{Peer: pair, Reason: "not probed yet"}
 	case !st.health.Reachable():
 		return nil, &NotConnectedError{Peer: st.peer, Reason: st.health.Describe(st.peer)}
 	}
-	return p.ClientFor(st.config)
+	return p.ClientFor(bounded(st.config, st.timeout))
+}
+
+// Config returns the config a pair's peer was last probed with, reachable
+// or not (the sync and the final verification build their own clients from
+// it), and NotConnectedError before the first probe.
+func (p *Peers) Config(namespace, pair string) (*rest.Config, error) {
+	st := p.get(namespace, pair)
+	if st == nil || st.health.LastProbe.IsZero() {
+		return nil, &NotConnectedError{Peer: pair, Reason: "not probed yet"}
+	}
+	return st.config, nil
+}
+
+// SetWitness records the witness config of a pair, resolved from its
+// kubeconfig Secret by the round that probes the peer; Witness hands out
+// clients for it, each request bounded by timeout, until the next round.
+func (p *Peers) SetWitness(namespace, pair string, cfg *rest.Config, timeout time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.state == nil {
+		p.state = map[string]*peerState{}
+	}
+	st := p.state[namespace+"/"+pair]
+	if st == nil {
+		st = &peerState{timeout: timeout}
+		p.state[namespace+"/"+pair] = st
+	}
+	st.witness = cfg
+}
+
+// Witness returns a client for a pair's witness, its requests bounded by
+// the pair's probe timeout like the peer's, and NotConnectedError while no
+// round has resolved its Secret.
+func (p *Peers) Witness(namespace, pair string) (client.Client, error) {
+	st := p.get(namespace, pair)
+	if st == nil || st.witness == nil {
+		return nil, &NotConnectedError{Peer: "the witness", Reason: "its kubeconfig Secret was not resolved yet"}
+	}
+	return p.ClientFor(bounded(st.witness, st.timeout))
+}
+
+func (p *Peers) get(namespace, pair string) *peerState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.state[namespace+"/"+pair]
+	if st == nil {
+		return nil
+	}
+	cp := *st
+	return &cp
+}
+
+// bounded is cfg with every request limited to timeout (client-go applies
+// it to each HTTP request).
+func bounded(cfg *rest.Config, timeout time.Duration) *rest.Config {
+	if timeout <= 0 {
+		return cfg
+	}
+	cp := rest.CopyConfig(cfg)
+	cp.Timeout = timeout
+	return cp
 }
 
 // Health returns the last health of a pair's peer, and false when it was
@@ -113,7 +182,7 @@ func (p *Peers) Health(namespace, pair string) (Health, bool) {
 // so a changed Secret gets a new client and an unchanged one reuses its
 // connections.
 func (p *Peers) ClientFor(cfg *rest.Config) (client.Client, error) {
-	fp := Fingerprint(cfg)
+	fp := Fingerprint(cfg) + "/" + cfg.Timeout.String()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.clients[fp]; ok {
@@ -159,9 +228,14 @@ func (p *Peers) Probe(ctx context.Context, s ProbeSpec) Health {
 	}
 	st := p.state[key]
 	if st == nil || st.fingerprint != fp {
-		st = &peerState{peer: s.Peer, fingerprint: fp, config: s.Config}
+		var witness *rest.Config
+		if st != nil {
+			witness = st.witness
+		}
+		st = &peerState{peer: s.Peer, fingerprint: fp, config: s.Config, witness: witness}
 		p.state[key] = st
 	}
+	st.timeout = s.Timeout
 	if last := st.health.LastProbe; !last.IsZero() && p.now().Sub(last) < s.Period*9/10 {
 		h := st.health
 		p.mu.Unlock()
@@ -202,7 +276,7 @@ func (p *Peers) Probe(ctx context.Context, s ProbeSpec) Health {
 	st.api = api
 	if st.health.Unauthorized || (s.Threshold > 0 && st.health.ConsecutiveFailures > 0 && st.health.ConsecutiveFailures%int(s.Threshold) == 0) {
 		st.api = nil
-		delete(p.clients, fp)
+		p.dropClients(fp)
 	}
 	up := 0.0
 	if st.health.Reachable() {
@@ -210,6 +284,15 @@ func (p *Peers) Probe(ctx context.Context, s ProbeSpec) Health {
 	}
 	peerUp.WithLabelValues(labels...).Set(up)
 	return st.health
+}
+
+// dropClients forgets the clients of a kubeconfig, whatever their timeout.
+func (p *Peers) dropClients(fingerprint string) {
+	for k := range p.clients {
+		if strings.HasPrefix(k, fingerprint+"/") {
+			delete(p.clients, k)
+		}
+	}
 }
 
 // Forget drops what is known of a pair's peer (the pair was deleted).

@@ -199,8 +199,8 @@ func TestTrafficFollowsTheActiveSideThroughExternalDNS(t *testing.T) {
 	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, time.Minute)
 	waitIngressClasses(t, east, west, ns, "nginx", traffic.ParkedIngressClass)
 	published := waitAnswer(t, srv, shopName, eastIP, time.Minute)
-	waitTrafficReady(t, east, ns, metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, "dc-east's targets at every authoritative server")
-	waitTrafficReady(t, west, ns, metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, "dc-east's targets at every authoritative server")
+	waitTrafficReady(t, east, ns, metav1.ConditionTrue, tandemv1.PointsAtActiveReason, "dc-east's targets at every authoritative server")
+	waitTrafficReady(t, west, ns, metav1.ConditionTrue, tandemv1.PointsAtActiveReason, "dc-east's targets at every authoritative server")
 	t.Logf("dc-east's DNSEndpoint answered at BIND within %s of dc-east reporting Active", published.Round(10*time.Millisecond))
 	waitSynced(t, east, ns)
 
@@ -291,7 +291,7 @@ func TestTrafficFollowsTheActiveSideThroughExternalDNS(t *testing.T) {
 	}
 	noFlipEndpoints(t, ns, east, west)
 	checkOwnership(t, srv, shopName)
-	waitTrafficReady(t, east, ns, metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, "dc-west's targets at every authoritative server")
+	waitTrafficReady(t, east, ns, metav1.ConditionTrue, tandemv1.PointsAtActiveReason, "dc-west's targets at every authoritative server")
 	waitIngressClasses(t, east, west, ns, traffic.ParkedIngressClass, "nginx")
 	t.Logf("dc-east back and demoted: BIND answered %s in all %d samples over %s", westIP, total, 3*interval)
 }
@@ -315,7 +315,7 @@ func TestTrafficThroughRFC2136(t *testing.T) {
 	ops := startOperators(t, east, west)
 	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, time.Minute)
 	waitAnswer(t, srv, shopName, eastIP, time.Minute)
-	waitTrafficReady(t, east, ns, metav1.ConditionTrue, tandemv1.TrafficAtActiveReason, "dc-east's targets at every authoritative server")
+	waitTrafficReady(t, east, ns, metav1.ConditionTrue, tandemv1.PointsAtActiveReason, "dc-east's targets at every authoritative server")
 	waitSynced(t, east, ns)
 
 	// A wrong key on both sides: the planned switchover's flip is refused,

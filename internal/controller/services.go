@@ -1,0 +1,158 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/replicate"
+	"github.com/tandem-dev/tandem/internal/switchover"
+)
+
+// The services below are shared by the HAPair and Switchover controllers,
+// injected into both as Cluster API injects its cluster cache, so neither
+// reconciler reaches into the other.
+
+// pairPolicies reads the SyncPolicies a pair refers to, in its order, and
+// names those that do not exist.
+func pairPolicies(ctx context.Context, c client.Reader, pair *tandemv1.HAPair) (found []tandemv1.SyncPolicy, missing []string, err error) {
+	for _, ref := range pair.Spec.SyncPolicyRefs {
+		var p tandemv1.SyncPolicy
+		if err := c.Get(ctx, client.ObjectKey{Namespace: pair.Namespace, Name: ref.Name}, &p); err != nil {
+			if apierrors.IsNotFound(err) {
+				missing = append(missing, ref.Name)
+				continue
+			}
+			return nil, nil, fmt.Errorf("reading SyncPolicy %s/%s: %w", pair.Namespace, ref.Name, err)
+		}
+		found = append(found, p)
+	}
+	return found, missing, nil
+}
+
+// Workloads parks and unparks a pair's protected workloads on either
+// cluster: demotion and fencing (HAPair), quiesce, promotion, rollback and
+// drills (Switchover).
+type Workloads struct {
+	// Policies reads the pair's SyncPolicies on this cluster; mirroring
+	// keeps them the same on both sides.
+	Policies client.Reader
+}
+
+// On lists the pair's protected workloads on the cluster c reaches.
+func (w Workloads) On(ctx context.Context, c client.Client, pair *tandemv1.HAPair) ([]*unstructured.Unstructured, error) {
+	policies, _, err := pairPolicies(ctx, w.Policies, pair)
+	if err != nil {
+		return nil, err
+	}
+	specs := make([]tandemv1.SyncPolicySpec, len(policies))
+	for i := range policies {
+		specs[i] = policies[i].Spec
+	}
+	return replicate.Workloads(ctx, c, specs, replicate.PairSecrets(pair))
+}
+
+// Park scales the pair's workloads on the cluster c reaches to 0, their
+// replica counts recorded, and returns how many it changed.
+func (w Workloads) Park(ctx context.Context, c client.Client, pair *tandemv1.HAPair) (int, error) {
+	run, err := w.each(ctx, c, pair, replicate.Park)
+	return run.changed, err
+}
+
+// Unpark restores the pair's workloads on the cluster c reaches.
+func (w Workloads) Unpark(ctx context.Context, c client.Client, pair *tandemv1.HAPair) (workloadRun, error) {
+	return w.each(ctx, c, pair, replicate.Unpark)
+}
+
+// workloadRun is what a park or unpark did: of total workloads, how many it
+// changed and which (changed or not) are not Available yet.
+type workloadRun struct {
+	total, changed int
+	waiting        []string
+}
+
+// workloadWorkers bound the parallel patches of a park or unpark: while a
+// switchover runs the service is down, and 50 sequential round trips are
+// seconds on a busy API server.
+const workloadWorkers = 16
+
+// each runs do on every workload of the pair in parallel.
+func (w Workloads) each(ctx context.Context, c client.Client, pair *tandemv1.HAPair,
+	do func(context.Context, client.Writer, *unstructured.Unstructured) (bool, error)) (workloadRun, error) {
+	ws, err := w.On(ctx, c, pair)
+	if err != nil {
+		return workloadRun{}, err
+	}
+	var mu sync.Mutex
+	run := workloadRun{total: len(ws)}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workloadWorkers)
+	for _, wl := range ws {
+		g.Go(func() error {
+			changed, err := do(gctx, c, wl)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if changed {
+				run.changed++
+			}
+			if changed || !replicate.Available(wl) {
+				run.waiting = append(run.waiting, wl.GetNamespace()+"/"+wl.GetName())
+			}
+			return nil
+		})
+	}
+	err = g.Wait()
+	sort.Strings(run.waiting)
+	return run, err
+}
+
+// pairRefField indexes Switchovers by spec.pairRef.
+const pairRefField = "spec.pairRef"
+
+// SetupIndexes registers the field indexes the controllers read by; call it
+// once per manager, before the controllers start.
+func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
+	return mgr.GetFieldIndexer().IndexField(ctx, &tandemv1.Switchover{}, pairRefField, func(o client.Object) []string {
+		return []string{o.(*tandemv1.Switchover).Spec.PairRef}
+	})
+}
+
+// Switchovers finds a pair's Switchovers on this cluster.
+type Switchovers struct {
+	// Reader is the manager's cached client, which serves the index
+	// SetupIndexes registered.
+	Reader client.Reader
+}
+
+// Unfinished lists a pair's Switchovers that have not ended, those being
+// deleted included (a deleted Switchover may still be rolling back).
+func (s Switchovers) Unfinished(ctx context.Context, namespace, pair string) ([]tandemv1.Switchover, error) {
+	var list tandemv1.SwitchoverList
+	if err := s.Reader.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{pairRefField: pair}); err != nil {
+		return nil, fmt.Errorf("listing the Switchovers of HAPair %s/%s: %w", namespace, pair, err)
+	}
+	return unfinishedOf(list.Items, pair), nil
+}
+
+// unfinishedOf keeps the Switchovers of pair that have not ended. The peer
+// is read without the index, so its lists are filtered here too.
+func unfinishedOf(items []tandemv1.Switchover, pair string) []tandemv1.Switchover {
+	var out []tandemv1.Switchover
+	for _, o := range items {
+		if o.Spec.PairRef == pair && !switchover.Finished(o.Status.Phase) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
