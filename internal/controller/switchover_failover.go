@@ -26,11 +26,11 @@ func (f *failoverRunner) steps(*switchoverScope) []step {
 	r := f.r
 	return []step{
 		{name: switchover.StepConfirmLoss, run: r.confirmLoss},
-		{name: switchover.StepPromote, run: r.promote},
+		{name: switchover.StepBumpEpoch, run: r.promote},
 		{name: switchover.StepRestoreVolumes, run: r.restoreVolumes},
 		{name: switchover.StepScaleUp, run: r.scaleUp},
 		{name: switchover.StepFlipTraffic, run: r.flipTrafficAfter(switchover.StepScaleUp)},
-		{name: switchover.StepRecord, run: r.recordDataLoss},
+		{name: switchover.StepRecordDataLoss, run: r.recordDataLoss},
 	}
 }
 

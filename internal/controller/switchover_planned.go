@@ -36,7 +36,7 @@ func (p *plannedRunner) steps(*switchoverScope) []step {
 		{name: switchover.StepPreconditions, run: r.plannedPreconditions},
 		{name: switchover.StepQuiesce, run: r.quiesce, canRollBack: true},
 		{name: switchover.StepFinalSync, run: r.finalSync, canRollBack: true},
-		{name: switchover.StepFinalVolumes, run: r.finalVolumes, canRollBack: true},
+		{name: switchover.StepFinalVolumeSnapshot, run: r.finalVolumes, canRollBack: true},
 		{name: switchover.StepPauseSync, run: r.pauseSync, canRollBack: true},
 		{name: switchover.StepRestoreVolumes, run: r.restoreVolumes, canRollBack: true},
 		{name: switchover.StepPromoteTarget, run: r.startOnPeer, canRollBack: true},

@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
-	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -21,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
-	"github.com/tandem-dev/tandem/internal/plan"
 	"github.com/tandem-dev/tandem/internal/replicate"
 )
 
@@ -72,8 +68,9 @@ func (r *SyncPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	before := obj.DeepCopy()
+	patch := newPatcher(r.Client, obj)
 	defer func() {
+		before := patch.Before()
 		setSyncPolicySummary(obj)
 		obj.Status.ObservedGeneration = obj.Generation
 		if r.Events != nil {
@@ -83,14 +80,13 @@ func (r *SyncPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		if equality.Semantic.DeepEqual(before.Status, obj.Status) {
 			return
 		}
-		if err := r.Status().Patch(ctx, obj, client.MergeFrom(before)); err != nil {
+		if err := patch.PatchStatus(ctx, obj, false); err != nil {
 			retErr = errors.Join(retErr, fmt.Errorf("patching status of SyncPolicy %s: %w", req.NamespacedName, err))
 		}
 	}()
 
 	if obj.Spec.Suspend {
-		setCondition(obj, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.SuspendedReason, "spec.suspend is set; nothing is copied")
-		removeCondition(obj, tandemv1.PlanValidCondition)
+		setPolicySuspended(obj)
 		return ctrl.Result{}, nil
 	}
 	var pairs tandemv1.HAPairList
@@ -105,9 +101,7 @@ func (r *SyncPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	sort.Slice(referring, func(i, j int) bool { return referring[i].Name < referring[j].Name })
 	if len(referring) == 0 {
-		setCondition(obj, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.NotReferencedReason,
-			"No HAPair in namespace "+obj.Namespace+" lists this policy in spec.syncPolicyRefs; nothing is copied")
-		removeCondition(obj, tandemv1.PlanValidCondition)
+		setPolicyNotReferenced(obj)
 		return ctrl.Result{}, nil
 	}
 
@@ -119,81 +113,6 @@ func (r *SyncPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			return ctrl.Result{RequeueAfter: statusRefresh}, nil
 		}
 	}
-	p := referring[0]
-	if p.Status.ActiveCluster != "" && p.Status.ActiveCluster != r.ClusterName {
-		setCondition(obj, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.StandbySideReason,
-			fmt.Sprintf("This cluster is the standby of HAPair %s; %s copies the objects here and reports on them", p.Name, p.Status.ActiveCluster))
-	} else {
-		setCondition(obj, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason,
-			fmt.Sprintf("The sync for HAPair %s is not running; see its Synced condition", p.Name))
-	}
-	removeCondition(obj, tandemv1.PlanValidCondition)
+	setPolicyNotSyncingHere(obj, &referring[0], r.ClusterName)
 	return ctrl.Result{RequeueAfter: statusRefresh}, nil
-}
-
-func setSyncPolicyStatus(obj *tandemv1.SyncPolicy, standby string, st replicate.Status) {
-	obj.Status.Selected = int32(st.Selected)
-	obj.Status.InSync = int32(st.InSync)
-	obj.Status.OutOfSync = int32(st.OutOfSync)
-	obj.Status.Failed = int32(len(st.Failures))
-	obj.Status.Failures = st.FailureList()
-	obj.Status.Waves = int32(st.Waves)
-	if !st.LastFullSync.IsZero() {
-		t := metav1.NewTime(st.LastFullSync)
-		obj.Status.LastFullSync = &t
-	}
-	if st.Lag > 0 {
-		obj.Status.Lag = &metav1.Duration{Duration: st.Lag.Round(time.Millisecond)}
-	}
-	setPlanValid(obj, st.Plan)
-
-	setSyncedVerdict(obj, standby, syncCounts{
-		err: st.Err, passed: !st.LastFullSync.IsZero(),
-		selected: st.Selected, outOfSync: st.OutOfSync, failures: obj.Status.Failures,
-	})
-}
-
-func setPlanValid(obj *tandemv1.SyncPolicy, p *plan.Plan) {
-	switch {
-	case p == nil:
-		removeCondition(obj, tandemv1.PlanValidCondition)
-	case len(p.Cycles) > 0:
-		msg := "Objects depend on each other in a " + p.CycleMessage() + "; they are not applied"
-		if len(p.Blocked) > 0 {
-			msg += fmt.Sprintf(", nor the %d objects that depend on them", len(p.Blocked))
-		}
-		setCondition(obj, tandemv1.PlanValidCondition, metav1.ConditionFalse, tandemv1.PlanCycleReason, msg)
-	case len(p.Invalid) > 0:
-		setCondition(obj, tandemv1.PlanValidCondition, metav1.ConditionFalse, tandemv1.InvalidSpecReason, errors.Join(p.Invalid...).Error())
-	case len(p.Missing) > 0:
-		var shown []string
-		for i, e := range p.Missing {
-			if i == 3 {
-				shown = append(shown, fmt.Sprintf("and %d more", len(p.Missing)-3))
-				break
-			}
-			shown = append(shown, fmt.Sprintf("%s needs %s (%s)", e.From, e.To, e.Reason))
-		}
-		setCondition(obj, tandemv1.PlanValidCondition, metav1.ConditionTrue, tandemv1.PlanMissingDependencyReason,
-			fmt.Sprintf("%d objects in %d waves; dependencies not selected, assumed present on the standby: %s", p.Len(), len(p.Waves), strings.Join(shown, "; ")))
-	default:
-		setCondition(obj, tandemv1.PlanValidCondition, metav1.ConditionTrue, tandemv1.SucceededReason,
-			fmt.Sprintf("%d objects in %d waves", p.Len(), len(p.Waves)))
-	}
-}
-
-// setSyncPolicySummary derives Ready from Synced and PlanValid.
-func setSyncPolicySummary(obj *tandemv1.SyncPolicy) {
-	synced := findCondition(obj, tandemv1.SyncedCondition)
-	planValid := findCondition(obj, tandemv1.PlanValidCondition)
-	switch {
-	case synced == nil:
-		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason, "Not reconciled yet")
-	case planValid != nil && planValid.Status == metav1.ConditionFalse:
-		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionFalse, planValid.Reason, planValid.Message)
-	case synced.Reason == tandemv1.StandbySideReason:
-		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionTrue, synced.Reason, synced.Message)
-	default:
-		setCondition(obj, tandemv1.ReadyCondition, synced.Status, synced.Reason, synced.Message)
-	}
 }

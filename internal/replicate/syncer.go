@@ -215,10 +215,6 @@ func (s *Syncer) Run(ctx context.Context) error {
 		s.regs = append(s.regs, registration{inf, reg})
 	}
 
-	s.fullPass(ctx)
-	for range s.cfg.Workers {
-		go s.worker(ctx)
-	}
 	// The API server defaults the field; a policy built in Go for a test
 	// may leave it out.
 	interval := 5 * time.Minute
@@ -227,16 +223,45 @@ func (s *Syncer) Run(ctx context.Context) error {
 	}
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
+	// A pass that could not run (the standby did not answer) is retried
+	// with back-off rather than at the next tick, minutes later: until it
+	// runs, objects that existed before the syncer started are on the
+	// standby only if an earlier syncer put them there.
+	retry := passBackoff{}
+	var again <-chan time.Time
+	pass := func() {
+		if s.fullPass(ctx) {
+			retry = passBackoff{}
+			again = nil
+			return
+		}
+		again = time.After(retry.next())
+	}
+	pass()
+	for range s.cfg.Workers {
+		go s.worker(ctx)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
-			s.fullPass(ctx)
+			pass()
 		case <-s.trigger:
-			s.fullPass(ctx)
+			pass()
+		case <-again:
+			pass()
 		}
 	}
+}
+
+// passBackoff spaces the retries of a full pass that could not run: 200 ms,
+// doubling, at most 30 s (the range of the per-object retries).
+type passBackoff struct{ last time.Duration }
+
+func (b *passBackoff) next() time.Duration {
+	b.last = min(max(2*b.last, 200*time.Millisecond), 30*time.Second)
+	return b.last
 }
 
 func (s *Syncer) onUpdate(old, obj any) {
@@ -428,6 +453,17 @@ func (s *Syncer) recordResult(ref plan.Ref, err error) {
 		delete(s.status.Failures, ref)
 	}
 	changed := had != (err != nil)
+	// The counts come from the last full pass; a retry that heals (or an
+	// apply that fails) between passes moves them, or Synced would stay
+	// False until the next pass, minutes later.
+	switch {
+	case had && err == nil && s.status.OutOfSync > 0:
+		s.status.OutOfSync--
+		s.status.InSync++
+	case !had && err != nil && s.status.InSync > 0:
+		s.status.OutOfSync++
+		s.status.InSync--
+	}
 	s.mu.Unlock()
 	if changed {
 		s.cfg.Notify()
@@ -553,7 +589,7 @@ func (s *Syncer) selectedObjects() []*unstructured.Unstructured {
 
 // fullPass selects, plans, applies what is missing, changed or drifted wave
 // by wave, and prunes copies whose source is gone.
-func (s *Syncer) fullPass(ctx context.Context) {
+func (s *Syncer) fullPass(ctx context.Context) bool {
 	s.passMu.Lock()
 	defer s.passMu.Unlock()
 	start := time.Now()
@@ -571,7 +607,7 @@ func (s *Syncer) fullPass(ctx context.Context) {
 		s.mu.Unlock()
 		log.Error(err, "Skipped a full pass: could not list the standby's copies")
 		s.cfg.Notify()
-		return
+		return false
 	}
 
 	var applied, failed int
@@ -624,6 +660,7 @@ func (s *Syncer) fullPass(ctx context.Context) {
 	log.V(1).Info("Finished a full pass", "selected", st.Selected, "applied", applied, "failed", failed,
 		"waves", st.Waves, "cycles", len(p.Cycles), "duration", time.Since(start).String())
 	s.cfg.Notify()
+	return true
 }
 
 // applyWave applies the objects of one wave in parallel and returns how
@@ -638,6 +675,12 @@ func (s *Syncer) applyWave(ctx context.Context, wave []*unstructured.Unstructure
 			defer wg.Done()
 			for obj := range work {
 				ok, err := s.applyOne(ctx, obj, live[plan.RefOf(obj)], true)
+				if err != nil && ctx.Err() == nil {
+					// Retried with back-off like a watched change, so a
+					// cause fixed on either side heals in seconds, not at
+					// the next full pass.
+					s.queue.AddRateLimited(plan.RefOf(obj))
+				}
 				mu.Lock()
 				if err != nil {
 					failed++

@@ -3,6 +3,7 @@ package replicate_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
@@ -199,6 +201,19 @@ func (r *run) applied() []plan.Ref {
 
 func startSyncer(t *testing.T, pair, policy string, spec tandemv1.SyncPolicySpec) *run {
 	t.Helper()
+	r := startSyncerTo(t, standby.Config, pair, policy, spec)
+	if err := testbed.Poll(context.Background(), 60*time.Second, 50*time.Millisecond, func(context.Context) (bool, error) {
+		return !r.syncer.Status().LastFullSync.IsZero(), nil
+	}); err != nil {
+		t.Fatalf("no full pass finished: %v", err)
+	}
+	return r
+}
+
+// startSyncerTo starts a syncer that writes to the standby through target
+// and does not wait for its first pass.
+func startSyncerTo(t *testing.T, target *rest.Config, pair, policy string, spec tandemv1.SyncPolicySpec) *run {
+	t.Helper()
 	if spec.StandbyMode == "" {
 		spec.StandbyMode = tandemv1.StandbyWarm
 	}
@@ -213,7 +228,7 @@ func startSyncer(t *testing.T, pair, policy string, spec tandemv1.SyncPolicySpec
 	informers := replicate.NewSourceInformers(dynamic.NewForConfigOrDie(active.Config))
 	s, err := replicate.NewSyncer(replicate.Config{
 		Namespace: "default", Pair: pair, Policy: policy, Spec: spec, Kinds: kinds,
-		Target:    dynamic.NewForConfigOrDie(standby.Config),
+		Target:    dynamic.NewForConfigOrDie(target),
 		Informers: informers,
 		OnApplied: func(ref plan.Ref) { r.mu.Lock(); r.order = append(r.order, ref); r.mu.Unlock() },
 		Log:       testr.New(t),
@@ -226,11 +241,6 @@ func startSyncer(t *testing.T, pair, policy string, spec tandemv1.SyncPolicySpec
 	done := make(chan struct{})
 	go func() { _ = s.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; informers.Stop() })
-	if err := testbed.Poll(context.Background(), 60*time.Second, 50*time.Millisecond, func(context.Context) (bool, error) {
-		return !s.Status().LastFullSync.IsZero(), nil
-	}); err != nil {
-		t.Fatalf("no full pass finished: %v", err)
-	}
 	return r
 }
 
@@ -481,4 +491,108 @@ metadata: {name: good, namespace: NS}`, "NS", ns))...)
 	if fl := st.FailureList(); len(fl) != 1 || fl[0].Object != "ConfigMap "+ns+"/bad" {
 		t.Errorf("failure list = %v", fl)
 	}
+}
+
+// A full pass's failed apply is retried with back-off: once its cause is
+// fixed (here on the standby) it heals in seconds, not at the next full
+// pass an hour later, and the counts say so.
+func TestFailedApplyOfAFullPassHealsOnceItsCauseIsFixed(t *testing.T) {
+	ctx := context.Background()
+	ns := "shop-heal"
+	create(t, standby.Client, decode(t, `
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: no-blocked}
+spec:
+  failurePolicy: Fail
+  matchConstraints: {resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [configmaps]}]}
+  validations: [{expression: "!has(object.metadata.labels) || !('blocked' in object.metadata.labels)", message: "the standby blocks this ConfigMap"}]
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: no-blocked}
+spec: {policyName: no-blocked, validationActions: [Deny]}`)...)
+	probe := decode(t, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: probe, namespace: default, labels: {blocked: x}}")[0]
+	waitStandby(t, "the standby enforces the policy", func() (bool, error) {
+		err := standby.Client.Create(ctx, probe.DeepCopy(), client.DryRunAll)
+		return err != nil, nil
+	})
+	create(t, active.Client, decode(t, strings.ReplaceAll(`
+apiVersion: v1
+kind: Namespace
+metadata: {name: NS}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: held, namespace: NS, labels: {blocked: "yes"}}`, "NS", ns))...)
+
+	r := startSyncer(t, "shop", "heal", tandemv1.SyncPolicySpec{Namespaces: tandemv1.NamespaceSelection{Names: []string{ns}}})
+	held := plan.Ref{Kind: "ConfigMap", Namespace: ns, Name: "held"}
+	if st := r.syncer.Status(); st.Failures[held] == "" || st.OutOfSync != 1 {
+		t.Fatalf("after the first pass: failures %v, out of sync %d; want ConfigMap %s/held failed", st.Failures, st.OutOfSync, ns)
+	}
+	binding := decode(t, "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicyBinding\nmetadata: {name: no-blocked}")[0]
+	if err := standby.Client.Delete(ctx, binding); err != nil {
+		t.Fatal(err)
+	}
+	fixed := time.Now()
+	waitStandby(t, "the held ConfigMap reaches the standby", func() (bool, error) {
+		_, err := getStandby(t, configMapGVK, ns, "held")
+		return err == nil, client.IgnoreNotFound(err)
+	})
+	healed := time.Since(fixed)
+	st := r.syncer.Status()
+	if len(st.Failures) != 0 || st.OutOfSync != 0 || st.InSync != st.Selected {
+		t.Fatalf("after healing: failures %v, selected/in sync/out of sync %d/%d/%d; want none failed and all in sync",
+			st.Failures, st.Selected, st.InSync, st.OutOfSync)
+	}
+	t.Logf("healed %s after the standby stopped refusing it (full passes an hour apart)", healed.Round(time.Millisecond))
+}
+
+// A full pass that could not run because the standby did not answer is
+// retried with back-off: once the link is back the objects that existed
+// before the syncer started are copied in seconds, not at the next full
+// pass an hour later.
+func TestFullPassIsRetriedWhenTheStandbyAnswersAgain(t *testing.T) {
+	ns := "shop-retry"
+	create(t, active.Client, decode(t, strings.ReplaceAll(`
+apiVersion: v1
+kind: Namespace
+metadata: {name: NS}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: before, namespace: NS}`, "NS", ns))...)
+	u, err := url.Parse(standby.Config.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := testbed.NewLink("standby-"+ns, u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer link.Close()
+	if err := link.Cut(); err != nil {
+		t.Fatal(err)
+	}
+	target := rest.CopyConfig(standby.Config)
+	target.Host = "https://" + link.Addr
+	target.Timeout = time.Second
+	r := startSyncerTo(t, target, "shop", "retry", tandemv1.SyncPolicySpec{Namespaces: tandemv1.NamespaceSelection{Names: []string{ns}}})
+	waitStandby(t, "the first pass fails on the cut link", func() (bool, error) {
+		return r.syncer.Status().Err != nil, nil
+	})
+	time.Sleep(3 * time.Second) // the cut lasts a few retries
+	if err := link.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	healed := time.Now()
+	waitStandby(t, "a full pass after the link healed", func() (bool, error) {
+		st := r.syncer.Status()
+		return st.Err == nil && !st.LastFullSync.IsZero(), nil
+	})
+	if _, err := getStandby(t, configMapGVK, ns, "before"); err != nil {
+		t.Fatalf("the ConfigMap that existed before the syncer started is not on the standby: %v", err)
+	}
+	t.Logf("first full pass %s after the link healed (full passes an hour apart)", time.Since(healed).Round(time.Millisecond))
 }

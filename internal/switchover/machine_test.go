@@ -17,11 +17,11 @@ var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 // step i in phase p, the rest Pending.
 func statusAt(i int, p tandemv1.StepPhase, started time.Time) *tandemv1.SwitchoverStatus {
 	st := &tandemv1.SwitchoverStatus{}
-	StartAll(st, FailoverSteps, t0)
+	StartAll(st, failoverSteps, t0)
 	for j := 0; j < i; j++ {
 		EndStep(st, j, tandemv1.StepSucceeded, "", t0)
 	}
-	if i < len(FailoverSteps) {
+	if i < len(failoverSteps) {
 		st.Steps[i].Phase = p
 		if p == tandemv1.StepRunning {
 			ts := metav1.NewMicroTime(started)
@@ -36,29 +36,29 @@ func statusAt(i int, p tandemv1.StepPhase, started time.Time) *tandemv1.Switchov
 // idempotent), a step past its timeout fails, the end completes.
 func TestDecideResumesFromEveryStep(t *testing.T) {
 	timeout := time.Minute
-	if d := Decide(&tandemv1.SwitchoverStatus{}, FailoverSteps, t0, timeout); d.Action != Start {
+	if d := Decide(&tandemv1.SwitchoverStatus{}, failoverSteps, t0, timeout); d.Action != Start {
 		t.Fatalf("new Switchover: %+v, want Start", d)
 	}
-	for i := range FailoverSteps {
-		if d := Decide(statusAt(i, tandemv1.StepPending, t0), FailoverSteps, t0, timeout); d != (Decision{Action: Begin, Step: i}) {
+	for i := range failoverSteps {
+		if d := Decide(statusAt(i, tandemv1.StepPending, t0), failoverSteps, t0, timeout); d != (Decision{Action: Begin, Step: i}) {
 			t.Errorf("step %d Pending: %+v, want Begin %d", i, d, i)
 		}
-		if d := Decide(statusAt(i, tandemv1.StepRunning, t0), FailoverSteps, t0.Add(timeout), timeout); d != (Decision{Action: Run, Step: i}) {
+		if d := Decide(statusAt(i, tandemv1.StepRunning, t0), failoverSteps, t0.Add(timeout), timeout); d != (Decision{Action: Run, Step: i}) {
 			t.Errorf("step %d Running within the timeout: %+v, want Run %d", i, d, i)
 		}
-		if d := Decide(statusAt(i, tandemv1.StepRunning, t0), FailoverSteps, t0.Add(timeout+time.Second), timeout); d != (Decision{Action: TimeOut, Step: i}) {
+		if d := Decide(statusAt(i, tandemv1.StepRunning, t0), failoverSteps, t0.Add(timeout+time.Second), timeout); d != (Decision{Action: TimeOut, Step: i}) {
 			t.Errorf("step %d Running past the timeout: %+v, want TimeOut %d", i, d, i)
 		}
-		if d := Decide(statusAt(i, tandemv1.StepFailed, t0), FailoverSteps, t0, timeout); d.Action != Done {
+		if d := Decide(statusAt(i, tandemv1.StepFailed, t0), failoverSteps, t0, timeout); d.Action != Done {
 			t.Errorf("step %d Failed: %+v, want Done", i, d)
 		}
 	}
-	if d := Decide(statusAt(len(FailoverSteps), "", t0), FailoverSteps, t0, timeout); d.Action != Complete {
+	if d := Decide(statusAt(len(failoverSteps), "", t0), failoverSteps, t0, timeout); d.Action != Complete {
 		t.Fatalf("all steps ended: %+v, want Complete", d)
 	}
 	skipped := statusAt(2, tandemv1.StepPending, t0)
 	EndStep(skipped, 2, tandemv1.StepSkipped, "nothing configured", t0)
-	if d := Decide(skipped, FailoverSteps, t0, timeout); d != (Decision{Action: Begin, Step: 3}) {
+	if d := Decide(skipped, failoverSteps, t0, timeout); d != (Decision{Action: Begin, Step: 3}) {
 		t.Fatalf("after a skipped step: %+v, want Begin 3", d)
 	}
 	failed := statusAt(1, tandemv1.StepRunning, t0)
@@ -66,7 +66,7 @@ func TestDecideResumesFromEveryStep(t *testing.T) {
 	if failed.Phase != tandemv1.PhaseFailed || failed.CompletionTime == nil {
 		t.Fatalf("a failed step must fail the Switchover: %+v", failed)
 	}
-	if d := Decide(failed, FailoverSteps, t0, timeout); d.Action != Done {
+	if d := Decide(failed, failoverSteps, t0, timeout); d.Action != Done {
 		t.Fatalf("failed Switchover: %+v, want Done", d)
 	}
 }
@@ -120,7 +120,7 @@ func TestDecideRunsTheRollBackAfterAFailure(t *testing.T) {
 		t.Fatalf("after FailAndRollBack: phase %s, steps %+v", st.Phase, st.Steps)
 	}
 	rb := len(st.Steps) - 1
-	if d := Decide(st, FailoverSteps, t0, time.Minute); d != (Decision{Action: Begin, Step: rb}) {
+	if d := Decide(st, failoverSteps, t0, time.Minute); d != (Decision{Action: Begin, Step: rb}) {
 		t.Fatalf("after the failure: %+v, want Begin %d (the rollback)", d, rb)
 	}
 	for j := 3; j < rb; j++ {
@@ -129,11 +129,11 @@ func TestDecideRunsTheRollBackAfterAFailure(t *testing.T) {
 		}
 	}
 	BeginStep(st, rb, t0)
-	if d := Decide(st, FailoverSteps, t0, time.Minute); d != (Decision{Action: Run, Step: rb}) {
+	if d := Decide(st, failoverSteps, t0, time.Minute); d != (Decision{Action: Run, Step: rb}) {
 		t.Fatalf("rollback running: %+v", d)
 	}
 	EndStep(st, rb, tandemv1.StepSucceeded, "restored", t0)
-	if d := Decide(st, FailoverSteps, t0, time.Minute); d.Action != Complete {
+	if d := Decide(st, failoverSteps, t0, time.Minute); d.Action != Complete {
 		t.Fatalf("after the rollback: %+v, want Complete", d)
 	}
 	// A rollback that fails fails the Switchover.
@@ -233,3 +233,6 @@ func TestPlannedPreconditions(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// failoverSteps are the steps of a Failover, in the controller's table.
+var failoverSteps = []string{StepConfirmLoss, StepBumpEpoch, StepRestoreVolumes, StepScaleUp, StepFlipTraffic, StepRecordDataLoss}

@@ -12,18 +12,16 @@ import (
 	"github.com/tandem-dev/tandem/internal/remote"
 )
 
-// Failover step names, in order.
+// Failover step names; the controller's table of the Failover type
+// (internal/controller/switchover_failover.go) orders them.
 const (
 	StepConfirmLoss    = "ConfirmLoss"
-	StepPromote        = "BumpEpoch"
+	StepBumpEpoch      = "BumpEpoch"
 	StepRestoreVolumes = "RestoreVolumes"
 	StepScaleUp        = "ScaleUp"
 	StepFlipTraffic    = "FlipTraffic"
-	StepRecord         = "RecordDataLoss"
+	StepRecordDataLoss = "RecordDataLoss"
 )
-
-// FailoverSteps are the steps of a Failover.
-var FailoverSteps = []string{StepConfirmLoss, StepPromote, StepRestoreVolumes, StepScaleUp, StepFlipTraffic, StepRecord}
 
 // LossCheck is what a Failover needs to know to confirm the active side is
 // gone.
@@ -68,34 +66,18 @@ func ConfirmLoss(c LossCheck) Verdict {
 	return Verdict{OK: true, Message: c.Health.Describe(active)}
 }
 
-// Planned switchover step names, in order. The active side runs them.
+// Planned switchover step names, ordered by the controller's table
+// (internal/controller/switchover_planned.go). The active side runs them.
 const (
-	StepPreconditions = "Preconditions"
-	StepQuiesce       = "Quiesce"
-	StepFinalSync     = "FinalSync"
-	StepFinalVolumes  = "FinalVolumeSnapshot"
-	StepPauseSync     = "PauseSync"
-	StepPromoteTarget = "PromoteTarget"
-	StepSwapRoles     = "SwapRoles"
-	StepReverseSync   = "ReverseSync"
+	StepPreconditions       = "Preconditions"
+	StepQuiesce             = "Quiesce"
+	StepFinalSync           = "FinalSync"
+	StepFinalVolumeSnapshot = "FinalVolumeSnapshot"
+	StepPauseSync           = "PauseSync"
+	StepPromoteTarget       = "PromoteTarget"
+	StepSwapRoles           = "SwapRoles"
+	StepReverseSync         = "ReverseSync"
 )
-
-// PlannedSteps are the steps of a Planned switchover. Until PromoteTarget
-// has succeeded the service can go back to where it was: a failure or a
-// cancel there rolls back.
-var PlannedSteps = []string{StepPreconditions, StepQuiesce, StepFinalSync, StepFinalVolumes, StepPauseSync, StepRestoreVolumes, StepPromoteTarget, StepFlipTraffic, StepSwapRoles, StepReverseSync}
-
-// CanRollBack says whether a Planned step may still be undone.
-func CanRollBack(step string) bool {
-	switch step {
-	case StepQuiesce, StepFinalSync, StepFinalVolumes, StepPauseSync, StepRestoreVolumes, StepPromoteTarget, StepFlipTraffic:
-		// Until the roles swap, the old side still holds the epoch: a flip
-		// that cannot finish (a refused update, servers that never answer
-		// the target) is pointed back by the rollback.
-		return true
-	}
-	return false
-}
 
 // PlannedCheck is what a Planned switchover checks before it touches
 // anything.
@@ -221,11 +203,3 @@ const (
 	StepHold              = "Hold"
 	StepSwitchBack        = "SwitchBack"
 )
-
-// DrillSteps are the steps of a drill in mode.
-func DrillSteps(mode tandemv1.DrillMode) []string {
-	if mode == tandemv1.DrillLive {
-		return append(append([]string{}, PlannedSteps...), StepHold, StepSwitchBack, StepReport)
-	}
-	return []string{StepPreconditions, StepPauseSync, StepRestoreVolumes, StepStartStandby, StepPublishDrillName, StepRunChecks, StepStopStandby, StepWithdrawDrillName, StepResumeSync, StepReport}
-}
