@@ -2,7 +2,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -149,7 +148,8 @@ func run(opts options) error {
 	recorder := mgr.GetEventRecorder("tandem-operator")
 
 	// The services both the HAPair and the Switchover controller use.
-	if err := controller.SetupIndexes(context.Background(), mgr); err != nil {
+	ctx := ctrl.SetupSignalHandler()
+	if err := controller.SetupIndexes(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the field indexes: %w", err)
 	}
 	peers, witness := &remote.Peers{Scheme: scheme}, &fence.Witness{}
@@ -186,7 +186,7 @@ func run(opts options) error {
 	}
 
 	ctrl.Log.WithName("setup").Info("Started the operator", "cluster", opts.clusterName)
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return mgr.Start(ctx)
 }
 
 // trySend queues a reconcile of obj unless the channel is full, in which case

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -121,11 +123,26 @@ func (w Workloads) each(ctx context.Context, c client.Client, pair *tandemv1.HAP
 const pairRefField = "spec.pairRef"
 
 // SetupIndexes registers the field indexes the controllers read by; call it
-// once per manager, before the controllers start.
+// once per manager, before the controllers start. An index needs the
+// Switchover CRD served, and an operator starts with its data center's API
+// server, which may not serve the CRDs yet (a data center coming back from
+// dark): it waits for them as long as the controllers' watches would
+// (controller-runtime's cache sync timeout, 2 minutes), not exit at once.
 func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
-	return mgr.GetFieldIndexer().IndexField(ctx, &tandemv1.Switchover{}, pairRefField, func(o client.Object) []string {
-		return []string{o.(*tandemv1.Switchover).Spec.PairRef}
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		// Discovery errors come in several wrappings (no match, group
+		// discovery failed); anything else fails the same way every time
+		// and is reported when the wait ends.
+		last = mgr.GetFieldIndexer().IndexField(ctx, &tandemv1.Switchover{}, pairRefField, func(o client.Object) []string {
+			return []string{o.(*tandemv1.Switchover).Spec.PairRef}
+		})
+		return last == nil, nil
 	})
+	if err != nil && last != nil {
+		return fmt.Errorf("indexing Switchovers by %s: %w", pairRefField, last)
+	}
+	return err
 }
 
 // Switchovers finds a pair's Switchovers on this cluster.
