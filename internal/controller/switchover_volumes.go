@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -24,15 +23,12 @@ import (
 // spec.volumes, directed towards target. Missing and suspended policies
 // protect nothing.
 func volumePolicies(ctx context.Context, c client.Reader, pair *tandemv1.HAPair, target string) ([]volume.Policy, error) {
+	policies, _, err := pairPolicies(ctx, c, pair)
+	if err != nil {
+		return nil, err
+	}
 	var out []volume.Policy
-	for _, ref := range pair.Spec.SyncPolicyRefs {
-		var policy tandemv1.SyncPolicy
-		if err := c.Get(ctx, client.ObjectKey{Namespace: pair.Namespace, Name: ref.Name}, &policy); err != nil {
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			return nil, fmt.Errorf("reading SyncPolicy %s/%s: %w", pair.Namespace, ref.Name, err)
-		}
+	for _, policy := range policies {
 		if policy.Spec.Suspend || policy.Spec.Volumes == nil {
 			continue
 		}
