@@ -178,6 +178,19 @@ func run(opts options) error {
 		return fmt.Errorf("setting up the Switchover controller: %w", err)
 	}
 
+	// The early fence acts before the caches are of use (a data center
+	// coming back): it reads and writes this cluster directly.
+	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("creating the early fence's client: %w", err)
+	}
+	if err := mgr.Add(&controller.EarlyFence{
+		Client: direct, Reader: direct, ClusterName: opts.clusterName,
+		Peers: peers, Witness: witness, Workloads: controller.Workloads{Policies: direct},
+		Kubeconfig: kubeconfigPolicy, Elected: mgr.Elected(),
+	}); err != nil {
+		return fmt.Errorf("adding the early fence: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding the health check: %w", err)
 	}

@@ -62,7 +62,7 @@ func (r *HAPairReconciler) reconcileTraffic(ctx context.Context, s *hapairScope)
 		case tandemv1.RoleActive:
 			acted = r.publishTraffic(rctx, cfg, pair, seen)
 		case tandemv1.RoleStandby:
-			acted = r.withdrawTraffic(rctx, cfg, pair, true)
+			acted = withdrawTraffic(rctx, r.Client, cfg, pair, true)
 		}
 	}
 	cancel()
@@ -139,12 +139,12 @@ func (r *HAPairReconciler) publishTraffic(ctx context.Context, cfg traffic.Confi
 // points them elsewhere, and a delete racing that update would leave the
 // name answering nothing. drills says whether a leftover drill endpoint
 // goes too (no drill runs).
-func (r *HAPairReconciler) withdrawTraffic(ctx context.Context, cfg traffic.Config, pair *tandemv1.HAPair, drills bool) error {
+func withdrawTraffic(ctx context.Context, c client.Client, cfg traffic.Config, pair *tandemv1.HAPair, drills bool) error {
 	var routes []tandemv1.RouteRef
 	if pair.Spec.Traffic != nil {
 		routes = pair.Spec.Traffic.Routes
 	}
-	if _, _, err := traffic.SetRoutes(ctx, r.Client, routes, false); err != nil {
+	if _, _, err := traffic.SetRoutes(ctx, c, routes, false); err != nil {
 		return routesError{err}
 	}
 	if cfg.RFC2136() {
@@ -155,7 +155,7 @@ func (r *HAPairReconciler) withdrawTraffic(ctx context.Context, cfg traffic.Conf
 		kinds = append(kinds, traffic.Drill)
 	}
 	for _, kind := range kinds {
-		if err := traffic.RemoveEndpoint(ctx, r.Client, cfg, kind); err != nil {
+		if err := traffic.RemoveEndpoint(ctx, c, cfg, kind); err != nil {
 			return err
 		}
 	}
@@ -173,13 +173,19 @@ func (e routesError) Unwrap() error { return e.err }
 // fences itself; it reads the configuration itself, as the traffic phase
 // does not run then.
 func (r *HAPairReconciler) stopServingTraffic(ctx context.Context, pair *tandemv1.HAPair) error {
+	return stopServingTraffic(ctx, r.Client, r.reader(), pair)
+}
+
+// stopServingTraffic withdraws the pair's traffic on the cluster c writes
+// (and reader reads): its routes disabled, its flip endpoint deleted.
+func stopServingTraffic(ctx context.Context, c client.Client, reader client.Reader, pair *tandemv1.HAPair) error {
 	if pair.Spec.Traffic == nil {
 		return nil
 	}
 	// Withdrawing needs no TSIG key (RFC 2136 records are left alone), so
 	// a Secret that cannot be read does not stop it.
-	cfg, _ := traffic.Load(ctx, r.reader(), pair)
-	return r.withdrawTraffic(ctx, cfg, pair, false)
+	cfg, _ := traffic.Load(ctx, reader, pair)
+	return withdrawTraffic(ctx, c, cfg, pair, false)
 }
 
 // count is "1 thing" or "n things".

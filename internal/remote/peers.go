@@ -102,7 +102,7 @@ func (p *Peers) Client(namespace, pair string) (client.Client, error) {
 	case !st.health.Reachable():
 		return nil, &NotConnectedError{Peer: st.peer, Reason: st.health.Describe(st.peer)}
 	}
-	return p.ClientFor(bounded(st.config, st.timeout))
+	return p.ClientFor(Bounded(st.config, st.timeout))
 }
 
 // Config returns the config a pair's peer was last probed with, reachable
@@ -141,7 +141,7 @@ func (p *Peers) Witness(namespace, pair string) (client.Client, error) {
 	if st == nil || st.witness == nil {
 		return nil, &NotConnectedError{Peer: "the witness", Reason: "its kubeconfig Secret was not resolved yet"}
 	}
-	return p.ClientFor(bounded(st.witness, st.timeout))
+	return p.ClientFor(Bounded(st.witness, st.timeout))
 }
 
 func (p *Peers) get(namespace, pair string) *peerState {
@@ -155,9 +155,9 @@ func (p *Peers) get(namespace, pair string) *peerState {
 	return &cp
 }
 
-// bounded is cfg with every request limited to timeout (client-go applies
+// Bounded is cfg with every request limited to timeout (client-go applies
 // it to each HTTP request).
-func bounded(cfg *rest.Config, timeout time.Duration) *rest.Config {
+func Bounded(cfg *rest.Config, timeout time.Duration) *rest.Config {
 	if timeout <= 0 {
 		return cfg
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -198,6 +199,19 @@ func waitRole(t *testing.T, c *testbed.Cluster, ns string, role tandemv1.Role, a
 	return time.Since(start)
 }
 
+// leaderOf is the holder of the leader-election Lease of the operator of
+// data center dc on cluster c.
+func leaderOf(ctx context.Context, c *testbed.Cluster, dc string) (string, error) {
+	var lease coordinationv1.Lease
+	if err := c.Client.Get(ctx, client.ObjectKey{Namespace: "tandem-system", Name: "tandem-operator." + dc + ".tandem.dev"}, &lease); err != nil {
+		return "", err
+	}
+	if lease.Spec.HolderIdentity == nil {
+		return "", nil
+	}
+	return *lease.Spec.HolderIdentity, nil
+}
+
 func replicasOf(ctx context.Context, c *testbed.Cluster, ns, name string) (int32, map[string]string, error) {
 	var d appsv1.Deployment
 	if err := c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &d); err != nil {
@@ -215,7 +229,24 @@ func TestFailoverWhenTheActiveSideDiesAndDemotionOnRejoin(t *testing.T) {
 	bed, clusters := upPairBed(t, false)
 	east, west := clusters[testbed.East], clusters[testbed.West]
 	const ns = "shop"
-	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverAutomatic, witness: true})
+	// dc-west reaches dc-east through a link the test cuts while dc-east
+	// returns, so that only dc-east itself can stop its workloads then.
+	westToEast, err := testbed.LinkTo("dc-west-to-dc-east", east)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer westToEast.Close()
+	peerKubeconfig := func(from, to *testbed.Cluster) []byte {
+		kc, err := to.FlatKubeconfig()
+		if from == west {
+			kc, err = to.KubeconfigVia(westToEast)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kc
+	}
+	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverAutomatic, witness: true, peerKubeconfig: peerKubeconfig})
 	eastOp := testbed.StartOperator(t, east, testbed.East)
 	westOp := testbed.StartOperator(t, west, testbed.West)
 	for _, op := range []*testbed.Operator{eastOp, westOp} {
@@ -263,12 +294,41 @@ func TestFailoverWhenTheActiveSideDiesAndDemotionOnRejoin(t *testing.T) {
 		t.Logf("  step %-15s %-9s %s", st.Name, st.Phase, st.Message)
 	}
 
-	// dc-east comes back with its operator and finds it was replaced.
+	// dc-east comes back with its operator and finds it was replaced. Its
+	// Deployment still has its replicas, and dc-west cannot reach it to
+	// park its stale copy: dc-east must stop serving by itself, before the
+	// restarted operator has waited out the killed one's leader Lease.
+	if err := westToEast.Cut(); err != nil {
+		t.Fatal(err)
+	}
 	if err := bed.Start(ctx, testbed.East); err != nil {
 		t.Fatal(err)
 	}
 	back := time.Now()
+	killed, err := leaderOf(ctx, east, testbed.East)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := eastOp.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	var leader string
+	if err := testbed.Poll(ctx, time.Minute, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
+		n, _, err := replicasOf(ctx, east, ns, "web")
+		if err != nil || n != 0 {
+			return false, fmt.Errorf("web on dc-east: %d replicas, %v", n, err)
+		}
+		leader, err = leaderOf(ctx, east, testbed.East)
+		return err == nil, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	parked := time.Since(back)
+	if leader != killed {
+		t.Fatalf("web on the returning dc-east was parked only after the restarted operator (%s) became the leader; the killed one was %s", leader, killed)
+	}
+	t.Logf("dc-east back: web parked %s after its API server started, while the killed operator's leader Lease still stood and dc-west could not reach it", parked.Round(10*time.Millisecond))
+	if err := westToEast.Heal(); err != nil {
 		t.Fatal(err)
 	}
 	demoted := waitRole(t, east, ns, tandemv1.RoleStandby, testbed.West, 2, 2*time.Minute)
