@@ -440,29 +440,37 @@ data: {owner: active}`, "NS", ns))...)
 	})
 }
 
-func TestRejectedObjectIsReportedWhileTheRestSyncs(t *testing.T) {
-	ns := "shop-reject"
-	// The standby refuses ConfigMaps labelled reject=yes; the active side
-	// does not.
-	create(t, standby.Client, decode(t, `
+// standbyRefuses makes the standby refuse ConfigMaps carrying label, with
+// message, through a ValidatingAdmissionPolicy and its binding (both named
+// name), and waits until it does: admission policies take effect a moment
+// after they are created.
+func standbyRefuses(t *testing.T, name, label, message string) {
+	t.Helper()
+	create(t, standby.Client, decode(t, fmt.Sprintf(`
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicy
-metadata: {name: no-rejects}
+metadata: {name: %[1]s}
 spec:
   failurePolicy: Fail
   matchConstraints: {resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [configmaps]}]}
-  validations: [{expression: "!has(object.metadata.labels) || !('reject' in object.metadata.labels)", message: "the standby refuses this ConfigMap"}]
+  validations: [{expression: "!has(object.metadata.labels) || !('%[2]s' in object.metadata.labels)", message: %[3]q}]
 ---
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicyBinding
-metadata: {name: no-rejects}
-spec: {policyName: no-rejects, validationActions: [Deny]}`)...)
-	// Admission policies take effect a moment after they are created.
-	probe := decode(t, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: probe, namespace: default, labels: {reject: x}}")[0]
+metadata: {name: %[1]s}
+spec: {policyName: %[1]s, validationActions: [Deny]}`, name, label, message))...)
+	probe := decode(t, fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: probe, namespace: default, labels: {%s: x}}", label))[0]
 	waitStandby(t, "the standby enforces the policy", func() (bool, error) {
 		err := standby.Client.Create(context.Background(), probe.DeepCopy(), client.DryRunAll)
 		return err != nil, nil
 	})
+}
+
+func TestRejectedObjectIsReportedWhileTheRestSyncs(t *testing.T) {
+	ns := "shop-reject"
+	// The standby refuses ConfigMaps labelled reject=yes; the active side
+	// does not.
+	standbyRefuses(t, "no-rejects", "reject", "the standby refuses this ConfigMap")
 	create(t, active.Client, decode(t, strings.ReplaceAll(`
 apiVersion: v1
 kind: Namespace
@@ -499,24 +507,7 @@ metadata: {name: good, namespace: NS}`, "NS", ns))...)
 func TestFailedApplyOfAFullPassHealsOnceItsCauseIsFixed(t *testing.T) {
 	ctx := context.Background()
 	ns := "shop-heal"
-	create(t, standby.Client, decode(t, `
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: {name: no-blocked}
-spec:
-  failurePolicy: Fail
-  matchConstraints: {resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [configmaps]}]}
-  validations: [{expression: "!has(object.metadata.labels) || !('blocked' in object.metadata.labels)", message: "the standby blocks this ConfigMap"}]
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: {name: no-blocked}
-spec: {policyName: no-blocked, validationActions: [Deny]}`)...)
-	probe := decode(t, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: probe, namespace: default, labels: {blocked: x}}")[0]
-	waitStandby(t, "the standby enforces the policy", func() (bool, error) {
-		err := standby.Client.Create(ctx, probe.DeepCopy(), client.DryRunAll)
-		return err != nil, nil
-	})
+	standbyRefuses(t, "no-blocked", "blocked", "the standby blocks this ConfigMap")
 	create(t, active.Client, decode(t, strings.ReplaceAll(`
 apiVersion: v1
 kind: Namespace
