@@ -61,3 +61,11 @@ func emitConditionTransition(rec events.EventRecorder, obj runtime.Object, befor
 	}
 	rec.Eventf(obj, nil, eventType, now.Reason, condType, "%s", now.Message)
 }
+
+// pairEvent records an event on a pair, with the action the operator took;
+// nothing without a recorder (tests).
+func pairEvent(rec events.EventRecorder, pair *tandemv1.HAPair, eventType, reason, action, format string, args ...any) {
+	if rec != nil {
+		rec.Eventf(pair, nil, eventType, reason, action, format, args...)
+	}
+}

@@ -98,12 +98,7 @@ func (f *EarlyFence) round(ctx context.Context) {
 // settle decides, with the leader's own role functions, whether the pair
 // must stop serving here, and stops it.
 func (f *EarlyFence) settle(ctx context.Context, pair *tandemv1.HAPair) error {
-	var peer *tandemv1.ClusterSpec
-	for i := range pair.Spec.Clusters {
-		if c := &pair.Spec.Clusters[i]; c.Name != f.ClusterName {
-			peer = c
-		}
-	}
+	_, peer := members(pair, f.ClusterName)
 	if peer == nil {
 		return nil
 	}
@@ -129,6 +124,8 @@ func (f *EarlyFence) settle(ctx context.Context, pair *tandemv1.HAPair) error {
 		}
 	}
 	d := fence.Decide(v, peer.Name)
+	lease := leaseRef(pair).Duration
+	unconfirmed := f.unconfirmedFor(pair, pair.Spec.Witness != nil && v.Lease == nil && !v.PeerAnswered)
 	before := pair.DeepCopy()
 	var why string
 	switch {
@@ -137,14 +134,13 @@ func (f *EarlyFence) settle(ctx context.Context, pair *tandemv1.HAPair) error {
 		setRecord(pair, d.Record, peer.Name, f.ClusterName)
 		pair.Status.LocalRole = tandemv1.RoleStandby
 		setDegraded(pair, tandemv1.DemotedReason, fmt.Sprintf("%s demoted itself before its operator was the leader: %s", f.ClusterName, why))
-	case d.Action == fence.Hold && pair.Spec.Witness != nil && v.Lease == nil && !v.PeerAnswered && f.unconfirmedFor(pair, true) >= leaseRef(pair).Duration:
+	case d.Action == fence.Hold && unconfirmed >= lease:
 		// As long as the leader would wait: a blip of both links must not
 		// stop a side the leader keeps serving.
-		why = fmt.Sprintf("it has neither read the witness Lease nor reached %s for %s", peer.Name, leaseRef(pair).Duration)
+		why = fmt.Sprintf("it has neither read the witness Lease nor reached %s for %s", peer.Name, lease)
 		pair.Status.LocalRole = tandemv1.RoleFenced
 		setDegraded(pair, tandemv1.FencedReason, fmt.Sprintf("%s fenced itself before its operator was the leader: %s; it serves again once the witness confirms its Lease", f.ClusterName, why))
 	default:
-		f.unconfirmedFor(pair, v.Lease == nil && !v.PeerAnswered)
 		return nil
 	}
 	setHAPairSummary(pair)
@@ -164,7 +160,8 @@ func (f *EarlyFence) settle(ctx context.Context, pair *tandemv1.HAPair) error {
 }
 
 // unconfirmedFor records whether the pair's role is unconfirmed this round
-// and says for how long it has been.
+// (a witness, and neither it nor the peer read) and says for how long it
+// has been; zero when it is confirmed.
 func (f *EarlyFence) unconfirmedFor(pair *tandemv1.HAPair, now bool) time.Duration {
 	key := client.ObjectKeyFromObject(pair)
 	if !now {

@@ -318,20 +318,26 @@ func (r *HAPairReconciler) syncPausedBy(ctx context.Context, pair *tandemv1.HAPa
 func (r *HAPairReconciler) reconcileMembers(_ context.Context, s *hapairScope) (ctrl.Result, error) {
 	pair := s.pair
 	var local *tandemv1.ClusterSpec
-	for i := range pair.Spec.Clusters {
-		c := &pair.Spec.Clusters[i]
-		if c.Name == r.ClusterName {
-			local = c
-		} else {
-			s.peer = c
-		}
-	}
+	local, s.peer = members(pair, r.ClusterName)
 	if local == nil || s.peer == nil {
 		r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
 		setLocalClusterUnknown(pair, r.ClusterName)
 		return ctrl.Result{}, reconcile.TerminalError(fmt.Errorf("cluster %s is not one of spec.clusters", r.ClusterName))
 	}
 	return ctrl.Result{}, nil
+}
+
+// members finds this cluster and its peer in the pair's spec.clusters;
+// either is nil when it is not there.
+func members(pair *tandemv1.HAPair, local string) (self, peer *tandemv1.ClusterSpec) {
+	for i := range pair.Spec.Clusters {
+		if c := &pair.Spec.Clusters[i]; c.Name == local {
+			self = c
+		} else {
+			peer = c
+		}
+	}
+	return self, peer
 }
 
 // reconcileSync runs, on the active side, one sync per referenced

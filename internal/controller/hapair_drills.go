@@ -91,7 +91,7 @@ func (r *HAPairReconciler) reconcileDrills(ctx context.Context, s *hapairScope) 
 	dt := metav1.NewTime(due)
 	pair.Status.LastDrillScheduleTime = &dt
 	if len(running) > 0 {
-		r.event(pair, corev1.EventTypeWarning, tandemv1.DrillSkippedReason, actionScheduleDrill, "The drill for %s was skipped: %s is still running", due.Format(time.RFC3339), running[0])
+		pairEvent(r.Events, pair, corev1.EventTypeWarning, tandemv1.DrillSkippedReason, actionScheduleDrill, "The drill for %s was skipped: %s is still running", due.Format(time.RFC3339), running[0])
 		return ctrl.Result{}, nil
 	}
 	template := d.Template.DeepCopy()
@@ -103,7 +103,7 @@ func (r *HAPairReconciler) reconcileDrills(ctx context.Context, s *hapairScope) 
 	}
 	switch err := r.Create(ctx, so); {
 	case err == nil:
-		r.event(pair, corev1.EventTypeNormal, tandemv1.DrillStartedReason, actionScheduleDrill, "Started drill %s for the slot %s", so.Name, due.Format(time.RFC3339))
+		pairEvent(r.Events, pair, corev1.EventTypeNormal, tandemv1.DrillStartedReason, actionScheduleDrill, "Started drill %s for the slot %s", so.Name, due.Format(time.RFC3339))
 	case apierrors.IsAlreadyExists(err):
 		// Created before a crash lost the status write; nothing more.
 	default:

@@ -153,7 +153,7 @@ func (r *HAPairReconciler) mirror(ctx context.Context, peer client.Client, peerN
 	}
 	action, conflict := decideMirror(ourHash, ours.GetAnnotations()[MirrorAnnotation], theirs != nil, theirHash, theirMark, localActive)
 	if conflict {
-		r.event(pair, corev1.EventTypeWarning, tandemv1.MirrorConflictReason, actionMirror,
+		pairEvent(r.Events, pair, corev1.EventTypeWarning, tandemv1.MirrorConflictReason, actionMirror,
 			"%s %s was changed on both %s and %s since it was last mirrored; the active side's spec was kept", kind, ours.GetName(), r.ClusterName, peerName)
 	}
 	markLocal := func(hash string) error {
@@ -169,14 +169,14 @@ func (r *HAPairReconciler) mirror(ctx context.Context, peer client.Client, peerN
 	case mirrorCreate:
 		err = peer.Create(ctx, fresh(ours, ourHash))
 		if err == nil {
-			r.event(pair, corev1.EventTypeNormal, tandemv1.MirroredReason, actionMirror, "Created %s %s on %s", kind, ours.GetName(), peerName)
+			pairEvent(r.Events, pair, corev1.EventTypeNormal, tandemv1.MirroredReason, actionMirror, "Created %s %s on %s", kind, ours.GetName(), peerName)
 			err = markLocal(ourHash)
 		}
 	case mirrorPush:
 		setSpec(theirs, specOf(ours))
 		err = writeMarked(ctx, peer, theirs, ourHash)
 		if err == nil {
-			r.event(pair, corev1.EventTypeNormal, tandemv1.MirroredReason, actionMirror, "Copied the spec of %s %s to %s", kind, ours.GetName(), peerName)
+			pairEvent(r.Events, pair, corev1.EventTypeNormal, tandemv1.MirroredReason, actionMirror, "Copied the spec of %s %s to %s", kind, ours.GetName(), peerName)
 			err = markLocal(ourHash)
 		}
 	case mirrorPull:

@@ -144,15 +144,13 @@ func (r *HAPairReconciler) reconcileRoles(ctx context.Context, s *hapairScope) (
 		r.setRolesAgreed(s)
 		return ctrl.Result{}, nil
 	}
-	if d.Source != "" {
-		setRecord(pair, d.Record, s.peer.Name, r.ClusterName)
-		if d.Demote {
-			if err := r.demote(ctx, s, d.Source); err != nil {
-				return ctrl.Result{}, err
-			}
+	// d.Record is the adopted record, or this side's own when it stands.
+	setRecord(pair, d.Record, s.peer.Name, r.ClusterName)
+	if d.Demote {
+		if err := r.demote(ctx, s, d.Source); err != nil {
+			return ctrl.Result{}, err
 		}
 	}
-	setRecord(pair, recordOf(pair), s.peer.Name, r.ClusterName)
 	if d.Action == fence.Follow {
 		pair.Status.LocalRole = tandemv1.RoleStandby
 		r.setRolesAgreed(s)
@@ -203,7 +201,7 @@ func (r *HAPairReconciler) demote(ctx context.Context, s *hapairScope, source st
 	if parked == 0 {
 		what = "its workloads were already at 0"
 	}
-	r.event(pair, corev1.EventTypeWarning, tandemv1.DemotedReason, actionDemote,
+	pairEvent(r.Events, pair, corev1.EventTypeWarning, tandemv1.DemotedReason, actionDemote,
 		"%s saw %s in %s and became the standby; %s; nothing deleted", r.ClusterName, rec, source, what)
 	return nil
 }
@@ -249,7 +247,7 @@ func (r *HAPairReconciler) holdActiveRole(ctx context.Context, s *hapairScope) (
 		if err != nil {
 			return ctrl.Result{}, fmt.Errorf("unfencing %s: %w", r.ClusterName, err)
 		}
-		r.event(pair, corev1.EventTypeNormal, tandemv1.UnfencedReason, actionUnfence,
+		pairEvent(r.Events, pair, corev1.EventTypeNormal, tandemv1.UnfencedReason, actionUnfence,
 			"%s holds the witness Lease again at epoch %d and nobody took over; %d workloads restored", r.ClusterName, pair.Status.Epoch, restored.changed)
 	}
 	pair.Status.LocalRole = tandemv1.RoleActive
@@ -333,7 +331,7 @@ func (r *HAPairReconciler) startFailover(ctx context.Context, s *hapairScope, lo
 	err := r.Create(ctx, so)
 	switch {
 	case err == nil:
-		r.event(pair, corev1.EventTypeWarning, tandemv1.FailoverStartedReason, actionFailover,
+		pairEvent(r.Events, pair, corev1.EventTypeWarning, tandemv1.FailoverStartedReason, actionFailover,
 			"%s; started Switchover %s to promote %s at epoch %d", lost, name, r.ClusterName, epoch)
 	case apierrors.IsAlreadyExists(err):
 		if err := r.Get(ctx, client.ObjectKeyFromObject(so), so); err != nil {
@@ -369,12 +367,6 @@ const (
 	actionMirror        = "Mirror"
 	actionScheduleDrill = "ScheduleDrill"
 )
-
-func (r *HAPairReconciler) event(pair *tandemv1.HAPair, eventType, reason, action, format string, args ...any) {
-	if r.Events != nil {
-		r.Events.Eventf(pair, nil, eventType, reason, action, format, args...)
-	}
-}
 
 func (r *HAPairReconciler) now() time.Time {
 	if r.Clock != nil {

@@ -460,10 +460,3 @@ func (r *SwitchoverReconciler) now() time.Time {
 	}
 	return time.Now()
 }
-
-// pairEvent records an event on the pair this Switchover moves.
-func (r *SwitchoverReconciler) pairEvent(pair *tandemv1.HAPair, eventType, reason, action, format string, args ...any) {
-	if r.Events != nil {
-		r.Events.Eventf(pair, nil, eventType, reason, action, format, args...)
-	}
-}

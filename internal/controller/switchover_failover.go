@@ -119,7 +119,7 @@ func (r *SwitchoverReconciler) promote(ctx context.Context, s *switchoverScope) 
 	if err := writePairRecord(ctx, r.Client, pair, want, s.obj.Status.FromCluster, r.ClusterName, tandemv1.RoleActive); err != nil {
 		return switchover.Result{}, err
 	}
-	r.pairEvent(pair, corev1.EventTypeNormal, tandemv1.PromotedReason, actionPromote, "%s became active at epoch %d through Switchover %s", r.ClusterName, epoch, s.obj.Name)
+	pairEvent(r.Events, pair, corev1.EventTypeNormal, tandemv1.PromotedReason, actionPromote, "%s became active at epoch %d through Switchover %s", r.ClusterName, epoch, s.obj.Name)
 	log.FromContext(ctx).Info("Promoted", "pair", pair.Name, "epoch", epoch)
 	return switchover.Succeeded(fmt.Sprintf("%s is active at epoch %d (was %s)", r.ClusterName, epoch, rec)), nil
 }

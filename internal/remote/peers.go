@@ -127,10 +127,10 @@ func (p *Peers) SetWitness(namespace, pair string, cfg *rest.Config, timeout tim
 	}
 	st := p.state[namespace+"/"+pair]
 	if st == nil {
-		st = &peerState{timeout: timeout}
+		st = &peerState{}
 		p.state[namespace+"/"+pair] = st
 	}
-	st.witness = cfg
+	st.witness, st.timeout = cfg, timeout
 }
 
 // Witness returns a client for a pair's witness, its requests bounded by
