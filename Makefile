@@ -92,6 +92,18 @@ test-integration: testbed-bins ## Unit and integration tests only (no kwok clust
 e2e: testbed-bins ## End-to-end tests on the kwok test bed.
 	go test $(GO_TEST_FLAGS) -v ./test/e2e/...
 
+# The fault suite's schedule: `make chaos SEED=3 DURATION=10m`.
+SEED ?= 1
+DURATION ?= 10m
+# Where a chaos run keeps the operators' logs and its report.
+CHAOS_DIR ?= $(CURDIR)/.work/chaos
+
+.PHONY: chaos
+chaos: testbed-bins ## Run the fault suite: a seeded schedule of faults (SEED, DURATION), with the figures and every broken promise.
+	mkdir -p $(CHAOS_DIR)/seed-$(SEED)
+	TANDEM_CHAOS_SEED=$(SEED) TANDEM_CHAOS_DURATION=$(DURATION) TANDEM_CHAOS_LOGS=$(CHAOS_DIR)/seed-$(SEED) \
+	  go test -count=1 -timeout 4h -v -run '^TestFaultSchedule$$' ./test/e2e/
+
 ##@ Test bed
 
 .PHONY: testbed-up

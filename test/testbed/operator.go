@@ -168,6 +168,17 @@ func (o *Operator) Kill() {
 	}
 }
 
+// Exited reports whether the operator process has ended (killed, stopped
+// or exited by itself).
+func (o *Operator) Exited() bool {
+	select {
+	case <-o.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Restart starts a killed or stopped operator again with the same flags.
 func (o *Operator) Restart() error {
 	return o.start(o.cmd.Path)
