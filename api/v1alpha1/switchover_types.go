@@ -259,9 +259,24 @@ type SwitchoverStatus struct {
 	RTO *metav1.Duration `json:"rto,omitempty"`
 
 	// DataLossWindow is the time of changes a failover could not carry:
-	// since the last successful sync of objects and volumes.
+	// from DataLossSince until the old active side stopped (at the latest
+	// when this side took the witness Lease). Unset when the loss cannot be
+	// bounded (DataLossUnknown says why).
 	// +optional
 	DataLossWindow *metav1.Duration `json:"dataLossWindow,omitempty"`
+
+	// DataLossSince is where the window starts: the sync watermark the old
+	// active side last left here (every change it made before then is on
+	// this side), or the oldest volume snapshot restored when that is
+	// older.
+	// +optional
+	DataLossSince *metav1.MicroTime `json:"dataLossSince,omitempty"`
+
+	// DataLossUnknown says why a failover could not bound its data loss:
+	// the old active side never left a sync watermark here.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	DataLossUnknown string `json:"dataLossUnknown,omitempty"`
 
 	// Report of a drill (and of any switchover): results and timings.
 	// +optional

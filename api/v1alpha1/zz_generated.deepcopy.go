@@ -993,6 +993,10 @@ func (in *SwitchoverStatus) DeepCopyInto(out *SwitchoverStatus) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
+	if in.DataLossSince != nil {
+		in, out := &in.DataLossSince, &out.DataLossSince
+		*out = (*in).DeepCopy()
+	}
 	if in.Report != nil {
 		in, out := &in.Report, &out.Report
 		*out = new(SwitchoverReport)

@@ -206,8 +206,13 @@ func printReport(out io.Writer, so *tandemv1.Switchover) {
 	if st.RTO != nil {
 		fmt.Fprintf(w, "RTO\t%s\n", st.RTO.Duration)
 	}
-	if st.DataLossWindow != nil {
+	switch {
+	case st.DataLossWindow != nil && st.DataLossSince != nil:
+		fmt.Fprintf(w, "Data-loss window\tat most %s: changes on %s after %s\n", st.DataLossWindow.Duration, st.FromCluster, st.DataLossSince.UTC().Format(time.RFC3339Nano))
+	case st.DataLossWindow != nil:
 		fmt.Fprintf(w, "Data-loss window\tat most %s\n", st.DataLossWindow.Duration)
+	case st.DataLossUnknown != "":
+		fmt.Fprintf(w, "Data-loss window\tunknown: %s\n", st.DataLossUnknown)
 	}
 	if r := st.Report; r != nil && r.TrafficMovedTime != nil {
 		moved := r.TrafficMovedTime.UTC().Format(time.RFC3339)

@@ -181,6 +181,7 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		r.reconcileRoles,
 		r.reconcileFailureDetection,
 		r.reconcileSync,
+		r.reconcileHeartbeat,
 		r.reconcileVolumes,
 		r.reconcileTraffic,
 		r.reconcileDrills,
@@ -381,7 +382,7 @@ func (r *HAPairReconciler) reconcileSync(ctx context.Context, s *hapairScope) (c
 		}
 		key := replicate.Key{Namespace: pair.Namespace, Pair: pair.Name, Policy: policy.Name}
 		spec := replicate.Directed(policy.Spec, pair.Spec.Primary, s.peer.Name)
-		if err := r.Syncs.Ensure(ctx, key, spec, target, replicate.PairSecrets(pair),
+		if err := r.Syncs.Ensure(ctx, key, spec, target, excludedFromSync(pair),
 			fmt.Sprintf("%s/%d/%d/%s", fingerprint, pair.Generation, policy.Generation, s.peer.Name)); err != nil {
 			return ctrl.Result{}, fmt.Errorf("starting the sync of SyncPolicy %s/%s: %w", pair.Namespace, policy.Name, err)
 		}

@@ -136,12 +136,16 @@ func writePairRecord(ctx context.Context, c client.Client, pair *tandemv1.HAPair
 	return nil
 }
 
-// recordDataLoss measures the failover. Objects are copied within
-// milliseconds while the sides are connected, so what a failover can lose
-// is bounded by the time between the active side's last successful probe
-// and the start of the failover; that bound is the data-loss window
-// reported.
-func (r *SwitchoverReconciler) recordDataLoss(_ context.Context, s *switchoverScope) (switchover.Result, error) {
+// recordDataLoss measures the failover. What it can lose is every change
+// the old active side made after the sync watermark its heartbeat last left
+// here (every change before it is on this side), until it stopped serving:
+// at the latest when this side took the witness Lease, since the old side
+// fences itself before the Lease can expire; without a witness, when this
+// side took the epoch. The volumes restored may reach further back, to the
+// oldest snapshot. Without a watermark nothing bounds the loss, and the
+// status says so rather than report a window: a probe time is no bound, the
+// probes pass while the sync is broken.
+func (r *SwitchoverReconciler) recordDataLoss(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
 	st := &s.obj.Status
 	msg := "RTO not measured"
 	if st.RTO != nil {
@@ -150,20 +154,29 @@ func (r *SwitchoverReconciler) recordDataLoss(_ context.Context, s *switchoverSc
 			msg += " and the records answering them at the authoritative servers"
 		}
 	}
-	if !s.health.LastSuccess.IsZero() {
-		// The restore may have set a larger window already: the age of
-		// the oldest volume snapshot it used.
-		probes := st.StartTime.Sub(s.health.LastSuccess).Round(time.Millisecond)
-		if st.DataLossWindow == nil || st.DataLossWindow.Duration < probes {
-			st.DataLossWindow = &metav1.Duration{Duration: probes}
-		}
-		what := "object changes made on " + st.FromCluster + " between its last successful probe and the start of the failover"
-		if step := findStep(s.obj, switchover.StepRestoreVolumes); step != nil && step.Phase == tandemv1.StepSucceeded {
-			what += ", and volume writes after the newest snapshot restored,"
-		}
-		msg += fmt.Sprintf("; data-loss window at most %s: %s may be lost", st.DataLossWindow.Duration, what)
-	} else if st.DataLossWindow != nil {
-		msg += fmt.Sprintf("; data-loss window at most %s (the age of the oldest volume snapshot restored)", st.DataLossWindow.Duration)
+	hb, found, err := readHeartbeat(ctx, r.Client, s.pair)
+	if err != nil {
+		return switchover.Result{}, err
 	}
-	return switchover.Succeeded(msg), nil
+	if !found || hb.Holder != st.FromCluster || hb.Watermark.IsZero() {
+		st.DataLossWindow, st.DataLossSince = nil, nil
+		st.DataLossUnknown = fmt.Sprintf("%s left no sync watermark on %s: changes it made may be lost, and no time bounds which", st.FromCluster, r.ClusterName)
+		return switchover.Succeeded(msg + "; data-loss window unknown: " + st.DataLossUnknown), nil
+	}
+	since := hb.Watermark
+	if st.DataLossSince != nil && st.DataLossSince.Time.Before(since) {
+		since = st.DataLossSince.Time
+	}
+	end := r.now()
+	if step := findStep(s.obj, switchover.StepConfirmLoss); step != nil && step.EndTime != nil {
+		end = step.EndTime.Time
+	}
+	st.DataLossUnknown = ""
+	st.DataLossSince = &metav1.MicroTime{Time: since}
+	st.DataLossWindow = &metav1.Duration{Duration: max(0, end.Sub(since)).Round(time.Millisecond)}
+	what := fmt.Sprintf("changes made on %s after %s (its last sync watermark here", st.FromCluster, since.UTC().Format(time.RFC3339Nano))
+	if since.Before(hb.Watermark) {
+		what += ", or the oldest volume snapshot restored"
+	}
+	return switchover.Succeeded(fmt.Sprintf("%s; data-loss window at most %s: %s) may be lost", msg, st.DataLossWindow.Duration, what)), nil
 }

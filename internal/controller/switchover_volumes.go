@@ -116,9 +116,12 @@ func (v csiVolumes) Restore(ctx context.Context, m switchover.Move) (switchover.
 	}
 	msg := res.Message
 	if so.Spec.Type == tandemv1.SwitchoverFailover && !res.Oldest.IsZero() && so.Status.StartTime != nil {
-		window := max(0, so.Status.StartTime.Sub(res.Oldest)).Round(time.Millisecond)
-		so.Status.DataLossWindow = &metav1.Duration{Duration: window}
-		msg += fmt.Sprintf("; the oldest snapshot restored was taken %s before the failover started: volume writes after it are lost", window)
+		// RecordDataLoss starts the window here when the object
+		// watermark is newer.
+		oldest := metav1.NewMicroTime(res.Oldest)
+		so.Status.DataLossSince = &oldest
+		msg += fmt.Sprintf("; the oldest snapshot restored was taken %s before the failover started: volume writes after it are lost",
+			max(0, so.Status.StartTime.Sub(res.Oldest)).Round(time.Millisecond))
 	}
 	return switchover.Succeeded(msg), nil
 }

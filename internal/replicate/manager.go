@@ -221,6 +221,27 @@ func (m *Manager) Status(key Key) (Status, bool) {
 	return st, true
 }
 
+// Watermark of a pair: the oldest watermark of its running syncs (see
+// Syncer.Watermark). ok is false when none runs or one has not made its
+// first full pass: then no time bounds what the standby lacks.
+func (m *Manager) Watermark(namespace, pair string) (w time.Time, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, r := range m.syncers {
+		if k.Namespace != namespace || k.Pair != pair {
+			continue
+		}
+		sw := r.syncer.Watermark()
+		if sw.IsZero() {
+			return time.Time{}, false
+		}
+		if !ok || sw.Before(w) {
+			w, ok = sw, true
+		}
+	}
+	return w, ok
+}
+
 // Running lists the syncs that run, sorted.
 func (m *Manager) Running() []Key {
 	m.mu.Lock()

@@ -170,6 +170,60 @@ func (s *Syncer) Status() Status {
 	return st
 }
 
+// WatchAllowance is how far a watermark stays behind the syncer's own
+// observations: a change is acknowledged on the active cluster before its
+// watch event reaches the informer (milliseconds on a healthy API server),
+// and the watermark must not claim a change that is still on its way.
+const WatchAllowance = time.Second
+
+// Watermark is the time up to which every change made on the active cluster
+// is applied on the standby: the first observation of the oldest change
+// still pending (or failing), or now when none is, less WatchAllowance. It
+// is zero until this syncer has made a full pass, because until then
+// objects that existed when it started may be missing on the standby.
+func (s *Syncer) Watermark() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.status.LastFullSync.IsZero() {
+		return time.Time{}
+	}
+	w := time.Now()
+	for _, t := range s.observed {
+		if t.IsZero() {
+			return time.Time{}
+		}
+		if t.Before(w) {
+			w = t
+		}
+	}
+	return w.Add(-WatchAllowance)
+}
+
+// lastChanged is when the API server last wrote obj, as far as it says: its
+// newest managedFields time (whole seconds, so never late) or its creation.
+// An object the syncer found on its first list and could not apply has been
+// missing on the standby since then, not since the pass. Zero when the
+// object carries neither, and then no watermark holds.
+func lastChanged(obj *unstructured.Unstructured) time.Time {
+	t := obj.GetCreationTimestamp().Time
+	for _, mf := range obj.GetManagedFields() {
+		if mf.Time != nil && mf.Time.After(t) {
+			t = mf.Time.Time
+		}
+	}
+	return t
+}
+
+// pending records a change the standby does not have yet, unless an
+// earlier observation of it is still pending.
+func (s *Syncer) pending(ref plan.Ref, at time.Time) {
+	s.mu.Lock()
+	if _, seen := s.observed[ref]; !seen {
+		s.observed[ref] = at
+	}
+	s.mu.Unlock()
+}
+
 // Resync asks for a full pass now.
 func (s *Syncer) Resync() {
 	select {
@@ -282,11 +336,7 @@ func (s *Syncer) onEvent(obj any) {
 		return
 	}
 	ref := plan.RefOf(u)
-	s.mu.Lock()
-	if _, seen := s.observed[ref]; !seen {
-		s.observed[ref] = time.Now()
-	}
-	s.mu.Unlock()
+	s.pending(ref, time.Now())
 	s.queue.Add(ref)
 }
 
@@ -318,8 +368,10 @@ func (s *Syncer) syncRef(ctx context.Context, ref plan.Ref) error {
 		err = s.pruneOne(ctx, ref)
 	case s.heldBack(ref):
 		// On a cycle (or behind one) in the last plan: only a full pass,
-		// which sees the whole graph, may decide it is free.
+		// which sees the whole graph, may decide it is free. The change
+		// stays pending for the watermark.
 		s.Resync()
+		return nil
 	default:
 		err = s.applyWithDeps(ctx, obj, map[plan.Ref]bool{})
 		if errors.Is(err, errCycle) {
@@ -665,6 +717,8 @@ func (s *Syncer) fullPass(ctx context.Context) bool {
 
 // applyWave applies the objects of one wave in parallel and returns how
 // many were applied and failed, and the CRDs among them.
+// An object whose apply failed is pending since it last changed, so the
+// watermark stops there until it lands.
 func (s *Syncer) applyWave(ctx context.Context, wave []*unstructured.Unstructured, live map[plan.Ref]*unstructured.Unstructured) (applied, failed int, crds []string) {
 	var mu sync.Mutex
 	work := make(chan *unstructured.Unstructured)
@@ -679,6 +733,7 @@ func (s *Syncer) applyWave(ctx context.Context, wave []*unstructured.Unstructure
 					// Retried with back-off like a watched change, so a
 					// cause fixed on either side heals in seconds, not at
 					// the next full pass.
+					s.pending(plan.RefOf(obj), lastChanged(obj))
 					s.queue.AddRateLimited(plan.RefOf(obj))
 				}
 				mu.Lock()

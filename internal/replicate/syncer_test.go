@@ -587,3 +587,47 @@ metadata: {name: before, namespace: NS}`, "NS", ns))...)
 	}
 	t.Logf("first full pass %s after the link healed (full passes an hour apart)", time.Since(healed).Round(time.Millisecond))
 }
+
+// The watermark is the time up to which every change on the active cluster
+// is on the standby: it stays behind a change the standby refuses, whether
+// the object existed before the syncer started or changed after, and moves
+// on once the change lands.
+func TestWatermarkStaysBehindAChangeTheStandbyLacks(t *testing.T) {
+	ctx := context.Background()
+	ns := "shop-watermark"
+	standbyRefuses(t, "no-stuck", "stuck", "the standby refuses this ConfigMap")
+	create(t, active.Client, decode(t, strings.ReplaceAll(`
+apiVersion: v1
+kind: Namespace
+metadata: {name: NS}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: old, namespace: NS, labels: {stuck: "yes"}}`, "NS", ns))...)
+	beforeStart := time.Now()
+	r := startSyncer(t, "shop", "watermark", tandemv1.SyncPolicySpec{Namespaces: tandemv1.NamespaceSelection{Names: []string{ns}}})
+	if w := r.syncer.Watermark(); w.IsZero() || w.After(beforeStart) {
+		t.Fatalf("watermark %s with ConfigMap old (there before the syncer started at %s) refused by the standby; want at most that start",
+			w.Format(time.StampMilli), beforeStart.Format(time.StampMilli))
+	}
+	binding := decode(t, "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicyBinding\nmetadata: {name: no-stuck}")[0]
+	if err := standby.Client.Delete(ctx, binding); err != nil {
+		t.Fatal(err)
+	}
+	fixed := time.Now()
+	waitStandby(t, "the watermark passes the fix", func() (bool, error) {
+		return r.syncer.Watermark().After(fixed), nil
+	})
+	if _, err := getStandby(t, configMapGVK, ns, "old"); err != nil {
+		t.Fatalf("the watermark moved past %s but ConfigMap old is not on the standby: %v", fixed.Format(time.StampMilli), err)
+	}
+
+	// A change after the start that the standby refuses holds it too.
+	standbyRefuses(t, "no-stuck-again", "again", "the standby refuses this ConfigMap")
+	created := time.Now()
+	create(t, active.Client, decode(t, fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: new, namespace: %s, labels: {again: x}}", ns))...)
+	time.Sleep(3 * replicate.WatchAllowance)
+	if w := r.syncer.Watermark(); w.After(created) {
+		t.Fatalf("watermark %s passed ConfigMap new, created at %s and refused by the standby", w.Format(time.StampMilli), created.Format(time.StampMilli))
+	}
+}

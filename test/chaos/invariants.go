@@ -46,16 +46,27 @@ type Write struct {
 type Failover struct {
 	Name, From, To, Phase string
 	Start                 time.Time
-	// Window is the data-loss window it reported; HasWindow is false when
-	// it reported none.
+	// Window is the data-loss window it reported, from Since; HasWindow is
+	// false when it reported none (Unknown says why). A failover that
+	// reports no Since counts its window back from Start.
 	Window    time.Duration
+	Since     time.Time
 	HasWindow bool
+	Unknown   string
 }
 
-// covers reports whether the write falls inside the failover's window: a
-// change made on the old side between Start-Window and Start.
+// span is the stretch of time the failover says changes may be lost in.
+func (f Failover) span() (from, to time.Time) {
+	if f.Since.IsZero() {
+		return f.Start.Add(-f.Window), f.Start
+	}
+	return f.Since, f.Since.Add(f.Window)
+}
+
+// covers reports whether the write falls inside the failover's window.
 func (f Failover) covers(w Write) bool {
-	return f.HasWindow && f.Window >= 0 && !w.Acked.Before(f.Start.Add(-f.Window)) && !w.Sent.After(f.Start)
+	from, to := f.span()
+	return f.HasWindow && f.Window >= 0 && !w.Acked.Before(from) && !w.Sent.After(to)
 }
 
 // Planned is a Planned Switchover the schedule asked for.
@@ -162,15 +173,18 @@ func (r Report) why(w Write) string {
 		if f.From != w.Side || f.Phase != "Succeeded" {
 			continue
 		}
+		from, to := f.span()
 		switch {
+		case !f.HasWindow && f.Unknown != "":
+			return fmt.Sprintf("Failover %s reported its window unknown (%s)", f.Name, f.Unknown)
 		case !f.HasWindow:
 			return fmt.Sprintf("Failover %s reported no data-loss window", f.Name)
 		case f.Window < 0:
 			return fmt.Sprintf("Failover %s reported a negative window (%s)", f.Name, f.Window)
-		case w.Sent.After(f.Start) && w.Sent.Before(f.Start.Add(2*time.Minute)):
-			return fmt.Sprintf("accepted by %s %s after Failover %s started", w.Side, w.Sent.Sub(f.Start).Round(time.Millisecond), f.Name)
-		case w.Acked.Before(f.Start.Add(-f.Window)) && w.Acked.After(f.Start.Add(-f.Window-10*time.Minute)):
-			return fmt.Sprintf("%s before the %s window of Failover %s", f.Start.Add(-f.Window).Sub(w.Acked).Round(time.Millisecond), f.Window, f.Name)
+		case w.Sent.After(to) && w.Sent.Before(to.Add(2*time.Minute)):
+			return fmt.Sprintf("accepted by %s %s after the %s window of Failover %s ended", w.Side, w.Sent.Sub(to).Round(time.Millisecond), f.Window, f.Name)
+		case w.Acked.Before(from) && w.Acked.After(from.Add(-10*time.Minute)):
+			return fmt.Sprintf("%s before the %s window of Failover %s", from.Sub(w.Acked).Round(time.Millisecond), f.Window, f.Name)
 		}
 	}
 	return "outside every reported data-loss window"
@@ -323,8 +337,13 @@ func (r Report) Print(w io.Writer) {
 		len(run.Writes), len(r.Lost), inWindow, len(r.Lost)-inWindow)
 	for _, f := range run.Failovers {
 		window := "no window"
-		if f.HasWindow {
+		switch {
+		case f.HasWindow && !f.Since.IsZero():
+			window = fmt.Sprintf("window %s from %s", f.Window, r.offset(f.Since))
+		case f.HasWindow:
 			window = "window " + f.Window.String()
+		case f.Unknown != "":
+			window = "window unknown"
 		}
 		n := 0
 		for _, l := range r.Lost {
@@ -357,5 +376,36 @@ func (r Report) Print(w io.Writer) {
 			break
 		}
 		fmt.Fprintf(w, "    %s\n", line)
+	}
+}
+
+// Timeline writes the run as it unfolded: every event, and every sample in
+// which either side showed something new (reachability, role, record, the
+// app's replicas), so that a broken promise can be read back in order.
+func (r Report) Timeline(w io.Writer) {
+	run := r.Run
+	side := func(s Side) string {
+		if !s.Reachable {
+			return "unreachable"
+		}
+		return fmt.Sprintf("%-7s %s@%d app %d/%d", s.Role, s.Active, s.Epoch, s.Available, s.Replicas)
+	}
+	events := run.Events
+	var last [2]string
+	for _, s := range run.Samples {
+		for len(events) > 0 && !events[0].At.After(s.At) {
+			e := events[0]
+			line := fmt.Sprintf("%10s  == %s %s", r.offset(e.At), e.Kind, e.Target)
+			if e.Err != "" {
+				line += ": " + e.Err
+			}
+			fmt.Fprintln(w, line)
+			events = events[1:]
+		}
+		now := [2]string{side(s.Sides[0]), side(s.Sides[1])}
+		if now != last {
+			fmt.Fprintf(w, "%10s  %s: %-36s %s: %s\n", r.offset(s.At), run.Topology.DCs[0], now[0], run.Topology.DCs[1], now[1])
+			last = now
+		}
 	}
 }

@@ -141,6 +141,9 @@ func TestFaultSchedule(t *testing.T) {
 	t.Log("\n" + out.String())
 	if dir := os.Getenv(chaosLogsEnv); dir != "" {
 		_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("report-seed-%d.txt", opts.Seed)), []byte(out.String()), 0o644)
+		var timeline strings.Builder
+		report.Timeline(&timeline)
+		_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("timeline-seed-%d.txt", opts.Seed)), []byte(timeline.String()), 0o644)
 	}
 	for _, v := range report.Violations() {
 		t.Error(v)
@@ -540,6 +543,10 @@ func (d *chaosDriver) switchovers() ([]chaos.Failover, []chaos.Planned) {
 		if so.Status.DataLossWindow != nil {
 			f.Window, f.HasWindow = so.Status.DataLossWindow.Duration, true
 		}
+		if so.Status.DataLossSince != nil {
+			f.Since = so.Status.DataLossSince.Time
+		}
+		f.Unknown = so.Status.DataLossUnknown
 		failovers = append(failovers, f)
 	}
 	sort.Slice(failovers, func(i, j int) bool { return failovers[i].Start.Before(failovers[j].Start) })

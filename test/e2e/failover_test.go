@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/controller"
 	"github.com/tandem-dev/tandem/internal/replicate"
 	"github.com/tandem-dev/tandem/test/testbed"
 )
@@ -533,4 +534,110 @@ func findCond(conds []metav1.Condition, t string) *metav1.Condition {
 		}
 	}
 	return nil
+}
+
+// The sync from dc-east to dc-west breaks (dc-east's requests to dc-west are
+// dropped) while dc-west's probes of dc-east still pass; a client goes on
+// writing on dc-east, then dc-east goes dark. The failover cannot carry the
+// writes made after the break, and the data-loss window it reports must
+// cover every one of them: it is measured from the sync watermark dc-east
+// last left on dc-west, not from dc-west's last successful probe, which
+// came seconds before the failover.
+func TestFailoverWindowCoversChangesTheSyncCouldNotCarry(t *testing.T) {
+	ctx := context.Background()
+	bed, clusters := upPairBed(t, false)
+	east, west := clusters[testbed.East], clusters[testbed.West]
+	const ns = "shop"
+	eastToWest, err := testbed.LinkTo("dc-east-to-dc-west", west)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eastToWest.Close()
+	peerKubeconfig := func(from, to *testbed.Cluster) []byte {
+		kc, err := to.FlatKubeconfig()
+		if from == east {
+			kc, err = to.KubeconfigVia(eastToWest)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kc
+	}
+	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverAutomatic, witness: true, peerKubeconfig: peerKubeconfig})
+	eastOp := testbed.StartOperator(t, east, testbed.East)
+	westOp := testbed.StartOperator(t, west, testbed.West)
+	for _, op := range []*testbed.Operator{eastOp, westOp} {
+		if err := op.WaitHealthy(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, time.Minute)
+	waitRole(t, west, ns, tandemv1.RoleStandby, testbed.East, 1, time.Minute)
+	write := func(name string) time.Time {
+		t.Helper()
+		if err := east.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}); err != nil {
+			t.Fatal(err)
+		}
+		return time.Now()
+	}
+	write("before-the-break")
+	if err := testbed.Poll(ctx, time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		err := west.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "before-the-break"}, &corev1.ConfigMap{})
+		return err == nil, err
+	}); err != nil {
+		t.Fatalf("the sync before the break: %v", err)
+	}
+
+	// dc-east's heartbeat on dc-west carries the sync watermark once its
+	// first full pass is done.
+	if err := testbed.Poll(ctx, time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		var hb coordinationv1.Lease
+		err := west.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop.heartbeat.tandem.dev"}, &hb)
+		return err == nil && hb.Annotations[controller.WatermarkAnnotation] != "", fmt.Errorf("heartbeat %v: %v", hb.Annotations, err)
+	}); err != nil {
+		t.Fatalf("dc-east's heartbeat on dc-west: %v", err)
+	}
+	if err := eastToWest.Cut(); err != nil {
+		t.Fatal(err)
+	}
+	broke := time.Now()
+	var lastWrite time.Time
+	var names []string
+	for i := 0; time.Since(broke) < 8*time.Second; i++ {
+		name := fmt.Sprintf("after-the-break-%02d", i)
+		lastWrite = write(name)
+		names = append(names, name)
+		time.Sleep(250 * time.Millisecond)
+	}
+	eastOp.Kill()
+	if err := bed.Stop(ctx, testbed.East); err != nil {
+		t.Fatal(err)
+	}
+	waitRole(t, west, ns, tandemv1.RoleActive, testbed.West, 2, 2*time.Minute)
+	var so tandemv1.Switchover
+	if err := testbed.Poll(ctx, time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		err := west.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop-failover-2"}, &so)
+		return err == nil && so.Status.Phase == tandemv1.PhaseSucceeded, fmt.Errorf("phase %s, %v", so.Status.Phase, err)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	lost := 0
+	for _, name := range names {
+		if err := west.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &corev1.ConfigMap{}); err == nil {
+			continue
+		}
+		lost++
+	}
+	st := so.Status
+	if st.DataLossWindow == nil || st.DataLossSince == nil {
+		t.Fatalf("the failover lost %d writes and reported no window: %+v", lost, st)
+	}
+	from, to := st.DataLossSince.Time, st.DataLossSince.Add(st.DataLossWindow.Duration)
+	if lost == 0 || from.After(broke) || to.Before(lastWrite) {
+		t.Fatalf("%d of %d writes made between %s and %s are lost; the failover reports changes after %s for %s (until %s) as what may be lost",
+			lost, len(names), broke.Format(time.StampMilli), lastWrite.Format(time.StampMilli),
+			from.Format(time.StampMilli), st.DataLossWindow.Duration, to.Format(time.StampMilli))
+	}
+	t.Logf("the sync broke %s before dc-east went dark: %d writes lost, all inside the reported window of %s from %s (%s before the break)",
+		lastWrite.Sub(broke).Round(100*time.Millisecond), lost, st.DataLossWindow.Duration, from.Format(time.StampMilli), broke.Sub(from).Round(time.Millisecond))
 }

@@ -1,0 +1,135 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/plan"
+	"github.com/tandem-dev/tandem/internal/replicate"
+)
+
+// The active side's heartbeat is a Lease it renews on the standby's
+// cluster, in the pair's namespace, every probe round. The standby reads it
+// from its own API server, so it tells what the standby's probes cannot: it
+// carries the sync watermark, the time up to which every change the active
+// side made is applied on the standby. A failover measures its data-loss
+// window from that watermark, not from the last successful probe: the
+// probes can pass while the sync is broken.
+const (
+	// WatermarkAnnotation on the heartbeat Lease is the sync watermark, in
+	// RFC 3339 with nanoseconds.
+	WatermarkAnnotation = "tandem.dev/sync-watermark"
+	// HeartbeatEpochAnnotation is the epoch of the side that renews it.
+	HeartbeatEpochAnnotation = "tandem.dev/epoch"
+)
+
+// heartbeatName is the heartbeat Lease of a pair, on the standby.
+func heartbeatName(pair *tandemv1.HAPair) string { return pair.Name + ".heartbeat.tandem.dev" }
+
+// heartbeatRef is how the sync knows never to copy the heartbeat Lease: each
+// side's is written by the other.
+func heartbeatRef(pair *tandemv1.HAPair) plan.Ref {
+	return plan.Ref{Group: coordinationv1.GroupName, Kind: "Lease", Namespace: pair.Namespace, Name: heartbeatName(pair)}
+}
+
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch
+
+// reconcileHeartbeat renews the heartbeat on the standby while this side is
+// the confirmed active one (an unconfirmed or fenced side stops its phases
+// before this one). A watermark it does not know now (the sync restarted
+// and has not made its first full pass) leaves the one already there: that
+// is still a true bound, only an older one.
+func (r *HAPairReconciler) reconcileHeartbeat(ctx context.Context, s *hapairScope) (ctrl.Result, error) {
+	pair := s.pair
+	if pair.Status.LocalRole != tandemv1.RoleActive || s.peerClient == nil {
+		return ctrl.Result{}, nil
+	}
+	now := r.now()
+	var lease coordinationv1.Lease
+	key := client.ObjectKey{Namespace: pair.Namespace, Name: heartbeatName(pair)}
+	err := s.peerClient.Get(ctx, key, &lease)
+	if err != nil && !apierrors.IsNotFound(err) {
+		log.FromContext(ctx).V(1).Info("Could not read the heartbeat on the peer", "peer", s.peer.Name, "error", err.Error())
+		return ctrl.Result{}, nil
+	}
+	create := apierrors.IsNotFound(err)
+	if create {
+		lease = coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+	}
+	seconds := int32(max(heartbeatDuration(pair).Round(time.Second)/time.Second, 1))
+	renew := metav1.NewMicroTime(now)
+	lease.Spec.HolderIdentity = &r.ClusterName
+	lease.Spec.LeaseDurationSeconds = &seconds
+	lease.Spec.RenewTime = &renew
+	if lease.Annotations == nil {
+		lease.Annotations = map[string]string{}
+	}
+	lease.Annotations[HeartbeatEpochAnnotation] = strconv.FormatInt(pair.Status.Epoch, 10)
+	if w, ok := r.Syncs.Watermark(pair.Namespace, pair.Name); ok {
+		lease.Annotations[WatermarkAnnotation] = w.UTC().Format(time.RFC3339Nano)
+	}
+	if create {
+		err = s.peerClient.Create(ctx, &lease)
+	} else {
+		err = s.peerClient.Update(ctx, &lease)
+	}
+	if err != nil {
+		// The next round renews it; the standby sees an older heartbeat
+		// meanwhile, which is the safe direction.
+		log.FromContext(ctx).V(1).Info("Could not renew the heartbeat on the peer", "peer", s.peer.Name, "error", err.Error())
+	}
+	return ctrl.Result{}, nil
+}
+
+// heartbeatDuration is how long a heartbeat stays fresh: the failure
+// detector's own span, failureThreshold probe periods.
+func heartbeatDuration(pair *tandemv1.HAPair) time.Duration {
+	return time.Duration(max(pair.Spec.Failover.FailureThreshold, 1)) * probePeriod(pair)
+}
+
+// Heartbeat is the active side's heartbeat as the standby reads it.
+type Heartbeat struct {
+	Holder string
+	Epoch  int64
+	// Watermark is zero when the active side never wrote one.
+	Watermark time.Time
+}
+
+// readHeartbeat reads the pair's heartbeat on this cluster; found is false
+// when there is none.
+func readHeartbeat(ctx context.Context, c client.Reader, pair *tandemv1.HAPair) (hb Heartbeat, found bool, err error) {
+	var lease coordinationv1.Lease
+	if err := c.Get(ctx, client.ObjectKey{Namespace: pair.Namespace, Name: heartbeatName(pair)}, &lease); err != nil {
+		return Heartbeat{}, false, client.IgnoreNotFound(err)
+	}
+	if lease.Spec.HolderIdentity != nil {
+		hb.Holder = *lease.Spec.HolderIdentity
+	}
+	hb.Epoch, _ = strconv.ParseInt(lease.Annotations[HeartbeatEpochAnnotation], 10, 64)
+	if v := lease.Annotations[WatermarkAnnotation]; v != "" {
+		w, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return hb, true, fmt.Errorf("heartbeat Lease %s/%s: annotation %s=%q: %w", lease.Namespace, lease.Name, WatermarkAnnotation, v, err)
+		}
+		hb.Watermark = w
+	}
+	return hb, true, nil
+}
+
+// excludedFromSync are the objects of a pair that belong to one side and are
+// never copied: its kubeconfig and TSIG Secrets, and the heartbeat Lease.
+func excludedFromSync(pair *tandemv1.HAPair) map[plan.Ref]bool {
+	out := replicate.PairSecrets(pair)
+	out[heartbeatRef(pair)] = true
+	return out
+}
