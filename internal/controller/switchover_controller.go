@@ -432,10 +432,17 @@ func (r *SwitchoverReconciler) recordOnPair(ctx context.Context, s *switchoverSc
 	return r.Status().Patch(ctx, pair, client.MergeFrom(before))
 }
 
+// releaseFinalizer lets an ended Switchover go, once its write fence (a
+// planned switchover's) is lifted: the finalizer is what guarantees that no
+// fence outlives its Switchover, deleted or not.
 func (r *SwitchoverReconciler) releaseFinalizer(ctx context.Context, s *switchoverScope) error {
-	if !controllerutil.RemoveFinalizer(s.obj, SwitchoverFinalizer) {
+	if !controllerutil.ContainsFinalizer(s.obj, SwitchoverFinalizer) {
 		return nil
 	}
+	if err := r.liftWriteFence(ctx, s.obj); err != nil {
+		return err
+	}
+	controllerutil.RemoveFinalizer(s.obj, SwitchoverFinalizer)
 	if err := s.patch.Patch(ctx, s.obj, false); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("removing the finalizer of Switchover %s/%s: %w", s.obj.Namespace, s.obj.Name, err)
 	}

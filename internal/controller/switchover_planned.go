@@ -35,6 +35,7 @@ func (p *plannedRunner) steps(*switchoverScope) []step {
 	return []step{
 		{name: switchover.StepPreconditions, run: r.plannedPreconditions},
 		{name: switchover.StepQuiesce, run: r.quiesce, canRollBack: true},
+		{name: switchover.StepFenceWrites, run: r.fenceWrites, canRollBack: true},
 		{name: switchover.StepFinalSync, run: r.finalSync, canRollBack: true},
 		{name: switchover.StepFinalVolumeSnapshot, run: r.finalVolumes, canRollBack: true},
 		{name: switchover.StepPauseSync, run: r.pauseSync, canRollBack: true},
@@ -96,6 +97,11 @@ func (p *plannedRunner) rollBack(ctx context.Context, s *switchoverScope) (switc
 	}
 	parked, err := r.Workloads.Park(ctx, s.peer, s.pair)
 	if err != nil {
+		return switchover.Result{}, err
+	}
+	// This side serves again: its clients' writes are accepted again
+	// before its workloads come back.
+	if err := r.liftWriteFence(ctx, s.obj); err != nil {
 		return switchover.Result{}, err
 	}
 	restored, err := r.Workloads.Unpark(ctx, r.Client, s.pair)

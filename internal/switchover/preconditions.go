@@ -71,6 +71,7 @@ func ConfirmLoss(c LossCheck) Verdict {
 const (
 	StepPreconditions       = "Preconditions"
 	StepQuiesce             = "Quiesce"
+	StepFenceWrites         = "FenceWrites"
 	StepFinalSync           = "FinalSync"
 	StepFinalVolumeSnapshot = "FinalVolumeSnapshot"
 	StepPauseSync           = "PauseSync"

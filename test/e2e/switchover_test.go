@@ -8,14 +8,17 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/controller"
 	"github.com/tandem-dev/tandem/internal/replicate"
 	"github.com/tandem-dev/tandem/internal/volume"
 	"github.com/tandem-dev/tandem/test/testbed"
@@ -212,12 +215,30 @@ func TestPlannedSwitchoverAndBack(t *testing.T) {
 	if err := east.Client.Update(ctx, &cm); err != nil {
 		t.Fatal(err)
 	}
+	// A client keeps writing on dc-east while it says it is Active: from
+	// the final sync on its writes are refused, and every write it was
+	// told succeeded is on dc-west afterwards.
+	writer := writeWhileActive(east, ns, "late", map[string]string{"app.kubernetes.io/part-of": "shop"})
 	so := waitSwitchover(t, east, switchoverTo(t, east, ns, "to-west", tandemv1.SwitchoverPlanned, testbed.West, nil), tandemv1.PhaseSucceeded, 2*time.Minute)
+	acked, refused := writer.stop()
 	t.Logf("planned switchover to dc-west: RTO %s", so.Status.RTO.Duration)
 	logSteps(t, so)
-	if !strings.Contains(so.Status.Steps[2].Message, "identical on dc-west (compared by content hash)") {
-		t.Fatalf("FinalSync did not compare the copies: %+v", so.Status.Steps[2])
+	if st := findStepStatus(so, "FinalSync"); st == nil || !strings.Contains(st.Message, "identical on dc-west (compared by content hash)") {
+		t.Fatalf("FinalSync did not compare the copies: %+v", st)
 	}
+	if len(refused) == 0 || !strings.Contains(refused[0], "is switching over to dc-west (Switchover to-west)") {
+		t.Fatalf("no write on dc-east was refused during the switchover (%d acknowledged): %q", len(acked), refused)
+	}
+	for _, name := range acked {
+		if err := west.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &corev1.ConfigMap{}); err != nil {
+			t.Fatalf("ConfigMap %s, acknowledged by dc-east during the switchover, is not on dc-west: %v", name, err)
+		}
+	}
+	var fences admissionregistrationv1.ValidatingAdmissionPolicyList
+	if err := east.Client.List(ctx, &fences, client.HasLabels{controller.WriteFenceLabel}); err != nil || len(fences.Items) != 0 {
+		t.Fatalf("write fences left on dc-east after the switchover: %d (%v)", len(fences.Items), err)
+	}
+	t.Logf("during the switchover dc-east acknowledged %d writes, all on dc-west after it, and refused %d: %s", len(acked), len(refused), refused[0])
 
 	waitRole(t, west, ns, tandemv1.RoleActive, testbed.West, 2, 30*time.Second)
 	waitRole(t, east, ns, tandemv1.RoleStandby, testbed.West, 2, 30*time.Second)
@@ -460,4 +481,57 @@ func TestCancelledSwitchoverRollsBack(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("the finished Switchover keeps its finalizer: %v", so.Finalizers)
 	}
+}
+
+func findStepStatus(so *tandemv1.Switchover, name string) *tandemv1.StepStatus {
+	for i := range so.Status.Steps {
+		if so.Status.Steps[i].Name == name {
+			return &so.Status.Steps[i]
+		}
+	}
+	return nil
+}
+
+// writer is a client that creates a ConfigMap (with the given labels) every
+// 100ms on a cluster while the pair there says it is Active.
+type writer struct {
+	stopped chan struct{}
+	done    chan struct{}
+	acked   []string
+	refused []string
+}
+
+func writeWhileActive(c *testbed.Cluster, ns, prefix string, labels map[string]string) *writer {
+	w := &writer{stopped: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for i := 0; ; i++ {
+			select {
+			case <-w.stopped:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			pair, err := getPair(ctx, c, ns)
+			if err == nil && pair.Status.LocalRole == tandemv1.RoleActive {
+				name := fmt.Sprintf("%s-%04d", prefix, i)
+				err = c.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels}})
+				switch {
+				case err == nil:
+					w.acked = append(w.acked, name)
+				case apierrors.IsForbidden(err) || apierrors.IsInvalid(err):
+					w.refused = append(w.refused, err.Error())
+				}
+			}
+			cancel()
+		}
+	}()
+	return w
+}
+
+// stop ends the writes and returns the names acknowledged and the refusals.
+func (w *writer) stop() (acked, refused []string) {
+	close(w.stopped)
+	<-w.done
+	return w.acked, w.refused
 }

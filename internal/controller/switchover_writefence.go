@@ -1,0 +1,170 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/replicate"
+	"github.com/tandem-dev/tandem/internal/switchover"
+)
+
+// A planned switchover promises zero loss, so from the final sync on the
+// old side must not accept a change the target will never see: the sync is
+// verified once and then paused, and after the swap the new active side's
+// copies replace whatever was written here. The write fence is a
+// ValidatingAdmissionPolicy the switchover installs on the old side before
+// its final sync and removes when it ends (or rolls back): in the
+// namespaces the pair's policies select, it refuses every create, update
+// and delete of a top-level object their selectors match, except the sync's own copies (labelled
+// with the pair) and objects a controller owns (pods, ReplicaSets,
+// EndpointSlices: the cluster's own machinery, which must keep stopping
+// the parked workloads). Tandem's own objects, Leases and Events are never
+// fenced. A client sees the policy's message naming the Switchover.
+const (
+	// WriteFenceLabel on a fence's policy and bindings names its
+	// Switchover, <namespace>.<name>.
+	WriteFenceLabel = "tandem.dev/write-fence-of"
+)
+
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingadmissionpolicies;validatingadmissionpolicybindings,verbs=get;list;watch;create;update;patch;delete;deletecollection
+
+func writeFenceName(so *tandemv1.Switchover) string {
+	return "tandem-write-fence." + so.Namespace + "." + so.Name
+}
+
+func writeFenceOwner(so *tandemv1.Switchover) string { return so.Namespace + "." + so.Name }
+
+// fenceWrites installs the write fence on this side. It repeats safely:
+// what is there is updated.
+func (r *SwitchoverReconciler) fenceWrites(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	policies, missing, err := pairPolicies(ctx, r.Client, s.pair)
+	switch {
+	case err != nil:
+		return switchover.Result{}, err
+	case len(missing) > 0:
+		return switchover.Result{}, fmt.Errorf("reading SyncPolicy %s/%s: not found", s.pair.Namespace, missing[0])
+	}
+	// One binding per way a policy selects namespaces, with the policy's
+	// object selector: what it copies, by namespace and label.
+	var matches []admissionv1.MatchResources
+	for _, p := range policies {
+		if p.Spec.Suspend {
+			continue
+		}
+		var namespaces []*metav1.LabelSelector
+		if len(p.Spec.Namespaces.Names) > 0 {
+			namespaces = append(namespaces, &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+				Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpIn, Values: p.Spec.Namespaces.Names,
+			}}})
+		}
+		if p.Spec.Namespaces.Selector != nil {
+			namespaces = append(namespaces, p.Spec.Namespaces.Selector)
+		}
+		for _, ns := range namespaces {
+			matches = append(matches, admissionv1.MatchResources{NamespaceSelector: ns, ObjectSelector: p.Spec.Selector})
+		}
+	}
+	if len(matches) == 0 {
+		return switchover.Skipped("the pair's SyncPolicies select no namespace: there is nothing to fence"), nil
+	}
+	policy := writeFencePolicy(s.obj, s.pair)
+	if err := r.apply(ctx, policy); err != nil {
+		return switchover.Result{}, err
+	}
+	for i := range matches {
+		binding := &admissionv1.ValidatingAdmissionPolicyBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: policy.Name + "." + strconv.Itoa(i), Labels: policy.Labels},
+			Spec: admissionv1.ValidatingAdmissionPolicyBindingSpec{
+				PolicyName:        policy.Name,
+				ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny},
+				MatchResources:    &matches[i],
+			},
+		}
+		if err := r.apply(ctx, binding); err != nil {
+			return switchover.Result{}, err
+		}
+	}
+	return switchover.Succeeded(fmt.Sprintf("%s refuses changes to the objects the pair copies until the switchover ends (ValidatingAdmissionPolicy %s)", r.ClusterName, policy.Name)), nil
+}
+
+// apply creates obj or, when it exists, replaces its spec.
+func (r *SwitchoverReconciler) apply(ctx context.Context, obj client.Object) error {
+	err := r.Create(ctx, obj)
+	if !apierrors.IsAlreadyExists(err) {
+		if err != nil {
+			return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
+		}
+		return nil
+	}
+	existing := obj.DeepCopyObject().(client.Object)
+	if err := r.Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
+		return err
+	}
+	obj.SetResourceVersion(existing.GetResourceVersion())
+	if err := r.Update(ctx, obj); err != nil {
+		return fmt.Errorf("updating %T %s: %w", obj, obj.GetName(), err)
+	}
+	return nil
+}
+
+func writeFencePolicy(so *tandemv1.Switchover, pair *tandemv1.HAPair) *admissionv1.ValidatingAdmissionPolicy {
+	all := []string{"*"}
+	rule := func(group string, resources ...string) admissionv1.NamedRuleWithOperations {
+		return admissionv1.NamedRuleWithOperations{RuleWithOperations: admissionv1.RuleWithOperations{
+			Operations: []admissionv1.OperationType{admissionv1.OperationAll},
+			Rule:       admissionv1.Rule{APIGroups: []string{group}, APIVersions: all, Resources: resources},
+		}}
+	}
+	namespaced := admissionv1.NamespacedScope
+	message := fmt.Sprintf("HAPair %s/%s is switching over to %s (Switchover %s): this side accepts no change to the objects it copies until the switchover ends",
+		pair.Namespace, pair.Name, so.Spec.TargetCluster, so.Name)
+	return &admissionv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: writeFenceName(so), Labels: map[string]string{WriteFenceLabel: writeFenceOwner(so)}},
+		Spec: admissionv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionv1.Fail),
+			MatchConstraints: &admissionv1.MatchResources{
+				ResourceRules: []admissionv1.NamedRuleWithOperations{{RuleWithOperations: admissionv1.RuleWithOperations{
+					Operations: []admissionv1.OperationType{admissionv1.Create, admissionv1.Update, admissionv1.Delete},
+					Rule:       admissionv1.Rule{APIGroups: all, APIVersions: all, Resources: all, Scope: &namespaced},
+				}}},
+				ExcludeResourceRules: []admissionv1.NamedRuleWithOperations{
+					rule(tandemv1.GroupVersion.Group, "*"),
+					rule("coordination.k8s.io", "leases"),
+					rule("", "events"),
+					rule("events.k8s.io", "events"),
+				},
+			},
+			Variables: []admissionv1.Variable{
+				{Name: "obj", Expression: "request.operation == 'DELETE' ? oldObject : object"},
+			},
+			Validations: []admissionv1.Validation{{
+				Expression: fmt.Sprintf(`(has(variables.obj.metadata.labels) && %[1]q in variables.obj.metadata.labels && variables.obj.metadata.labels[%[1]q] == %[2]q) ||
+(has(variables.obj.metadata.ownerReferences) && variables.obj.metadata.ownerReferences.exists(o, has(o.controller) && o.controller))`,
+					replicate.PairLabel, pair.Name),
+				Message: message,
+				Reason:  ptr.To(metav1.StatusReasonForbidden),
+			}},
+		},
+	}
+}
+
+// liftWriteFence removes the fence of a Switchover, if it installed one.
+func (r *SwitchoverReconciler) liftWriteFence(ctx context.Context, so *tandemv1.Switchover) error {
+	sel := client.MatchingLabels{WriteFenceLabel: writeFenceOwner(so)}
+	if err := r.DeleteAllOf(ctx, &admissionv1.ValidatingAdmissionPolicyBinding{}, sel); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("removing the write fence of Switchover %s/%s: %w", so.Namespace, so.Name, err)
+	}
+	err := r.Delete(ctx, &admissionv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: writeFenceName(so)}})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("removing the write fence of Switchover %s/%s: %w", so.Namespace, so.Name, err)
+	}
+	return nil
+}
