@@ -37,6 +37,12 @@ const (
 	// DegradedCondition (HAPair) is True when the pair works but could not
 	// survive the loss of a side right now.
 	DegradedCondition = "Degraded"
+
+	// FailoverSafeCondition (HAPair, with a witness) says whether the
+	// witness Lease outlasts this operator's own takeover: when it does
+	// not, a crash of the operator's leader lets the standby take the Lease
+	// while this side still serves.
+	FailoverSafeCondition = "FailoverSafe"
 )
 
 // Reasons shared by every kind.
@@ -58,6 +64,14 @@ const (
 
 // Reasons about the peer and witness clusters.
 const (
+	// LeaseOutlastsTakeoverReason: spec.witness.leaseDuration is longer
+	// than the operator's takeover budget.
+	LeaseOutlastsTakeoverReason = "LeaseOutlastsTakeover"
+
+	// LeaseShorterThanTakeoverReason: spec.witness.leaseDuration is not
+	// longer than the operator's takeover budget; the message names both.
+	LeaseShorterThanTakeoverReason = "LeaseShorterThanTakeover"
+
 	// PeerUnreachableReason: probes of the peer's API server or endpoints
 	// failed; the message says which and how often.
 	PeerUnreachableReason = "PeerUnreachable"

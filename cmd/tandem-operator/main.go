@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"time"
 
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 
@@ -40,6 +41,9 @@ type options struct {
 	probeAddr               string
 	leaderElect             bool
 	leaderElectionNamespace string
+	leaseDuration           time.Duration
+	renewDeadline           time.Duration
+	retryPeriod             time.Duration
 	allowKubeconfigExec     bool
 	allowInsecureKubeconfig bool
 	peerQPS                 float64
@@ -55,6 +59,9 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS, authenticated and authorised through the API server (TokenReview and SubjectAccessReview).")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz endpoints bind to.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader, so only one replica of the operator acts at a time.")
+	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 10*time.Second, "How long a new leader waits for the old one's leader Lease to expire. With the retry period it is this operator's takeover budget (12s by default), which every pair's spec.witness.leaseDuration (15s by default) must exceed (condition FailoverSafe).")
+	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", 7*time.Second, "How long the leader keeps trying to renew its Lease before it gives up leadership (and exits).")
+	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 2*time.Second, "How often candidates try to take the leader Lease.")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; the pod's namespace when empty (required when running outside a cluster with --leader-elect).")
 	fs.BoolVar(&o.allowKubeconfigExec, "allow-kubeconfig-exec", false, "Allow exec credential plugins in peer and witness kubeconfig Secrets (they run binaries inside the operator).")
 	fs.BoolVar(&o.allowInsecureKubeconfig, "allow-insecure-kubeconfig", false, "Allow insecure-skip-tls-verify in peer and witness kubeconfig Secrets.")
@@ -117,6 +124,9 @@ func run(opts options) error {
 		LeaderElection:          opts.leaderElect,
 		LeaderElectionID:        "tandem-operator." + opts.clusterName + ".tandem.dev",
 		LeaderElectionNamespace: opts.leaderElectionNamespace,
+		LeaseDuration:           &opts.leaseDuration,
+		RenewDeadline:           &opts.renewDeadline,
+		RetryPeriod:             &opts.retryPeriod,
 		// A new leader must not act while the old one still might; the
 		// release on cancel keeps handover fast on a clean shutdown.
 		LeaderElectionReleaseOnCancel: true,
@@ -160,7 +170,7 @@ func run(opts options) error {
 		Client: mgr.GetClient(), ClusterName: opts.clusterName, Syncs: syncs,
 		Peers: peers, Witness: witness, Workloads: workloads, Switchovers: switchovers,
 		Kubeconfig: kubeconfigPolicy, Events: recorder, SyncEvents: pairEvents,
-		APIReader: mgr.GetAPIReader(),
+		APIReader: mgr.GetAPIReader(), TakeoverBudget: opts.takeoverBudget(),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the HAPair controller: %w", err)
 	}
@@ -200,6 +210,18 @@ func run(opts options) error {
 
 	ctrl.Log.WithName("setup").Info("Started the operator", "cluster", opts.clusterName)
 	return mgr.Start(ctx)
+}
+
+// takeoverBudget is the longest this side can go without a leader renewing
+// its witness Lease when the leader dies and another replica (or the
+// restarted one) takes over: the old leader's Lease must expire, and a
+// candidate tries again every retry period. Zero without leader election:
+// then a restart is the only takeover, and its time is the kubelet's.
+func (o options) takeoverBudget() time.Duration {
+	if !o.leaderElect {
+		return 0
+	}
+	return o.leaseDuration + o.retryPeriod
 }
 
 // trySend queues a reconcile of obj unless the channel is full, in which case

@@ -64,6 +64,11 @@ type HAPairReconciler struct {
 	// the manager's client.
 	Workloads   Workloads
 	Switchovers Switchovers
+	// TakeoverBudget is the longest this operator can leave the witness
+	// Lease unrenewed when its leader dies and another process takes over
+	// (leader-election lease plus retry period); zero when unknown. A pair
+	// whose witness Lease is not longer is flagged (FailoverSafe=False).
+	TakeoverBudget time.Duration
 }
 
 // hapairScope is the per-reconcile state; the reconciler itself is shared
@@ -403,6 +408,7 @@ func (r *HAPairReconciler) emitTransitions(obj, before *tandemv1.HAPair) {
 	emitConditionTransition(r.Events, obj, before.Status.Conditions, obj.Status.Conditions, tandemv1.SyncedCondition)
 	emitConditionTransition(r.Events, obj, before.Status.Conditions, obj.Status.Conditions, tandemv1.PeerReachableCondition)
 	emitConditionTransition(r.Events, obj, before.Status.Conditions, obj.Status.Conditions, tandemv1.DegradedCondition)
+	emitConditionTransition(r.Events, obj, before.Status.Conditions, obj.Status.Conditions, tandemv1.FailoverSafeCondition)
 	emitConditionTransition(r.Events, obj, before.Status.Conditions, obj.Status.Conditions, tandemv1.VolumesProtectedCondition)
 }
 

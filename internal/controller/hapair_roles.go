@@ -62,8 +62,10 @@ func (r *HAPairReconciler) reconcileWitness(ctx context.Context, s *hapairScope)
 	pair := s.pair
 	if pair.Spec.Witness == nil {
 		pair.Status.Witness = nil
+		removeCondition(pair, tandemv1.FailoverSafeCondition)
 		return ctrl.Result{}, nil
 	}
+	setFailoverSafe(pair, leaseRef(pair).Duration, r.TakeoverBudget)
 	st := &tandemv1.WitnessStatus{}
 	pair.Status.Witness = st
 	cfg, err := remote.ConfigFromSecret(ctx, r.Client, pair.Namespace, pair.Spec.Witness.KubeconfigSecretRef, r.Kubeconfig)

@@ -41,6 +41,27 @@ func setDegraded(pair *tandemv1.HAPair, reason, message string) {
 	setCondition(pair, tandemv1.DegradedCondition, status, reason, message)
 }
 
+// setFailoverSafe compares the witness Lease with the operator's takeover
+// budget. The Lease is all that keeps the standby from promoting; only the
+// leader renews it, so when the leader dies the Lease must outlast the time
+// another process needs to become the leader, or an operator crash alone
+// makes a failover while this side's workloads still run.
+func setFailoverSafe(pair *tandemv1.HAPair, lease, budget time.Duration) {
+	if budget <= 0 {
+		removeCondition(pair, tandemv1.FailoverSafeCondition)
+		return
+	}
+	if lease > budget {
+		setCondition(pair, tandemv1.FailoverSafeCondition, metav1.ConditionTrue, tandemv1.LeaseOutlastsTakeoverReason, fmt.Sprintf(
+			"spec.witness.leaseDuration %s outlasts the operator's takeover budget %s (leader-election lease and retry period)", lease, budget))
+		return
+	}
+	setCondition(pair, tandemv1.FailoverSafeCondition, metav1.ConditionFalse, tandemv1.LeaseShorterThanTakeoverReason, fmt.Sprintf(
+		"spec.witness.leaseDuration %s is not longer than the operator's takeover budget %s (leader-election lease and retry period): "+
+			"if its leader dies, the standby can take the Lease while this side still serves; raise spec.witness.leaseDuration above %s "+
+			"or shorten --leader-elect-lease-duration", lease, budget, budget))
+}
+
 func setSuspended(pair *tandemv1.HAPair) {
 	setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.SuspendedReason, "spec.suspend is set; nothing is copied")
 }

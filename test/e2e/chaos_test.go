@@ -112,7 +112,10 @@ func TestFaultSchedule(t *testing.T) {
 	d := &chaosDriver{t: t, bed: bed, clusters: clusters, topo: topo, links: links, ns: ns,
 		ops: map[string]*testbed.Operator{}, dark: map[string]bool{}, killed: map[string]bool{}}
 	for _, dc := range topo.DCs {
-		op, err := testbed.LaunchOperator(clusters[dc], dc, filepath.Join(logs, "operator-"+dc+".log"))
+		// A leader-election takeover (3s lease + 0.5s retry) that fits in
+		// the pair's 4s witness Lease (FailoverSafe).
+		op, err := testbed.LaunchOperator(clusters[dc], dc, filepath.Join(logs, "operator-"+dc+".log"),
+			"--leader-elect-lease-duration=3s", "--leader-elect-renew-deadline=2s", "--leader-elect-retry-period=500ms")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,6 +132,17 @@ func TestFaultSchedule(t *testing.T) {
 		return err == nil && n == 0, fmt.Errorf("web on dc-west: %d replicas, %v", n, err)
 	}); err != nil {
 		t.Fatalf("the warm copy on dc-west: %v", err)
+	}
+
+	if err := testbed.Poll(ctx, 30*time.Second, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		p, err := getPair(ctx, clusters[testbed.East], ns)
+		if err != nil {
+			return false, err
+		}
+		c := findCond(p.Status.Conditions, tandemv1.FailoverSafeCondition)
+		return c != nil && c.Status == metav1.ConditionTrue, fmt.Errorf("FailoverSafe %+v", c)
+	}); err != nil {
+		t.Fatalf("the pair's witness Lease against the operators' takeover: %v", err)
 	}
 
 	schedule := chaos.NewSchedule(topo, opts)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -451,6 +452,14 @@ func TestPartitionNeverMakesTwoActiveSides(t *testing.T) {
 	for _, ns := range []string{"shop", "manual"} {
 		waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, time.Minute)
 		waitRole(t, west, ns, tandemv1.RoleStandby, testbed.East, 1, time.Minute)
+	}
+	// The test's 4s witness Lease is shorter than what the operators'
+	// default leader election needs to take over, and the pair says so.
+	if p, err := getPair(ctx, east, "shop"); err != nil {
+		t.Fatal(err)
+	} else if c := findCond(p.Status.Conditions, tandemv1.FailoverSafeCondition); c == nil || c.Status != metav1.ConditionFalse ||
+		!strings.Contains(c.Message, "spec.witness.leaseDuration 4s is not longer than the operator's takeover budget 12s") {
+		t.Fatalf("FailoverSafe on dc-east: %+v", c)
 	}
 	withWitness := sampleRoles(clusters, "shop")
 	withoutWitness := sampleRoles(clusters, "manual")
