@@ -111,6 +111,12 @@ const (
 	// not expired, so this side may not promote.
 	LeaseHeldReason = "LeaseHeld"
 
+	// ActiveHeartbeatFreshReason: this side's probes of the active side
+	// fail, but the active side still renews its heartbeat here (the
+	// network is cut one way), so it is alive and this side may not
+	// promote.
+	ActiveHeartbeatFreshReason = "ActiveHeartbeatFresh"
+
 	// FailoverStartedReason: the standby created a Failover Switchover.
 	FailoverStartedReason = "FailoverStarted"
 

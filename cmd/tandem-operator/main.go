@@ -162,7 +162,7 @@ func run(opts options) error {
 	if err := controller.SetupIndexes(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the field indexes: %w", err)
 	}
-	peers, witness := &remote.Peers{Scheme: scheme}, &fence.Witness{}
+	peers, witness, heartbeats := &remote.Peers{Scheme: scheme}, &fence.Witness{}, &controller.Heartbeats{}
 	workloads := controller.Workloads{Policies: mgr.GetClient()}
 	switchovers := controller.Switchovers{Reader: mgr.GetClient()}
 
@@ -170,7 +170,7 @@ func run(opts options) error {
 		Client: mgr.GetClient(), ClusterName: opts.clusterName, Syncs: syncs,
 		Peers: peers, Witness: witness, Workloads: workloads, Switchovers: switchovers,
 		Kubeconfig: kubeconfigPolicy, Events: recorder, SyncEvents: pairEvents,
-		APIReader: mgr.GetAPIReader(), TakeoverBudget: opts.takeoverBudget(),
+		APIReader: mgr.GetAPIReader(), TakeoverBudget: opts.takeoverBudget(), Heartbeats: heartbeats,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the HAPair controller: %w", err)
 	}
@@ -183,7 +183,7 @@ func run(opts options) error {
 	if err := (&controller.SwitchoverReconciler{
 		Client: mgr.GetClient(), ClusterName: opts.clusterName, LocalConfig: mgr.GetConfig(),
 		Peers: peers, Witness: witness, Syncs: syncs, Workloads: workloads, Switchovers: switchovers,
-		Events: recorder, APIReader: mgr.GetAPIReader(),
+		Events: recorder, APIReader: mgr.GetAPIReader(), Heartbeats: heartbeats,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Switchover controller: %w", err)
 	}

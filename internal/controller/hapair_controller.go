@@ -69,6 +69,9 @@ type HAPairReconciler struct {
 	// (leader-election lease plus retry period); zero when unknown. A pair
 	// whose witness Lease is not longer is flagged (FailoverSafe=False).
 	TakeoverBudget time.Duration
+	// Heartbeats judges the active side's heartbeat on this cluster; the
+	// Switchover controller shares it. No heartbeat guard when nil.
+	Heartbeats *Heartbeats
 }
 
 // hapairScope is the per-reconcile state; the reconciler itself is shared

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -101,8 +102,55 @@ func heartbeatDuration(pair *tandemv1.HAPair) time.Duration {
 type Heartbeat struct {
 	Holder string
 	Epoch  int64
+	// Renew is the renew time as the active side wrote it (its clock):
+	// only compared with itself.
+	Renew time.Time
 	// Watermark is zero when the active side never wrote one.
 	Watermark time.Time
+}
+
+// Heartbeats tells whether the active side's heartbeat is fresh, by this
+// process's clock: a heartbeat is fresh while it last changed less than its
+// duration ago, as this process saw it. The renew time another machine
+// wrote is never compared with the local clock, as for the witness Lease. A
+// heartbeat seen for the first time counts as just renewed, which can only
+// delay a failover by one duration (after the standby's operator
+// restarted), never hasten one.
+type Heartbeats struct {
+	mu   sync.Mutex
+	seen map[client.ObjectKey]heartbeatSeen
+}
+
+type heartbeatSeen struct {
+	renew time.Time
+	at    time.Time
+}
+
+// Fresh observes the pair's heartbeat on this cluster and reports how long
+// ago it last changed and whether that makes the active side alive: it must
+// be written by the cluster the record names active, at the record's epoch.
+// A nil Heartbeats sees no heartbeat.
+func (h *Heartbeats) Fresh(ctx context.Context, c client.Reader, pair *tandemv1.HAPair, now time.Time) (time.Duration, bool, error) {
+	if h == nil {
+		return 0, false, nil
+	}
+	hb, found, err := readHeartbeat(ctx, c, pair)
+	if err != nil || !found || hb.Holder != pair.Status.ActiveCluster || hb.Epoch != pair.Status.Epoch || hb.Renew.IsZero() {
+		return 0, false, err
+	}
+	key := client.ObjectKeyFromObject(pair)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.seen == nil {
+		h.seen = map[client.ObjectKey]heartbeatSeen{}
+	}
+	s, ok := h.seen[key]
+	if !ok || !s.renew.Equal(hb.Renew) {
+		s = heartbeatSeen{renew: hb.Renew, at: now}
+		h.seen[key] = s
+	}
+	age := now.Sub(s.at)
+	return age, age < heartbeatDuration(pair), nil
 }
 
 // readHeartbeat reads the pair's heartbeat on this cluster; found is false
@@ -114,6 +162,9 @@ func readHeartbeat(ctx context.Context, c client.Reader, pair *tandemv1.HAPair) 
 	}
 	if lease.Spec.HolderIdentity != nil {
 		hb.Holder = *lease.Spec.HolderIdentity
+	}
+	if lease.Spec.RenewTime != nil {
+		hb.Renew = lease.Spec.RenewTime.Time
 	}
 	hb.Epoch, _ = strconv.ParseInt(lease.Annotations[HeartbeatEpochAnnotation], 10, 64)
 	if v := lease.Annotations[WatermarkAnnotation]; v != "" {

@@ -289,8 +289,23 @@ func (r *HAPairReconciler) fence(ctx context.Context, s *hapairScope, renewErr e
 // Switchover.
 func (r *HAPairReconciler) reconcileFailureDetection(ctx context.Context, s *hapairScope) (ctrl.Result, error) {
 	pair := s.pair
+	lostByProbes := s.health.Lost(pair.Spec.Failover.FailureThreshold)
+	if pair.Status.LocalRole == tandemv1.RoleStandby && lostByProbes {
+		// Probes can fail one way: an active side that still writes
+		// its heartbeat here is alive.
+		age, fresh, err := r.Heartbeats.Fresh(ctx, r.Client, pair, r.now())
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if fresh {
+			setDegraded(pair, tandemv1.ActiveHeartbeatFreshReason, fmt.Sprintf(
+				"%s does not answer this side's probes (%s) but renewed its heartbeat here %s ago: it is alive, not promoting",
+				pair.Status.ActiveCluster, s.health.Describe(pair.Status.ActiveCluster), age.Round(100*time.Millisecond)))
+			return ctrl.Result{}, nil
+		}
+	}
 	action := fence.DecideTakeover(fence.TakeoverInput{
-		Role: fence.Role(pair.Status.LocalRole), Lost: s.health.Lost(pair.Spec.Failover.FailureThreshold),
+		Role: fence.Role(pair.Status.LocalRole), Lost: lostByProbes || peerFenced(s),
 		Automatic: pair.Spec.Failover.Mode == tandemv1.FailoverAutomatic,
 		Witness:   pair.Spec.Witness != nil, WitnessAnswered: s.witness != nil,
 	})
@@ -298,6 +313,9 @@ func (r *HAPairReconciler) reconcileFailureDetection(ctx context.Context, s *hap
 		return ctrl.Result{}, nil
 	}
 	lost := fmt.Sprintf("%s, the active side, is lost: %s", pair.Status.ActiveCluster, s.health.Describe(pair.Status.ActiveCluster))
+	if !lostByProbes {
+		lost = fmt.Sprintf("%s, the active side, answers but is fenced: it serves nothing", pair.Status.ActiveCluster)
+	}
 	epoch := pair.Status.Epoch + 1
 	var leaseErr error
 	if action == fence.TakeLease {
@@ -316,6 +334,15 @@ func (r *HAPairReconciler) reconcileFailureDetection(ctx context.Context, s *hap
 		return ctrl.Result{}, nil
 	}
 	return ctrl.Result{}, r.startFailover(ctx, s, lost, epoch)
+}
+
+// peerFenced is true when the active side answers and says, in its own
+// record at this side's epoch, that it is Fenced: it serves nothing, and it
+// serves again only if the witness confirms its Lease, which the standby
+// can take only once expired. Such a peer is not a live active side.
+func peerFenced(s *hapairScope) bool {
+	p := s.peerPair
+	return p != nil && p.Status.LocalRole == tandemv1.RoleFenced && recordOf(p) == recordOf(s.pair) && recordOf(p).Active == s.peer.Name
 }
 
 // startFailover creates the Failover Switchover that promotes this side at

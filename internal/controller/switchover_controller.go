@@ -53,6 +53,9 @@ type SwitchoverReconciler struct {
 	// default to the manager's client.
 	Workloads   Workloads
 	Switchovers Switchovers
+	// Heartbeats judges the active side's heartbeat here, shared with the
+	// HAPair controller; a Failover does not promote while it is fresh.
+	Heartbeats *Heartbeats
 	Events      events.EventRecorder
 	// APIReader reads this cluster uncached (the manager's API reader);
 	// the cached client when nil.

@@ -79,7 +79,12 @@ func setRTO(s *switchoverScope, now time.Time) {
 // proves the old active side has stopped: it fences itself when it can
 // renew neither the Lease nor reach this side.
 func (r *SwitchoverReconciler) confirmLoss(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
-	v := switchover.ConfirmLoss(switchover.LossCheck{Pair: s.pair, Target: r.ClusterName, Health: s.health, Probed: s.probed})
+	age, fresh, err := r.Heartbeats.Fresh(ctx, r.Client, s.pair, r.now())
+	if err != nil {
+		return switchover.Result{}, err
+	}
+	v := switchover.ConfirmLoss(switchover.LossCheck{Pair: s.pair, Target: r.ClusterName, Health: s.health, Probed: s.probed,
+		PeerFenced: r.peerFenced(ctx, s), Heartbeat: age, HeartbeatFresh: fresh})
 	period := probePeriod(s.pair)
 	switch {
 	case v.Fail:
@@ -101,6 +106,19 @@ func (r *SwitchoverReconciler) confirmLoss(ctx context.Context, s *switchoverSco
 		return switchover.Waiting(v.Message+"; "+err.Error(), period), nil
 	}
 	return switchover.Succeeded(fmt.Sprintf("%s; took the witness Lease at epoch %d", v.Message, s.obj.Status.Epoch)), nil
+}
+
+// peerFenced reads the pair on the active side, when it answers: a side
+// whose own record says Fenced at this side's epoch serves nothing.
+func (r *SwitchoverReconciler) peerFenced(ctx context.Context, s *switchoverScope) bool {
+	if !s.health.Reachable() || s.peer == nil {
+		return false
+	}
+	var theirs tandemv1.HAPair
+	if err := s.peer.Get(ctx, client.ObjectKeyFromObject(s.pair), &theirs); err != nil {
+		return false
+	}
+	return theirs.Status.LocalRole == tandemv1.RoleFenced && recordOf(&theirs) == recordOf(s.pair)
 }
 
 // promote writes this cluster's role record: active at the Switchover's

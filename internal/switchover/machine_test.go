@@ -90,6 +90,8 @@ func TestConfirmLoss(t *testing.T) {
 		pair     *tandemv1.HAPair
 		health   remote.Health
 		probed   bool
+		fenced   bool
+		fresh    bool
 		ok, fail bool
 	}{
 		{name: "lost after the threshold", pair: pair(nil), health: failing(3), probed: true, ok: true},
@@ -100,9 +102,11 @@ func TestConfirmLoss(t *testing.T) {
 		{name: "target fenced", pair: pair(func(p *tandemv1.HAPair) { p.Status.LocalRole = tandemv1.RoleFenced }), health: failing(3), probed: true, fail: true},
 		{name: "pair suspended", pair: pair(func(p *tandemv1.HAPair) { p.Spec.Suspend = true }), health: failing(3), probed: true, fail: true},
 		{name: "no role record yet waits", pair: pair(func(p *tandemv1.HAPair) { p.Status.ActiveCluster = "" }), health: failing(3), probed: true},
+		{name: "peer answers but is fenced", pair: pair(nil), health: remote.Health{LastProbe: t0, LastSuccess: t0}, probed: true, fenced: true, ok: true},
+		{name: "lost to the probes but the heartbeat is fresh: waits", pair: pair(nil), health: failing(5), probed: true, fresh: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v := ConfirmLoss(LossCheck{Pair: tc.pair, Target: "dc-west", Health: tc.health, Probed: tc.probed})
+			v := ConfirmLoss(LossCheck{Pair: tc.pair, Target: "dc-west", Health: tc.health, Probed: tc.probed, PeerFenced: tc.fenced, HeartbeatFresh: tc.fresh, Heartbeat: 700 * time.Millisecond})
 			if v.OK != tc.ok || v.Fail != tc.fail || v.Message == "" {
 				t.Fatalf("ConfirmLoss = %+v, want ok=%v fail=%v with a message", v, tc.ok, tc.fail)
 			}

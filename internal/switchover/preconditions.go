@@ -30,6 +30,16 @@ type LossCheck struct {
 	Target string
 	Health remote.Health
 	Probed bool
+	// PeerFenced: the active side answers, and its own record says it is
+	// Fenced at this side's epoch; it serves nothing, and it cannot
+	// unfence without the witness Lease the Failover is about to take.
+	PeerFenced bool
+	// Heartbeat is how long ago this process last saw the active side's
+	// heartbeat here change, and HeartbeatFresh whether that is within its
+	// duration: an active side that still writes here is alive, whatever
+	// the probes from here say (a partition one way).
+	Heartbeat      time.Duration
+	HeartbeatFresh bool
 }
 
 // Verdict of a check: ok, or wait (something may still change), or fail
@@ -58,6 +68,10 @@ func ConfirmLoss(c LossCheck) Verdict {
 		return Verdict{Fail: true, Message: fmt.Sprintf("%s is fenced", c.Target)}
 	case !c.Probed:
 		return Verdict{Message: fmt.Sprintf("%s has not been probed by this operator yet", active)}
+	case c.HeartbeatFresh:
+		return Verdict{Message: fmt.Sprintf("%s renewed its heartbeat here %s ago: it is alive and reaches this side, whatever the probes from here say", active, c.Heartbeat.Round(100*time.Millisecond))}
+	case c.Health.Reachable() && c.PeerFenced:
+		return Verdict{OK: true, Message: fmt.Sprintf("%s answers but is fenced: it serves nothing", active)}
 	case c.Health.Reachable():
 		return Verdict{Fail: true, Message: fmt.Sprintf("%s answers its probes: a failover now would leave two active sides; use a Planned switchover to move a live service", active)}
 	case !c.Health.Lost(pair.Spec.Failover.FailureThreshold):

@@ -650,3 +650,117 @@ func TestFailoverWindowCoversChangesTheSyncCouldNotCarry(t *testing.T) {
 	t.Logf("the sync broke %s before dc-east went dark: %d writes lost, all inside the reported window of %s from %s (%s before the break)",
 		lastWrite.Sub(broke).Round(100*time.Millisecond), lost, st.DataLossWindow.Duration, from.Format(time.StampMilli), broke.Sub(from).Round(time.Millisecond))
 }
+
+// Links cut one way, each a case the probes alone get wrong.
+//
+//  1. dc-west cannot reach dc-east, and dc-east has lost the witness, but
+//     dc-east still reaches dc-west: dc-east serves (it reaches its peer),
+//     and dc-west must not promote, because dc-east's heartbeat on dc-west
+//     is fresh. Without the heartbeat dc-west would take the expired Lease
+//     and both would serve until dc-east saw the new epoch.
+//  2. dc-east reaches neither dc-west nor the witness and fences itself;
+//     dc-west still reaches dc-east. A fenced side is not a live active
+//     side: dc-west takes the Lease and promotes.
+func TestOneWayCutsNeitherSplitNorStall(t *testing.T) {
+	ctx := context.Background()
+	_, clusters := upPairBed(t, false)
+	east, west, witness := clusters[testbed.East], clusters[testbed.West], clusters[testbed.Witness]
+	links := map[string]*testbed.Link{}
+	for _, l := range []struct {
+		name string
+		to   *testbed.Cluster
+	}{{"dc-east-to-dc-west", west}, {"dc-west-to-dc-east", east}, {"dc-east-to-witness", witness}} {
+		link, err := testbed.LinkTo(l.name, l.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(link.Close)
+		links[l.name] = link
+	}
+	via := func(from, to *testbed.Cluster) []byte {
+		kc, err := to.KubeconfigVia(links[from.Name+"-to-"+to.Name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kc
+	}
+	witnessVia := func(from *testbed.Cluster) []byte {
+		kc, err := witness.FlatKubeconfig()
+		if from == east {
+			kc, err = witness.KubeconfigVia(links["dc-east-to-witness"])
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kc
+	}
+	const ns = "shop"
+	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverAutomatic, witness: true, peerKubeconfig: via, witnessKubeconfig: witnessVia})
+	for _, c := range []*testbed.Cluster{east, west} {
+		if err := testbed.StartOperator(t, c, c.Name).WaitHealthy(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, time.Minute)
+	waitRole(t, west, ns, tandemv1.RoleStandby, testbed.East, 1, time.Minute)
+	roles := sampleRoles(clusters, ns)
+	cut := func(names ...string) {
+		t.Helper()
+		for _, n := range names {
+			if err := links[n].Cut(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	// 1. dc-west's probes of dc-east fail; dc-east's heartbeat still lands.
+	cut("dc-west-to-dc-east", "dc-east-to-witness")
+	start := time.Now()
+	if err := testbed.Poll(ctx, time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		p, err := getPair(ctx, west, ns)
+		if err != nil {
+			return false, err
+		}
+		c := findCond(p.Status.Conditions, tandemv1.DegradedCondition)
+		return c != nil && c.Reason == tandemv1.ActiveHeartbeatFreshReason, fmt.Errorf("Degraded %+v", c)
+	}); err != nil {
+		t.Fatalf("dc-west with dc-east's heartbeat fresh: %v", err)
+	}
+	t.Logf("dc-west cannot probe dc-east: it holds back on the fresh heartbeat after %s", time.Since(start).Round(10*time.Millisecond))
+	hold := time.Now().Add(3 * leaseDuration)
+	for time.Now().Before(hold) {
+		e, err1 := getPair(ctx, east, ns)
+		w, err2 := getPair(ctx, west, ns)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		if e.Status.LocalRole != tandemv1.RoleActive || w.Status.LocalRole != tandemv1.RoleStandby || w.Status.Epoch != 1 {
+			t.Fatalf("roles changed while dc-east was alive and reached dc-west: dc-east %s, dc-west %s at epoch %d", e.Status.LocalRole, w.Status.LocalRole, w.Status.Epoch)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n, _, err := replicasOf(ctx, east, ns, "web"); err != nil || n != 2 {
+		t.Fatalf("web on dc-east, which reaches its peer: %d replicas, %v", n, err)
+	}
+	if err := links["dc-west-to-dc-east"].Heal(); err != nil {
+		t.Fatal(err)
+	}
+
+	// 2. dc-east reaches nothing and fences itself; dc-west still reaches it.
+	cut("dc-east-to-dc-west")
+	isolated := time.Now()
+	fenced := waitRole(t, east, ns, tandemv1.RoleFenced, testbed.East, 1, time.Minute)
+	promoted := waitRole(t, west, ns, tandemv1.RoleActive, testbed.West, 2, 2*time.Minute)
+	t.Logf("dc-east isolated but answering: fenced after %s, dc-west Active at epoch 2 after %s", fenced.Round(10*time.Millisecond), time.Since(isolated).Round(10*time.Millisecond))
+	_ = promoted
+	if err := waitAvailable(ctx, west.Client, ns, "web", 2); err != nil {
+		t.Fatalf("web on dc-west: %v", err)
+	}
+	for _, l := range links {
+		if err := l.Heal(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRole(t, east, ns, tandemv1.RoleStandby, testbed.West, 2, time.Minute)
+	roles.finish(t)
+}
