@@ -56,7 +56,7 @@ type SwitchoverReconciler struct {
 	// Heartbeats judges the active side's heartbeat here, shared with the
 	// HAPair controller; a Failover does not promote while it is fresh.
 	Heartbeats *Heartbeats
-	Events      events.EventRecorder
+	Events     events.EventRecorder
 	// APIReader reads this cluster uncached (the manager's API reader);
 	// the cached client when nil.
 	APIReader client.Reader
