@@ -36,6 +36,12 @@ const (
 // without node Leases: a restarted kwok cannot take over the Leases its
 // previous run holds until they expire, and until then it deletes no pod
 // (a stopped and started data center could not scale anything down).
+// Without Leases kwok refreshes its nodes' status only every few minutes,
+// and after a data center's restart the node lifecycle controller would
+// mark the nodes unknown and their pods not Ready, which kwok never undoes
+// (kubernetes-sigs/kwok#1464): the app of a data center that went dark and
+// came back lost its availability 3.5 minutes later. Simulated nodes never
+// fail on their own, so the grace period is a day.
 const loopbackConfig = `apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
 options:
@@ -43,6 +49,7 @@ options:
 componentsPatches:
 - name: kube-controller-manager
   extraArgs:
+  - {key: node-monitor-grace-period, value: "24h"}
   - {key: kube-api-qps, value: "200"}
   - {key: kube-api-burst, value: "400"}
   - {key: concurrent-deployment-syncs, value: "20"}
