@@ -23,6 +23,20 @@ import (
 // injected into both as Cluster API injects its cluster cache, so neither
 // reconciler reaches into the other.
 
+// allPairPolicies reads every SyncPolicy a pair refers to; one that does
+// not exist is an error naming it (a switchover step must not act on part
+// of the pair).
+func allPairPolicies(ctx context.Context, c client.Reader, pair *tandemv1.HAPair) ([]tandemv1.SyncPolicy, error) {
+	policies, missing, err := pairPolicies(ctx, c, pair)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(missing) > 0:
+		return nil, fmt.Errorf("reading SyncPolicy %s/%s: not found", pair.Namespace, missing[0])
+	}
+	return policies, nil
+}
+
 // pairPolicies reads the SyncPolicies a pair refers to, in its order, and
 // names those that do not exist.
 func pairPolicies(ctx context.Context, c client.Reader, pair *tandemv1.HAPair) (found []tandemv1.SyncPolicy, missing []string, err error) {

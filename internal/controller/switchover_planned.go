@@ -169,12 +169,9 @@ func (r *SwitchoverReconciler) finalSync(ctx context.Context, s *switchoverScope
 	if s.peerCfg == nil {
 		return switchover.Waiting(fmt.Sprintf("cannot reach %s: %v", s.obj.Spec.TargetCluster, s.peerErr), time.Second), nil
 	}
-	policies, missing, err := pairPolicies(ctx, r.Client, s.pair)
-	switch {
-	case err != nil:
+	policies, err := allPairPolicies(ctx, r.Client, s.pair)
+	if err != nil {
 		return switchover.Result{}, err
-	case len(missing) > 0:
-		return switchover.Result{}, fmt.Errorf("reading SyncPolicy %s/%s: not found", s.pair.Namespace, missing[0])
 	}
 	checked := 0
 	var differ []string

@@ -45,12 +45,9 @@ func writeFenceOwner(so *tandemv1.Switchover) string { return so.Namespace + "."
 // fenceWrites installs the write fence on this side. It repeats safely:
 // what is there is updated.
 func (r *SwitchoverReconciler) fenceWrites(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
-	policies, missing, err := pairPolicies(ctx, r.Client, s.pair)
-	switch {
-	case err != nil:
+	policies, err := allPairPolicies(ctx, r.Client, s.pair)
+	if err != nil {
 		return switchover.Result{}, err
-	case len(missing) > 0:
-		return switchover.Result{}, fmt.Errorf("reading SyncPolicy %s/%s: not found", s.pair.Namespace, missing[0])
 	}
 	// One binding per way a policy selects namespaces, with the policy's
 	// object selector: what it copies, by namespace and label.

@@ -339,14 +339,7 @@ func (d *chaosDriver) soleActive() (string, bool) {
 // sample reads both sides every 100ms: the pair's status and the app's
 // Deployment.
 func (d *chaosDriver) sample(stop <-chan struct{}) {
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		}
+	every(stop, 100*time.Millisecond, func() {
 		s := chaos.Sample{At: time.Now()}
 		var wg sync.WaitGroup
 		for i, dc := range d.topo.DCs {
@@ -360,6 +353,20 @@ func (d *chaosDriver) sample(stop <-chan struct{}) {
 		d.rec.Lock()
 		d.samples = append(d.samples, s)
 		d.rec.Unlock()
+	})
+}
+
+// every runs fn every period until stop is closed.
+func every(stop <-chan struct{}, period time.Duration, fn func()) {
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		fn()
 	}
 }
 
@@ -385,15 +392,8 @@ func (d *chaosDriver) readSide(c *testbed.Cluster) chaos.Side {
 // write creates a ConfigMap every 250ms on each side the last sample saw
 // say Active: the clients of the service, which follow what it says.
 func (d *chaosDriver) write(stop <-chan struct{}) {
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
 	seq := 0
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		}
+	every(stop, 250*time.Millisecond, func() {
 		d.rec.Lock()
 		var last chaos.Sample
 		if len(d.samples) > 0 {
@@ -419,20 +419,13 @@ func (d *chaosDriver) write(stop <-chan struct{}) {
 			d.writes = append(d.writes, chaos.Write{Seq: seq, Side: dc, Sent: sent, Acked: time.Now()})
 			d.rec.Unlock()
 		}
-	}
+	})
 }
 
 // supervise restarts an operator that exited by itself in a data center
 // that runs, as the kubelet restarts a crashed container.
 func (d *chaosDriver) supervise(stop <-chan struct{}) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		}
+	every(stop, time.Second, func() {
 		d.mu.Lock()
 		for dc, op := range d.ops {
 			if !d.dark[dc] && !d.killed[dc] && op.Exited() {
@@ -442,7 +435,7 @@ func (d *chaosDriver) supervise(stop <-chan struct{}) {
 			}
 		}
 		d.mu.Unlock()
-	}
+	})
 }
 
 // settle waits until the pair is settled: one side Active and the other

@@ -201,6 +201,56 @@ func waitRole(t *testing.T, c *testbed.Cluster, ns string, role tandemv1.Role, a
 	return time.Since(start)
 }
 
+// linkedPair is a running pair in Automatic mode with a witness, the app on
+// dc-east, whose one side reaches the other through a link the test can
+// cut.
+type linkedPair struct {
+	bed            *testbed.Bed
+	east, west     *testbed.Cluster
+	link           *testbed.Link
+	eastOp, westOp *testbed.Operator
+}
+
+// runLinkedPair brings the pair up with dc-east active; from is the side
+// whose requests to the other go through the link.
+func runLinkedPair(t *testing.T, ns, from string) linkedPair {
+	t.Helper()
+	ctx := context.Background()
+	bed, clusters := upPairBed(t, false)
+	p := linkedPair{bed: bed, east: clusters[testbed.East], west: clusters[testbed.West]}
+	to := p.east
+	if from == testbed.East {
+		to = p.west
+	}
+	link, err := testbed.LinkTo(from+"-to-"+to.Name, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(link.Close)
+	p.link = link
+	peerKubeconfig := func(f, to *testbed.Cluster) []byte {
+		kc, err := to.FlatKubeconfig()
+		if f.Name == from {
+			kc, err = to.KubeconfigVia(link)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kc
+	}
+	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverAutomatic, witness: true, peerKubeconfig: peerKubeconfig})
+	p.eastOp = testbed.StartOperator(t, p.east, testbed.East)
+	p.westOp = testbed.StartOperator(t, p.west, testbed.West)
+	for _, op := range []*testbed.Operator{p.eastOp, p.westOp} {
+		if err := op.WaitHealthy(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRole(t, p.east, ns, tandemv1.RoleActive, testbed.East, 1, time.Minute)
+	waitRole(t, p.west, ns, tandemv1.RoleStandby, testbed.East, 1, time.Minute)
+	return p
+}
+
 // leaderOf is the holder of the leader-election Lease of the operator of
 // data center dc on cluster c.
 func leaderOf(ctx context.Context, c *testbed.Cluster, dc string) (string, error) {
@@ -228,37 +278,11 @@ func replicasOf(ctx context.Context, c *testbed.Cluster, ns, name string) (int32
 // at 0 replicas, and both sides agree that dc-west is active.
 func TestFailoverWhenTheActiveSideDiesAndDemotionOnRejoin(t *testing.T) {
 	ctx := context.Background()
-	bed, clusters := upPairBed(t, false)
-	east, west := clusters[testbed.East], clusters[testbed.West]
 	const ns = "shop"
 	// dc-west reaches dc-east through a link the test cuts while dc-east
 	// returns, so that only dc-east itself can stop its workloads then.
-	westToEast, err := testbed.LinkTo("dc-west-to-dc-east", east)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer westToEast.Close()
-	peerKubeconfig := func(from, to *testbed.Cluster) []byte {
-		kc, err := to.FlatKubeconfig()
-		if from == west {
-			kc, err = to.KubeconfigVia(westToEast)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return kc
-	}
-	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverAutomatic, witness: true, peerKubeconfig: peerKubeconfig})
-	eastOp := testbed.StartOperator(t, east, testbed.East)
-	westOp := testbed.StartOperator(t, west, testbed.West)
-	for _, op := range []*testbed.Operator{eastOp, westOp} {
-		if err := op.WaitHealthy(ctx, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, time.Minute)
-	waitRole(t, west, ns, tandemv1.RoleStandby, testbed.East, 1, time.Minute)
+	p := runLinkedPair(t, ns, testbed.West)
+	bed, east, west, westToEast, eastOp := p.bed, p.east, p.west, p.link, p.eastOp
 	if err := testbed.Poll(ctx, time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
 		n, ann, err := replicasOf(ctx, west, ns, "web")
 		return err == nil && n == 0 && ann[replicate.ReplicasAnnotation] == "2", fmt.Errorf("web on dc-west: %d replicas, %v", n, err)
@@ -554,34 +578,9 @@ func findCond(conds []metav1.Condition, t string) *metav1.Condition {
 // came seconds before the failover.
 func TestFailoverWindowCoversChangesTheSyncCouldNotCarry(t *testing.T) {
 	ctx := context.Background()
-	bed, clusters := upPairBed(t, false)
-	east, west := clusters[testbed.East], clusters[testbed.West]
 	const ns = "shop"
-	eastToWest, err := testbed.LinkTo("dc-east-to-dc-west", west)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eastToWest.Close()
-	peerKubeconfig := func(from, to *testbed.Cluster) []byte {
-		kc, err := to.FlatKubeconfig()
-		if from == east {
-			kc, err = to.KubeconfigVia(eastToWest)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return kc
-	}
-	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverAutomatic, witness: true, peerKubeconfig: peerKubeconfig})
-	eastOp := testbed.StartOperator(t, east, testbed.East)
-	westOp := testbed.StartOperator(t, west, testbed.West)
-	for _, op := range []*testbed.Operator{eastOp, westOp} {
-		if err := op.WaitHealthy(ctx, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, time.Minute)
-	waitRole(t, west, ns, tandemv1.RoleStandby, testbed.East, 1, time.Minute)
+	p := runLinkedPair(t, ns, testbed.East)
+	bed, east, west, eastToWest, eastOp := p.bed, p.east, p.west, p.link, p.eastOp
 	write := func(name string) time.Time {
 		t.Helper()
 		if err := east.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}); err != nil {
