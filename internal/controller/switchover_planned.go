@@ -79,6 +79,11 @@ func (r *SwitchoverReconciler) pauseSync(ctx context.Context, s *switchoverScope
 // 0, this side's restored, the sync running again.
 func (p *plannedRunner) rollBack(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
 	r := p.r
+	// This side stays the active one: its clients' writes are kept, so
+	// they are accepted again before anything else is put back.
+	if err := r.liftWriteFence(ctx, s.obj); err != nil {
+		return switchover.Result{}, err
+	}
 	if s.peer == nil {
 		return switchover.Waiting(fmt.Sprintf("waiting for %s to answer, to scale it back to 0: %v", s.obj.Spec.TargetCluster, s.peerErr), probePeriod(s.pair)), nil
 	}
@@ -97,11 +102,6 @@ func (p *plannedRunner) rollBack(ctx context.Context, s *switchoverScope) (switc
 	}
 	parked, err := r.Workloads.Park(ctx, s.peer, s.pair)
 	if err != nil {
-		return switchover.Result{}, err
-	}
-	// This side serves again: its clients' writes are accepted again
-	// before its workloads come back.
-	if err := r.liftWriteFence(ctx, s.obj); err != nil {
 		return switchover.Result{}, err
 	}
 	restored, err := r.Workloads.Unpark(ctx, r.Client, s.pair)

@@ -26,8 +26,9 @@ import (
 // and delete of a top-level object their selectors match, except the sync's own copies (labelled
 // with the pair) and objects a controller owns (pods, ReplicaSets,
 // EndpointSlices: the cluster's own machinery, which must keep stopping
-// the parked workloads). Tandem's own objects, Leases and Events are never
-// fenced. A client sees the policy's message naming the Switchover.
+// the parked workloads). Tandem's own objects, Leases, Events and the
+// traffic objects the switchover rewrites here (DNSEndpoints, Ingresses,
+// HTTPRoutes) are never fenced. A client sees the policy's message naming the Switchover.
 const (
 	// WriteFenceLabel on a fence's policy and bindings names its
 	// Switchover, <namespace>.<name>.
@@ -132,11 +133,17 @@ func writeFencePolicy(so *tandemv1.Switchover, pair *tandemv1.HAPair) *admission
 					Operations: []admissionv1.OperationType{admissionv1.Create, admissionv1.Update, admissionv1.Delete},
 					Rule:       admissionv1.Rule{APIGroups: all, APIVersions: all, Resources: all, Scope: &namespaced},
 				}}},
+				// The switchover itself writes the traffic objects on
+				// this side (FlipTraffic disables its routes and moves its
+				// records, a rollback restores them): routing, not data.
 				ExcludeResourceRules: []admissionv1.NamedRuleWithOperations{
 					rule(tandemv1.GroupVersion.Group, "*"),
 					rule("coordination.k8s.io", "leases"),
 					rule("", "events"),
 					rule("events.k8s.io", "events"),
+					rule("externaldns.k8s.io", "dnsendpoints"),
+					rule("networking.k8s.io", "ingresses"),
+					rule("gateway.networking.k8s.io", "httproutes"),
 				},
 			},
 			Variables: []admissionv1.Variable{
