@@ -26,9 +26,10 @@ import (
 // and delete of a top-level object their selectors match, except the sync's own copies (labelled
 // with the pair) and objects a controller owns (pods, ReplicaSets,
 // EndpointSlices: the cluster's own machinery, which must keep stopping
-// the parked workloads). Tandem's own objects, Leases, Events and the
+// the parked workloads). Tandem's own objects, Leases, Events, the
 // traffic objects the switchover rewrites here (DNSEndpoints, Ingresses,
-// HTTPRoutes) are never fenced. A client sees the policy's message naming the Switchover.
+// HTTPRoutes), PVCs and VolumeSnapshots (the data moves in the final
+// snapshot, whose controllers update both) are never fenced. A client sees the policy's message naming the Switchover.
 const (
 	// WriteFenceLabel on a fence's policy and bindings names its
 	// Switchover, <namespace>.<name>.
@@ -136,7 +137,11 @@ func writeFencePolicy(so *tandemv1.Switchover, pair *tandemv1.HAPair) *admission
 				// The switchover itself writes the traffic objects on
 				// this side (FlipTraffic disables its routes and moves its
 				// records, a rollback restores them): routing, not data.
+				// A PVC's data travels in the final snapshot, whose
+				// controllers update the PVC and the snapshots here.
 				ExcludeResourceRules: []admissionv1.NamedRuleWithOperations{
+					rule("", "persistentvolumeclaims"),
+					rule("snapshot.storage.k8s.io", "*"),
 					rule(tandemv1.GroupVersion.Group, "*"),
 					rule("coordination.k8s.io", "leases"),
 					rule("", "events"),
