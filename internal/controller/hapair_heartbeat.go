@@ -8,10 +8,10 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
@@ -56,34 +56,22 @@ func (r *HAPairReconciler) reconcileHeartbeat(ctx context.Context, s *hapairScop
 		return ctrl.Result{}, nil
 	}
 	now := r.now()
-	var lease coordinationv1.Lease
-	key := client.ObjectKey{Namespace: pair.Namespace, Name: heartbeatName(pair)}
-	err := s.peerClient.Get(ctx, key, &lease)
-	if err != nil && !apierrors.IsNotFound(err) {
-		log.FromContext(ctx).V(1).Info("Could not read the heartbeat on the peer", "peer", s.peer.Name, "error", err.Error())
-		return ctrl.Result{}, nil
-	}
-	create := apierrors.IsNotFound(err)
-	if create {
-		lease = coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
-	}
-	seconds := int32(max(heartbeatDuration(pair).Round(time.Second)/time.Second, 1))
-	renew := metav1.NewMicroTime(now)
-	lease.Spec.HolderIdentity = &r.ClusterName
-	lease.Spec.LeaseDurationSeconds = &seconds
-	lease.Spec.RenewTime = &renew
-	if lease.Annotations == nil {
-		lease.Annotations = map[string]string{}
-	}
-	lease.Annotations[HeartbeatEpochAnnotation] = strconv.FormatInt(pair.Status.Epoch, 10)
-	if w, ok := r.Syncs.Watermark(pair.Namespace, pair.Name); ok {
-		lease.Annotations[WatermarkAnnotation] = w.UTC().Format(time.RFC3339Nano)
-	}
-	if create {
-		err = s.peerClient.Create(ctx, &lease)
-	} else {
-		err = s.peerClient.Update(ctx, &lease)
-	}
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: pair.Namespace, Name: heartbeatName(pair)}}
+	_, err := controllerutil.CreateOrUpdate(ctx, s.peerClient, lease, func() error {
+		seconds := int32(max(heartbeatDuration(pair).Round(time.Second)/time.Second, 1))
+		renew := metav1.NewMicroTime(now)
+		lease.Spec.HolderIdentity = &r.ClusterName
+		lease.Spec.LeaseDurationSeconds = &seconds
+		lease.Spec.RenewTime = &renew
+		if lease.Annotations == nil {
+			lease.Annotations = map[string]string{}
+		}
+		lease.Annotations[HeartbeatEpochAnnotation] = strconv.FormatInt(pair.Status.Epoch, 10)
+		if w, ok := r.Syncs.Watermark(pair.Namespace, pair.Name); ok {
+			lease.Annotations[WatermarkAnnotation] = w.UTC().Format(time.RFC3339Nano)
+		}
+		return nil
+	})
 	if err != nil {
 		// The next round renews it; the standby sees an older heartbeat
 		// meanwhile, which is the safe direction.

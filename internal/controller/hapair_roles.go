@@ -340,9 +340,12 @@ func (r *HAPairReconciler) reconcileFailureDetection(ctx context.Context, s *hap
 // record at this side's epoch, that it is Fenced: it serves nothing, and it
 // serves again only if the witness confirms its Lease, which the standby
 // can take only once expired. Such a peer is not a live active side.
-func peerFenced(s *hapairScope) bool {
-	p := s.peerPair
-	return p != nil && p.Status.LocalRole == tandemv1.RoleFenced && recordOf(p) == recordOf(s.pair) && recordOf(p).Active == s.peer.Name
+func peerFenced(s *hapairScope) bool { return fencedPeer(s.peerPair, s.pair, s.peer.Name) }
+
+// fencedPeer: theirs, the pair as the peer has it, says the peer is active
+// at this side's record and Fenced.
+func fencedPeer(theirs, ours *tandemv1.HAPair, peer string) bool {
+	return theirs != nil && theirs.Status.LocalRole == tandemv1.RoleFenced && recordOf(theirs) == recordOf(ours) && recordOf(theirs).Active == peer
 }
 
 // startFailover creates the Failover Switchover that promotes this side at

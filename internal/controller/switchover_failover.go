@@ -118,7 +118,7 @@ func (r *SwitchoverReconciler) peerFenced(ctx context.Context, s *switchoverScop
 	if err := s.peer.Get(ctx, client.ObjectKeyFromObject(s.pair), &theirs); err != nil {
 		return false
 	}
-	return theirs.Status.LocalRole == tandemv1.RoleFenced && recordOf(&theirs) == recordOf(s.pair)
+	return fencedPeer(&theirs, s.pair, s.pair.Status.ActiveCluster)
 }
 
 // promote writes this cluster's role record: active at the Switchover's

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 	"github.com/tandem-dev/tandem/internal/replicate"
@@ -23,13 +24,14 @@ import (
 // ValidatingAdmissionPolicy the switchover installs on the old side before
 // its final sync and removes when it ends (or rolls back): in the
 // namespaces the pair's policies select, it refuses every create, update
-// and delete of a top-level object their selectors match, except the sync's own copies (labelled
-// with the pair) and objects a controller owns (pods, ReplicaSets,
-// EndpointSlices: the cluster's own machinery, which must keep stopping
-// the parked workloads). Tandem's own objects, Leases, Events, the
-// traffic objects the switchover rewrites here (DNSEndpoints, Ingresses,
-// HTTPRoutes), PVCs and VolumeSnapshots (the data moves in the final
-// snapshot, whose controllers update both) are never fenced. A client sees the policy's message naming the Switchover.
+// and delete of a top-level object their selectors match, except the
+// sync's own copies (labelled with the pair) and objects a controller owns
+// (pods, ReplicaSets, EndpointSlices: the cluster's own machinery, which
+// must keep stopping the parked workloads). Tandem's own objects, Leases,
+// Events, the traffic objects the switchover rewrites here (DNSEndpoints,
+// Ingresses, HTTPRoutes), PVCs and VolumeSnapshots (the data moves in the
+// final snapshot, whose controllers update both) are never fenced. A
+// client sees the policy's message naming the Switchover.
 const (
 	// WriteFenceLabel on a fence's policy and bindings names its
 	// Switchover, <namespace>.<name>.
@@ -74,44 +76,29 @@ func (r *SwitchoverReconciler) fenceWrites(ctx context.Context, s *switchoverSco
 	if len(matches) == 0 {
 		return switchover.Skipped("the pair's SyncPolicies select no namespace: there is nothing to fence"), nil
 	}
-	policy := writeFencePolicy(s.obj, s.pair)
-	if err := r.apply(ctx, policy); err != nil {
-		return switchover.Result{}, err
+	want := writeFencePolicy(s.obj, s.pair)
+	policy := &admissionv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: want.Name}}
+	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, policy, func() error {
+		policy.Labels, policy.Spec = want.Labels, want.Spec
+		return nil
+	}); err != nil {
+		return switchover.Result{}, fmt.Errorf("writing ValidatingAdmissionPolicy %s: %w", want.Name, err)
 	}
 	for i := range matches {
-		binding := &admissionv1.ValidatingAdmissionPolicyBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: policy.Name + "." + strconv.Itoa(i), Labels: policy.Labels},
-			Spec: admissionv1.ValidatingAdmissionPolicyBindingSpec{
-				PolicyName:        policy.Name,
+		binding := &admissionv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: want.Name + "." + strconv.Itoa(i)}}
+		if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, binding, func() error {
+			binding.Labels = want.Labels
+			binding.Spec = admissionv1.ValidatingAdmissionPolicyBindingSpec{
+				PolicyName:        want.Name,
 				ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny},
 				MatchResources:    &matches[i],
-			},
-		}
-		if err := r.apply(ctx, binding); err != nil {
-			return switchover.Result{}, err
+			}
+			return nil
+		}); err != nil {
+			return switchover.Result{}, fmt.Errorf("writing ValidatingAdmissionPolicyBinding %s: %w", binding.Name, err)
 		}
 	}
 	return switchover.Succeeded(fmt.Sprintf("%s refuses changes to the objects the pair copies until the switchover ends (ValidatingAdmissionPolicy %s)", r.ClusterName, policy.Name)), nil
-}
-
-// apply creates obj or, when it exists, replaces its spec.
-func (r *SwitchoverReconciler) apply(ctx context.Context, obj client.Object) error {
-	err := r.Create(ctx, obj)
-	if !apierrors.IsAlreadyExists(err) {
-		if err != nil {
-			return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
-		}
-		return nil
-	}
-	existing := obj.DeepCopyObject().(client.Object)
-	if err := r.Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
-		return err
-	}
-	obj.SetResourceVersion(existing.GetResourceVersion())
-	if err := r.Update(ctx, obj); err != nil {
-		return fmt.Errorf("updating %T %s: %w", obj, obj.GetName(), err)
-	}
-	return nil
 }
 
 func writeFencePolicy(so *tandemv1.Switchover, pair *tandemv1.HAPair) *admissionv1.ValidatingAdmissionPolicy {
