@@ -1,6 +1,6 @@
 // Command testbed brings the local two-data-center test bed up and down.
 //
-//	go run ./hack/testbed [-dir DIR] up [-witness] [-storage] [-nodes N]
+//	go run ./hack/testbed [-dir DIR] up [-witness] [-storage] [-real-nodes] [-nodes N]
 //	go run ./hack/testbed [-dir DIR] status
 //	go run ./hack/testbed [-dir DIR] stop|start CLUSTER   (a data center goes dark, or comes back)
 //	go run ./hack/testbed [-dir DIR] down
@@ -29,7 +29,7 @@ import (
 func main() {
 	dir := flag.String("dir", ".work/testbed", "Directory holding the clusters' state, logs and kubeconfigs.")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: testbed [-dir DIR] up [-witness] [-storage] [-dns ZONE] [-nodes N] | status | stop CLUSTER | start CLUSTER | dns [NAME] | down | freeport\n")
+		fmt.Fprintf(os.Stderr, "usage: testbed [-dir DIR] up [-witness] [-storage] [-real-nodes] [-dns ZONE] [-nodes N] | status | stop CLUSTER | start CLUSTER | dns [NAME] | down | freeport\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -57,10 +57,11 @@ func run(ctx context.Context, dir, cmd string, args []string) error {
 		nodes := fs.Int("nodes", 2, "Simulated nodes per cluster.")
 		storage := fs.Bool("storage", false, "Give dc-east and dc-west CSI storage that replicates snapshots between them.")
 		delay := fs.Duration("replication-delay", time.Second, "Time from a snapshot to its replica being usable at the other site.")
+		realNodes := fs.Bool("real-nodes", false, "Give dc-east and dc-west one real node each (kubelet, containerd, runc), tainted "+testbed.RealNodeTaint+"; needs root.")
 		zone := fs.String("dns", "", "Run BIND for this zone, and external-dns (ordinary and flip instance) in dc-east and dc-west against it.")
 		_ = fs.Parse(args)
 		start := time.Now()
-		clusters, err := bed.Up(ctx, testbed.UpOptions{Witness: *witness, Nodes: *nodes, Storage: *storage, ReplicationDelay: *delay})
+		clusters, err := bed.Up(ctx, testbed.UpOptions{Witness: *witness, Nodes: *nodes, Storage: *storage, ReplicationDelay: *delay, RealNodes: *realNodes})
 		if err != nil {
 			_ = bed.Down(context.Background())
 			return err
@@ -72,6 +73,11 @@ func run(ctx context.Context, dir, cmd string, args []string) error {
 		if *storage {
 			fmt.Printf("  storage: StorageClass %q (and fast-east, fast-west), VolumeSnapshotClass %q, volumes under %s/<cluster>/volumes\n",
 				testbed.StorageClass, testbed.SnapshotClass, filepath.Dir(bed.StorageDir(testbed.East)))
+		}
+		for _, c := range clusters {
+			if n, _ := bed.Node(c.Name); n != nil {
+				fmt.Printf("  %-8s real node %s at %s, pods on %s (containerd %s)\n", c.Name, n.Name, n.HostIP(), n.Subnet(), n.Socket())
+			}
 		}
 		if *zone != "" {
 			srv, err := upDNS(ctx, bed, *zone)

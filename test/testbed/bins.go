@@ -54,6 +54,8 @@ var (
 	controlPlaneBins = &cachedBins{env: "TANDEM_TESTBED_BIN", what: "the test bed binaries"}
 	csiBins          = &cachedBins{env: "TANDEM_TESTBED_CSI_BIN", what: "the CSI sidecars",
 		args: []string{"snapshot-controller", "csi-snapshotter", "csi-provisioner"}}
+	nodeBins = &cachedBins{env: "TANDEM_TESTBED_NODE_BIN", what: "the real node binaries",
+		args: []string{"kubelet", "containerd", "ctr", "containerd-shim-runc-v2", "bridge", "host-local", "loopback"}}
 )
 
 // BinDir returns the directory holding kube-apiserver, etcd,
@@ -66,3 +68,8 @@ func BinDir() (string, error) { return controlPlaneBins.path() }
 // csi-snapshotter and csi-provisioner, built the same way. It honours
 // TANDEM_TESTBED_CSI_BIN.
 func CSIBinDir() (string, error) { return csiBins.path() }
+
+// NodeBinDir returns the directory holding what a real node runs: kubelet,
+// containerd, ctr, containerd-shim-runc-v2 and the CNI plugins bridge,
+// host-local and loopback. It honours TANDEM_TESTBED_NODE_BIN.
+func NodeBinDir() (string, error) { return nodeBins.path() }

@@ -27,7 +27,7 @@ const (
 	Witness = "witness"
 )
 
-// loopbackConfig keeps every component of a kwok cluster on 127.0.0.1;
+// kwokctlConfig keeps every component of a kwok cluster on 127.0.0.1;
 // kwokctl binds 0.0.0.0 by default. The controller manager and scheduler
 // talk to their API server at 200 QPS instead of their default 20 (as
 // production clusters with many workloads are tuned): at 20 QPS, starting
@@ -42,11 +42,23 @@ const (
 // (kubernetes-sigs/kwok#1464): the app of a data center that went dark and
 // came back lost its availability 3.5 minutes later. Simulated nodes never
 // fail on their own, so the grace period is a day.
-const loopbackConfig = `apiVersion: config.kwok.x-k8s.io/v1alpha1
+//
+// For a real node (node.go) next to the kwok ones: kwok manages only its
+// own nodes (kwokctl starts it managing all, and it would take the real
+// one over), and the API server reaches kubelets at their InternalIP (a
+// real node's is its bridge address; the hostname does not resolve) with
+// the cluster's admin certificate, for logs and exec.
+func kwokctlConfig(pki string) string {
+	return fmt.Sprintf(`apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
 options:
   bindAddress: 127.0.0.1
 componentsPatches:
+- name: kube-apiserver
+  extraArgs:
+  - {key: kubelet-preferred-address-types, value: "InternalIP,Hostname"}
+  - {key: kubelet-client-certificate, value: %[1]q}
+  - {key: kubelet-client-key, value: %[2]q}
 - name: kube-controller-manager
   extraArgs:
   - {key: node-monitor-grace-period, value: "24h"}
@@ -61,7 +73,10 @@ componentsPatches:
 - name: kwok-controller
   extraArgs:
   - {key: node-lease-duration-seconds, value: "0"}
-`
+  - {key: manage-all-nodes, value: "false"}
+  - {key: manage-nodes-with-annotation-selector, value: "kwok.x-k8s.io/node=fake"}
+`, filepath.Join(pki, "admin.crt"), filepath.Join(pki, "admin.key"))
+}
 
 // Bed is a set of kwok clusters (binary runtime: real etcd, kube-apiserver,
 // kube-controller-manager and kube-scheduler processes, with kwok simulating
@@ -93,9 +108,6 @@ func NewBed(dir string) (*Bed, error) {
 	if err := os.MkdirAll(filepath.Join(abs, "home"), 0o755); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(abs, "loopback.yaml"), []byte(loopbackConfig), 0o644); err != nil {
-		return nil, err
-	}
 	return &Bed{Dir: abs, Bin: bin}, nil
 }
 
@@ -110,6 +122,8 @@ type UpOptions struct {
 	Storage bool
 	// ReplicationDelay of that storage; 1s when zero.
 	ReplicationDelay time.Duration
+	// RealNodes gives dc-east and dc-west one real node each (StartNode).
+	RealNodes bool
 }
 
 // Up creates dc-east and dc-west (and the witness), each with simulated
@@ -133,6 +147,13 @@ func (b *Bed) Up(ctx context.Context, opts UpOptions) ([]*Cluster, error) {
 		}
 		clusters = append(clusters, c)
 	}
+	if opts.RealNodes {
+		for _, n := range []string{East, West} {
+			if _, err := b.StartNode(ctx, n); err != nil {
+				return clusters, fmt.Errorf("cluster %s: %w", n, err)
+			}
+		}
+	}
 	if opts.Storage {
 		for _, pair := range [][2]string{{East, West}, {West, East}} {
 			if err := b.StartStorage(ctx, pair[0], StorageOptions{Peer: pair[1], ReplicationDelay: opts.ReplicationDelay}); err != nil {
@@ -146,7 +167,11 @@ func (b *Bed) Up(ctx context.Context, opts UpOptions) ([]*Cluster, error) {
 // Create creates one cluster with the given number of simulated nodes.
 func (b *Bed) Create(ctx context.Context, name string, nodes int) (*Cluster, error) {
 	kubeconfig := b.KubeconfigPath(name)
-	if _, err := b.kwokctl(ctx, "-c", filepath.Join(b.Dir, "loopback.yaml"),
+	config := filepath.Join(b.Dir, name+".kwokctl.yaml")
+	if err := os.WriteFile(config, []byte(kwokctlConfig(filepath.Join(b.Dir, "kwok", "clusters", name, "pki"))), 0o644); err != nil {
+		return nil, err
+	}
+	if _, err := b.kwokctl(ctx, "-c", config,
 		"create", "cluster", "--name", name, "--runtime", "binary",
 		"--kube-apiserver-binary", filepath.Join(b.Bin, "kube-apiserver"),
 		"--kube-controller-manager-binary", filepath.Join(b.Bin, "kube-controller-manager"),
@@ -187,16 +212,25 @@ func (b *Bed) KubeconfigPath(name string) string {
 }
 
 // Stop stops every process of a cluster, keeping its state: the data center
-// goes dark.
+// goes dark, its real node and that node's pods with it (kwokctl stops only
+// the control plane).
 func (b *Bed) Stop(ctx context.Context, name string) error {
+	if err := b.DarkenNode(name); err != nil {
+		return fmt.Errorf("darkening the real node of cluster %s: %w", name, err)
+	}
 	if _, err := b.kwokctl(ctx, "stop", "cluster", "--name", name); err != nil {
 		return fmt.Errorf("stopping cluster %s: %w", name, err)
 	}
 	return b.stopStorage(name)
 }
 
-// Start restarts a stopped cluster with its state.
+// Start restarts a stopped cluster with its state; its real node comes back
+// with it, pods and all, as a data center's machines do when its power
+// returns.
 func (b *Bed) Start(ctx context.Context, name string) error {
+	if err := b.LightNode(name); err != nil {
+		return fmt.Errorf("bringing back the real node of cluster %s: %w", name, err)
+	}
 	if _, err := b.kwokctl(ctx, "start", "cluster", "--name", name); err != nil {
 		return fmt.Errorf("starting cluster %s: %w", name, err)
 	}
@@ -240,7 +274,8 @@ func (b *Bed) PIDs(name string) map[string]int {
 // the PIDs are read before kwokctl deletes the pid files, and any process
 // still alive afterwards is killed.
 func (b *Bed) Delete(ctx context.Context, name string) error {
-	storageErr := b.stopStorage(name)
+	nodeErr := b.DeleteNode(name)
+	storageErr := errors.Join(nodeErr, b.stopStorage(name))
 	pids := b.PIDs(name)
 	_, delErr := b.kwokctl(ctx, "delete", "cluster", "--name", name)
 	if err := killAll(pids); err != nil {
