@@ -19,8 +19,9 @@
 // replica keeps the source's handle (storage that replicates under the same
 // name).
 //
-// Only the controller service is implemented: with simulated nodes there
-// is no kubelet to call a node service. Topology is off.
+// The controller service runs next to the CSI sidecars; with --node-id the
+// same binary is the node service of a real node (node.go), which
+// bind-mounts a volume's directory where the kubelet asks. Topology is off.
 package main
 
 import (

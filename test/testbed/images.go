@@ -37,6 +37,7 @@ type Image struct {
 // The images of the test bed.
 var (
 	PauseImage    = &Image{Ref: SandboxImage, Pkg: "./test/images/pause"}
+	AppImage      = &Image{Ref: "tandem.local/app:v1", Pkg: "./test/app"}
 	OperatorImage = &Image{Ref: "tandem.local/tandem-operator:dev", Pkg: "./cmd/tandem-operator"}
 )
 

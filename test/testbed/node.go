@@ -52,7 +52,7 @@ const (
 )
 
 // nodeComponents are a real node's processes, in start order.
-var nodeComponents = []string{"node-ns", "containerd", "kubelet"}
+var nodeComponents = []string{"node-ns", "containerd", "csi-node", "kubelet"}
 
 // kernelDefaults are the sysctls the kubelet wants (it checks them with
 // protectKernelDefaults, and would write them machine-wide without it):
@@ -346,7 +346,22 @@ func (b *Bed) startNodeProcesses(ctx context.Context, n *Node) error {
 	if err := waitForFile(n.Socket(), 20*time.Second); err != nil {
 		return fmt.Errorf("node %s: containerd did not serve: %w\n%s", n.Name, err, tail(b.nodeLogPath(n, "containerd")))
 	}
-	if err := b.ImportImage(ctx, n, PauseImage); err != nil {
+	// The sandbox image, and the test bed's app, which most tests of a real
+	// node run.
+	for _, im := range []*Image{PauseImage, AppImage} {
+		if err := b.ImportImage(ctx, n, im); err != nil {
+			return err
+		}
+	}
+	// The test bed CSI driver's node service, so pods mount their volumes;
+	// the kubelet finds it through its plugins_registry directory.
+	driver, err := csiDriverBinary()
+	if err != nil {
+		return err
+	}
+	if err := b.startNodeProcess(n, "csi-node", append(inNode(), driver, "--endpoint=unix://"+filepath.Join(n.Dir, "csi.sock"),
+		"--driver-name="+CSIDriverName, "--root="+b.StorageDir(n.Cluster), "--node-id="+n.Name,
+		"--registration-dir="+filepath.Join(n.Dir, "kubelet", "plugins_registry")), nil); err != nil {
 		return err
 	}
 	if err := b.startNodeProcess(n, "kubelet", append(inNode(), filepath.Join(bin, "kubelet"),
@@ -519,21 +534,21 @@ func cgroupPIDs(n *Node) map[string]int {
 }
 
 func killCgroup(n *Node) error {
-	// Processes may fork while they are being killed (a shim starting a
-	// container); a few rounds catch them.
-	for round := 0; round < 5; round++ {
+	// Processes may fork while they are killed (a shim starting a
+	// container), and a killed process stays listed until its parent reaps
+	// it: kill what lives until the cgroup is empty.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
 		pids := cgroupPIDs(n)
 		if len(pids) == 0 {
 			return nil
 		}
-		if err := killAll(pids); err != nil && round == 4 {
-			return fmt.Errorf("node %s: %w", n.Name, err)
+		if time.Now().After(deadline) {
+			return fmt.Errorf("node %s: processes %v survived", n.Name, pids)
 		}
+		_ = killAll(pids)
+		time.Sleep(100 * time.Millisecond)
 	}
-	if pids := cgroupPIDs(n); len(pids) > 0 {
-		return fmt.Errorf("node %s: processes %v survived", n.Name, pids)
-	}
-	return nil
 }
 
 // removeCgroup removes the node's cgroup trees, deepest first (a cgroup
@@ -689,4 +704,26 @@ serializeImagePulls: false
 nodeStatusUpdateFrequency: 2s
 `, n.HostIP(), n.KubeletPort, n.HealthzPort, filepath.Join(pki, "ca.crt"), n.CgroupName(), n.Socket(),
 		filepath.Join(n.Dir, "pod-logs"), filepath.Join(n.Dir, "resolv.conf"))
+}
+
+// PodPID returns a process of a pod running on the node (any process of
+// the pod is in the pod's network namespace), found in the pod's cgroup.
+func (n *Node) PodPID(podUID string) (int, error) {
+	var pid int
+	root := filepath.Join("/sys/fs/cgroup/pids", n.CgroupName(), "kubepods")
+	_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || pid != 0 || d.IsDir() || d.Name() != "cgroup.procs" ||
+			!strings.Contains(path, "/pod"+podUID+"/") {
+			return nil
+		}
+		data, _ := os.ReadFile(path)
+		if f := strings.Fields(string(data)); len(f) > 0 {
+			pid, _ = strconv.Atoi(f[0])
+		}
+		return nil
+	})
+	if pid == 0 {
+		return 0, fmt.Errorf("node %s: no process of pod %s in its cgroup", n.Name, podUID)
+	}
+	return pid, nil
 }

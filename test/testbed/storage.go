@@ -29,9 +29,11 @@ const (
 )
 
 // storageObjects are applied to each data center with storage: a
-// StorageClass that binds at once (there is no kubelet to wait for), the
-// same under the site's own name (fast-east on dc-east, as the sample
-// SyncPolicy maps them), and the VolumeSnapshotClass Tandem's policies name.
+// StorageClass that binds at once (most nodes are simulated, with no
+// kubelet to wait for), the same under the site's own name (fast-east on
+// dc-east, as the sample SyncPolicy maps them), the VolumeSnapshotClass
+// Tandem's policies name, and the CSIDriver a real node's kubelet reads:
+// nothing to attach (a volume is a directory), and no fsGroup chown.
 func storageObjects(cluster string) string {
 	class := func(name string) string {
 		return `apiVersion: storage.k8s.io/v1
@@ -44,8 +46,20 @@ reclaimPolicy: Delete
 ---
 `
 	}
-	return class(StorageClass) + class("fast-"+strings.TrimPrefix(cluster, "dc-")) + snapshotClassObject
+	return class(StorageClass) + class("fast-"+strings.TrimPrefix(cluster, "dc-")) + snapshotClassObject + csiDriverObject
 }
+
+const csiDriverObject = `---
+apiVersion: storage.k8s.io/v1
+kind: CSIDriver
+metadata:
+  name: ` + CSIDriverName + `
+spec:
+  attachRequired: false
+  podInfoOnMount: false
+  fsGroupPolicy: None
+  volumeLifecycleModes: [Persistent]
+`
 
 const snapshotClassObject = `
 apiVersion: snapshot.storage.k8s.io/v1

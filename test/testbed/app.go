@@ -1,0 +1,164 @@
+package testbed
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// AppPort is the port the test bed's app (test/app) serves on.
+const AppPort = 8080
+
+// AppObjects is the test bed's app as a user would deploy it: a PVC of the
+// test bed's storage and a Deployment running AppImage on the real node,
+// Ready only once its volume holds its data.
+func AppObjects(ns, name string, replicas int) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {namespace: %[1]s, name: %[2]s-data}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: %[3]s
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {namespace: %[1]s, name: %[2]s}
+spec:
+  replicas: %[4]d
+  strategy: {type: Recreate}
+  selector: {matchLabels: {app: %[2]s}}
+  template:
+    metadata: {labels: {app: %[2]s}}
+    spec:
+      nodeSelector: {%[5]s: "true"}
+      tolerations: [{key: %[6]s, operator: Exists, effect: NoSchedule}]
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: app
+        image: %[7]s
+        imagePullPolicy: Never
+        env:
+        - {name: NODE_NAME, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}
+        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+        ports: [{name: http, containerPort: %[8]d}]
+        readinessProbe: {httpGet: {path: /readyz, port: http}, periodSeconds: 1}
+        livenessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 5}
+        volumeMounts: [{name: data, mountPath: /data}]
+      volumes:
+      - name: data
+        persistentVolumeClaim: {claimName: %[2]s-data}
+`, ns, name, StorageClass, replicas, RealNodeLabel, RealNodeTaint, AppImage.Ref, AppPort)
+}
+
+// AppStatus is what the app's GET / answers.
+type AppStatus struct {
+	Node          string `json:"node"`
+	Pod           string `json:"pod"`
+	Records       int    `json:"records"`
+	DataCreatedOn string `json:"dataCreatedOn"`
+}
+
+// AppClient talks to one copy of the app over HTTP, as a user's client would.
+type AppClient struct {
+	// Base is http://<pod IP>:<port>.
+	Base string
+	HTTP *http.Client
+}
+
+// NewAppClient returns a client for the app at addr (an IP or host:port).
+func NewAppClient(addr string) *AppClient {
+	if !strings.Contains(addr, ":") {
+		addr = fmt.Sprintf("%s:%d", addr, AppPort)
+	}
+	return &AppClient{Base: "http://" + addr, HTTP: &http.Client{Timeout: 2 * time.Second}}
+}
+
+// AppPodIP returns the pod IP of a Ready pod of the app, or an error saying
+// what its pods are doing.
+func AppPodIP(ctx context.Context, c client.Client, ns, name string) (string, error) {
+	var pods corev1.PodList
+	if err := c.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app": name}); err != nil {
+		return "", err
+	}
+	var seen []string
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && p.Status.PodIP != "" && podReady(&p) {
+			return p.Status.PodIP, nil
+		}
+		seen = append(seen, fmt.Sprintf("%s %s ready=%t", p.Name, p.Status.Phase, podReady(&p)))
+	}
+	return "", fmt.Errorf("no Ready pod of app %s/%s (%v)", ns, name, seen)
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// Put stores a record.
+func (a *AppClient) Put(ctx context.Context, key, value string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, a.Base+"/records/"+key, strings.NewReader(value))
+	if err != nil {
+		return err
+	}
+	_, err = a.do(req, http.StatusCreated)
+	return err
+}
+
+// Get reads a record; the second result says which node served it.
+func (a *AppClient) Get(ctx context.Context, key string) (string, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.Base+"/records/"+key, nil)
+	if err != nil {
+		return "", "", err
+	}
+	resp, err := a.HTTP.Do(req)
+	if err != nil {
+		return "", "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", "", fmt.Errorf("GET %s/records/%s: %s: %s", a.Base, key, resp.Status, bytes.TrimSpace(body))
+	}
+	return string(body), resp.Header.Get("X-Served-By"), nil
+}
+
+// Status reads the app's status.
+func (a *AppClient) Status(ctx context.Context) (AppStatus, error) {
+	var s AppStatus
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.Base+"/", nil)
+	if err != nil {
+		return s, err
+	}
+	body, err := a.do(req, http.StatusOK)
+	if err != nil {
+		return s, err
+	}
+	return s, json.Unmarshal(body, &s)
+}
+
+func (a *AppClient) do(req *http.Request, want int) ([]byte, error) {
+	resp, err := a.HTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		return nil, fmt.Errorf("%s %s: %s: %s", req.Method, req.URL, resp.Status, bytes.TrimSpace(body))
+	}
+	return body, nil
+}
