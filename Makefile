@@ -68,9 +68,9 @@ build: ## Build the operator and the test bed command into bin/.
 	go build -o $(LOCALBIN)/tandem-operator ./cmd/tandem-operator
 	go build -o $(LOCALBIN)/testbed ./hack/testbed
 
-.PHONY: docker-build
-docker-build: ## Build the operator image (needs a Docker engine; none runs on the dev machines).
-	docker build -t $(IMG) .
+.PHONY: image
+image: ## Build the operator image as bin/tandem-operator.tar (no Docker engine; reproducible). IMG= names it, PUSH=1 pushes it.
+	go run ./hack/image -o $(LOCALBIN)/tandem-operator.tar -tag $(IMG) $(if $(PUSH),-push)
 
 ##@ Test
 

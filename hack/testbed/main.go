@@ -75,8 +75,12 @@ func run(ctx context.Context, dir, cmd string, args []string) error {
 				testbed.StorageClass, testbed.SnapshotClass, filepath.Dir(bed.StorageDir(testbed.East)))
 		}
 		for _, c := range clusters {
-			if n, _ := bed.Node(c.Name); n != nil {
-				fmt.Printf("  %-8s real node %s at %s, pods on %s (containerd %s)\n", c.Name, n.Name, n.HostIP(), n.Subnet(), n.Socket())
+			n, _ := bed.Node(c.Name)
+			switch {
+			case n != nil && n.Kubelet:
+				fmt.Printf("  %-8s real node %s at %s, pods on %s (containerd %s); API server for pods at %s\n", c.Name, n.Name, n.HostIP(), n.Subnet(), n.Socket(), n.APIServer())
+			case n != nil:
+				fmt.Printf("  %-8s API server for pods at %s\n", c.Name, n.APIServer())
 			}
 		}
 		if *zone != "" {

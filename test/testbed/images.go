@@ -1,11 +1,8 @@
 package testbed
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,31 +11,34 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/tandem-dev/tandem/internal/imagebuild"
 )
 
 // Image is a container image the test bed builds from a command of this
-// module: the static binary as the one layer of an empty image, written as
-// a tarball that containerd imports (no registry, no Docker engine). Refs
-// use a dotted domain, so nothing is normalised to docker.io, and pods run
-// them with imagePullPolicy Never or IfNotPresent.
+// module with internal/imagebuild: the static binary on an empty image,
+// written as a tarball that containerd imports (no registry, no Docker
+// engine). Refs use a dotted domain, so nothing is normalised to docker.io,
+// and pods run them with imagePullPolicy Never or IfNotPresent.
 type Image struct {
 	Ref string
 	// Pkg is the Go package of the command; it lands at /<base of Pkg>.
 	Pkg string
+	// User the image runs as.
+	User string
 
 	once    sync.Once
 	tarball string
 	err     error
 }
 
-// The images of the test bed.
+// The images of the test bed. The operator's is built exactly as `make
+// image` builds it.
 var (
 	PauseImage    = &Image{Ref: SandboxImage, Pkg: "./test/images/pause"}
 	AppImage      = &Image{Ref: "tandem.local/app:v1", Pkg: "./test/app"}
-	OperatorImage = &Image{Ref: "tandem.local/tandem-operator:dev", Pkg: "./cmd/tandem-operator"}
+	OperatorImage = &Image{Ref: "tandem.local/tandem-operator:dev", Pkg: "./cmd/tandem-operator", User: imagebuild.NonRoot}
 )
 
 // Entrypoint is the image's command.
@@ -55,30 +55,17 @@ func (im *Image) build() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, filepath.Base(im.Pkg))
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, im.Pkg)
-	cmd.Dir = RepoRoot()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building %s for image %s: %w\n%s", im.Pkg, im.Ref, err, out)
+	var img v1.Image
+	if im == OperatorImage {
+		img, err = imagebuild.Operator(RepoRoot(), dir, runtime.GOARCH)
+	} else {
+		var bin string
+		if bin, err = imagebuild.GoBuild(RepoRoot(), im.Pkg, dir, runtime.GOARCH); err == nil {
+			img, err = imagebuild.Build(imagebuild.Options{Binary: bin, Path: im.Entrypoint(), User: im.User, Arch: runtime.GOARCH})
+		}
 	}
-	layer, err := binaryLayer(bin, im.Entrypoint())
 	if err != nil {
-		return "", err
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		return "", err
-	}
-	cfg, err := img.ConfigFile()
-	if err != nil {
-		return "", err
-	}
-	cfg = cfg.DeepCopy()
-	cfg.OS, cfg.Architecture = "linux", runtime.GOARCH
-	cfg.Config.Entrypoint = []string{im.Entrypoint()}
-	if img, err = mutate.ConfigFile(img, cfg); err != nil {
-		return "", err
+		return "", fmt.Errorf("image %s: %w", im.Ref, err)
 	}
 	ref, err := name.NewTag(im.Ref)
 	if err != nil {
@@ -89,27 +76,6 @@ func (im *Image) build() (string, error) {
 		return "", fmt.Errorf("writing image %s: %w", im.Ref, err)
 	}
 	return out, nil
-}
-
-// binaryLayer is a layer holding one executable at path.
-func binaryLayer(bin, path string) (v1.Layer, error) {
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: path[1:], Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
-		return nil, err
-	}
-	if _, err := tw.Write(data); err != nil {
-		return nil, err
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	layer := buf.Bytes()
-	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layer)), nil })
 }
 
 // ImportImage builds an image (once per process) and imports it into a

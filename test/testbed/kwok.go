@@ -48,14 +48,23 @@ const (
 // one over), and the API server reaches kubelets at their InternalIP (a
 // real node's is its bridge address; the hostname does not resolve) with
 // the cluster's admin certificate, for logs and exec.
-func kwokctlConfig(pki string) string {
+//
+// The API server of a cluster of a bed with real nodes is also reached by
+// pods, at its HostIP:443 (see Node.ServiceRange and startAPIServerProxy):
+// its certificate names that address too.
+func kwokctlConfig(pki string, n *Node) string {
+	bind, apiserver := "bindAddress: 127.0.0.1", ""
+	if n != nil {
+		bind += fmt.Sprintf("\n  kubeApiserverCertSANs: [%q]", n.HostIP())
+		apiserver = fmt.Sprintf("\n  - {key: service-cluster-ip-range, value: %q}", n.ServiceRange())
+	}
 	return fmt.Sprintf(`apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
 options:
-  bindAddress: 127.0.0.1
+  %[3]s
 componentsPatches:
 - name: kube-apiserver
-  extraArgs:
+  extraArgs:%[4]s
   - {key: kubelet-preferred-address-types, value: "InternalIP,Hostname"}
   - {key: kubelet-client-certificate, value: %[1]q}
   - {key: kubelet-client-key, value: %[2]q}
@@ -75,7 +84,7 @@ componentsPatches:
   - {key: node-lease-duration-seconds, value: "0"}
   - {key: manage-all-nodes, value: "false"}
   - {key: manage-nodes-with-annotation-selector, value: "kwok.x-k8s.io/node=fake"}
-`, filepath.Join(pki, "admin.crt"), filepath.Join(pki, "admin.key"))
+`, filepath.Join(pki, "admin.crt"), filepath.Join(pki, "admin.key"), bind, apiserver)
 }
 
 // Bed is a set of kwok clusters (binary runtime: real etcd, kube-apiserver,
@@ -122,7 +131,8 @@ type UpOptions struct {
 	Storage bool
 	// ReplicationDelay of that storage; 1s when zero.
 	ReplicationDelay time.Duration
-	// RealNodes gives dc-east and dc-west one real node each (StartNode).
+	// RealNodes gives dc-east and dc-west one real node each (StartNode),
+	// and every cluster an address on the pod network to listen on.
 	RealNodes bool
 }
 
@@ -138,6 +148,13 @@ func (b *Bed) Up(ctx context.Context, opts UpOptions) ([]*Cluster, error) {
 	nodes := opts.Nodes
 	if nodes == 0 {
 		nodes = 2
+	}
+	if opts.RealNodes {
+		for _, n := range names {
+			if _, err := b.AllocateNode(n); err != nil {
+				return nil, fmt.Errorf("cluster %s: %w", n, err)
+			}
+		}
 	}
 	var clusters []*Cluster
 	for _, n := range names {
@@ -167,8 +184,13 @@ func (b *Bed) Up(ctx context.Context, opts UpOptions) ([]*Cluster, error) {
 // Create creates one cluster with the given number of simulated nodes.
 func (b *Bed) Create(ctx context.Context, name string, nodes int) (*Cluster, error) {
 	kubeconfig := b.KubeconfigPath(name)
+	// A cluster that was given its share of the pod network listens there.
+	site, err := b.Node(name)
+	if err != nil {
+		return nil, err
+	}
 	config := filepath.Join(b.Dir, name+".kwokctl.yaml")
-	if err := os.WriteFile(config, []byte(kwokctlConfig(filepath.Join(b.Dir, "kwok", "clusters", name, "pki"))), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte(kwokctlConfig(filepath.Join(b.Dir, "kwok", "clusters", name, "pki"), site)), 0o644); err != nil {
 		return nil, err
 	}
 	if _, err := b.kwokctl(ctx, "-c", config,
@@ -186,7 +208,11 @@ func (b *Bed) Create(ctx context.Context, name string, nodes int) (*Cluster, err
 			return nil, fmt.Errorf("adding %d nodes to cluster %s: %w", nodes, name, err)
 		}
 	}
-	return b.Cluster(name)
+	c, err := b.Cluster(name)
+	if err != nil || site == nil {
+		return c, err
+	}
+	return c, b.startAPIServerProxy(site, c)
 }
 
 // Cluster returns a client for an existing cluster of the bed.
@@ -292,6 +318,14 @@ func (b *Bed) Down(ctx context.Context) error {
 	var errs []error
 	for _, n := range b.Names() {
 		errs = append(errs, b.Delete(ctx, n))
+	}
+	// A node allocated for a cluster whose creation failed.
+	nodes, _ := filepath.Glob(filepath.Join(b.Dir, "nodes", "*.json"))
+	for _, path := range nodes {
+		if strings.HasSuffix(path, "-apiserver-proxy.json") {
+			continue
+		}
+		errs = append(errs, b.DeleteNode(strings.TrimSuffix(filepath.Base(path), ".json")))
 	}
 	errs = append(errs, b.StopDNS())
 	return errors.Join(errs...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -80,6 +81,8 @@ type Node struct {
 	Dir         string `json:"dir"`
 	KubeletPort int    `json:"kubeletPort"`
 	HealthzPort int    `json:"healthzPort"`
+	// Kubelet says a kubelet runs for it (the witness's has none).
+	Kubelet bool `json:"kubelet"`
 }
 
 // Bridge is the name of the node's pod bridge.
@@ -90,13 +93,27 @@ func (n *Node) Subnet() netip.Prefix {
 	return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 244, byte(n.Index), 0}), 24)
 }
 
-// HostIP is the host side of the node's bridge: the node's InternalIP, and
-// the address on which pods reach the host.
+// HostIP is the host side of the node's bridge: the node's InternalIP, the
+// address its cluster's control plane listens on, and where pods reach the
+// host.
 func (n *Node) HostIP() netip.Addr { return netip.AddrFrom4([4]byte{10, 244, byte(n.Index), 1}) }
+
+// ServiceRange is the cluster's service-cluster-ip-range: the first /27 of
+// the node's subnet, so the "kubernetes" Service's ClusterIP (the range's
+// first address) is HostIP. The API server is reachable on HostIP:443, so
+// a pod's in-cluster configuration reaches it as is, without kube-proxy.
+// Pods take addresses after the range.
+func (n *Node) ServiceRange() netip.Prefix {
+	return netip.PrefixFrom(n.Subnet().Addr(), 27)
+}
 
 // CgroupName is the node's cgroup, in every hierarchy (the kubelet's
 // cgroupRoot).
 func (n *Node) CgroupName() string { return fmt.Sprintf("tandem-node-%d", n.Index) }
+
+// APIServer is where pods (and anyone else) reach the cluster's API server:
+// the address a kubeconfig Secret for an operator's pod names.
+func (n *Node) APIServer() string { return "https://" + n.HostIP().String() + ":443" }
 
 // Socket is containerd's address, for ctr and crictl.
 func (n *Node) Socket() string { return filepath.Join(n.Dir, "containerd.sock") }
@@ -126,11 +143,17 @@ func (b *Bed) StartNode(ctx context.Context, cluster string) (*Node, error) {
 	if err := RealNodeSupport(); err != nil {
 		return nil, err
 	}
-	if err := ensurePodRangeBlackhole(); err != nil {
+	n, err := b.Node(cluster)
+	if err != nil {
 		return nil, err
 	}
-	n, err := b.allocateNode(cluster)
-	if err != nil {
+	if n == nil {
+		if n, err = b.AllocateNode(cluster); err != nil {
+			return nil, err
+		}
+	}
+	n.Kubelet = true
+	if err := writeJSON(b.nodeStatePath(cluster), n); err != nil {
 		return nil, err
 	}
 	if err := b.setUpNode(n); err != nil {
@@ -158,10 +181,20 @@ func (b *Bed) nodeStatePath(cluster string) string {
 	return filepath.Join(b.Dir, "nodes", cluster+".json")
 }
 
-// allocateNode picks the first index whose bridge does not exist: creating
-// the bridge is the lock, so two test beds on one machine never share a
-// subnet.
-func (b *Bed) allocateNode(cluster string) (*Node, error) {
+// AllocateNode gives a data center its share of the pod network before
+// its cluster is created: a bridge whose host side, HostIP, is where the
+// cluster's control plane then listens (so that pods reach it, and the
+// API server's certificate names it), and a /24 for the pods of its real
+// node. The witness gets one too, without a node: the operators' pods reach
+// it there. It picks the first index whose bridge does not exist; creating
+// the bridge is the lock, so two test beds on one machine never share one.
+func (b *Bed) AllocateNode(cluster string) (*Node, error) {
+	if err := RealNodeSupport(); err != nil {
+		return nil, err
+	}
+	if err := ensurePodRangeBlackhole(); err != nil {
+		return nil, err
+	}
 	kubeletPort, err := FreePort()
 	if err != nil {
 		return nil, err
@@ -180,6 +213,15 @@ func (b *Bed) allocateNode(cluster string) (*Node, error) {
 		if err := writeJSON(b.nodeStatePath(cluster), n); err != nil {
 			_ = run("ip", "link", "del", n.Bridge())
 			return nil, err
+		}
+		// The bridge carries no gateway and no masquerade (trap 7): pods
+		// reach the host and their own subnet, and nothing else.
+		hostCIDR := netip.PrefixFrom(n.HostIP(), 24).String()
+		if err := run("ip", "addr", "add", hostCIDR, "dev", n.Bridge()); err != nil {
+			return nil, errors.Join(err, b.DeleteNode(cluster))
+		}
+		if err := run("ip", "link", "set", n.Bridge(), "up"); err != nil {
+			return nil, errors.Join(err, b.DeleteNode(cluster))
 		}
 		return n, nil
 	}
@@ -203,15 +245,6 @@ func (b *Bed) setUpNode(n *Node) error {
 		if err := os.MkdirAll(filepath.Join(n.Dir, d), 0o755); err != nil {
 			return err
 		}
-	}
-	// The bridge carries no gateway and no masquerade (trap 7): pods reach
-	// the host and their own subnet, and nothing else.
-	hostCIDR := netip.PrefixFrom(n.HostIP(), 24).String()
-	if err := run("ip", "addr", "add", hostCIDR, "dev", n.Bridge()); err != nil {
-		return err
-	}
-	if err := run("ip", "link", "set", n.Bridge(), "up"); err != nil {
-		return err
 	}
 	if err := b.makeNodeCgroup(n); err != nil {
 		return err
@@ -271,6 +304,42 @@ func (b *Bed) makeNodeCgroup(n *Node) error {
 		}
 	}
 	return nil
+}
+
+var toxiproxyServer = &goBinary{pkg: "github.com/Shopify/toxiproxy/v2/cmd/server", name: "toxiproxy-server"}
+
+// startAPIServerProxy makes the cluster's API server (bound to 127.0.0.1
+// like all of kwokctl's components, whose clients assume it) reachable on
+// HostIP:443, through a toxiproxy server of its own: a process, because the
+// testbed CLI exits after up, and outside the node's cgroup, because the
+// witness has no node. It runs until the cluster is deleted; while the
+// data center is dark it has nothing to forward to.
+func (b *Bed) startAPIServerProxy(n *Node, c *Cluster) error {
+	bin, err := toxiproxyServer.path()
+	if err != nil {
+		return err
+	}
+	upstream := strings.TrimPrefix(c.Config.Host, "https://")
+	config := filepath.Join(b.Dir, "nodes", n.Cluster+"-apiserver-proxy.json")
+	if err := writeJSON(config, []map[string]any{{"name": "apiserver", "listen": n.HostIP().String() + ":443",
+		"upstream": upstream, "enabled": true}}); err != nil {
+		return err
+	}
+	admin, err := FreePort()
+	if err != nil {
+		return err
+	}
+	if err := b.startNodeProcess(n, "apiserver-proxy", []string{bin, "-host", "127.0.0.1", "-port", strconv.Itoa(admin),
+		"-config", config}, nil); err != nil {
+		return err
+	}
+	return waitFor(10*time.Second, func() bool {
+		conn, err := net.DialTimeout("tcp", n.HostIP().String()+":443", time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	})
 }
 
 // joinCgroupScript moves the shell into the node's system cgroup in every
@@ -496,7 +565,11 @@ func (b *Bed) DeleteNode(cluster string) error {
 		return err
 	}
 	var errs []error
-	// A frozen process cannot die; thaw first.
+	if pid, err := b.nodePID(n, "apiserver-proxy"); err == nil {
+		errs = append(errs, killAll(map[string]int{"apiserver-proxy": pid}))
+	}
+	// A frozen process cannot die; thaw first (a node that never started
+	// has no cgroup to thaw).
 	_ = setFrozen(n, false)
 	errs = append(errs, killCgroup(n))
 	errs = append(errs, removeCgroup(n))
@@ -506,7 +579,7 @@ func (b *Bed) DeleteNode(cluster string) error {
 	// A dark node left an unreachable route behind.
 	_ = run("ip", "route", "del", "unreachable", n.Subnet().String())
 	errs = append(errs, os.RemoveAll(n.Dir))
-	for _, comp := range nodeComponents {
+	for _, comp := range append(nodeComponents, "apiserver-proxy") {
 		_ = os.Remove(b.nodePIDPath(n, comp))
 	}
 	errs = append(errs, os.Remove(b.nodeStatePath(cluster)))
@@ -644,12 +717,16 @@ state = %[2]q
 		filepath.Join(n.Dir, "cni/net.d"))
 }
 
-// cniConfig: one bridge per node, no gateway in the pods and no masquerade
-// (trap 7); host-local keeps its leases in the node's directory.
+// cniConfig: one bridge per node, no default route in the pods and no
+// masquerade (trap 7); host-local keeps its leases in the node's directory.
+// The one route pods get sends the pod range to the host, where every data
+// center's HostIP is a local address: an operator's pod reaches the peer's
+// and the witness's API servers. The host forwards nothing (pod to pod
+// across nodes would need ip_forward), and no route leads off the machine.
 func cniConfig(n *Node) string {
 	subnet := n.Subnet()
 	first := subnet.Addr().As4()
-	first[3] = 10
+	first[3] = 32
 	return fmt.Sprintf(`{
   "cniVersion": "1.0.0",
   "name": "tandem",
@@ -661,11 +738,13 @@ func cniConfig(n *Node) string {
     "ipam": {
       "type": "host-local",
       "dataDir": %q,
-      "ranges": [[{"subnet": %q, "rangeStart": %q, "gateway": %q}]]
+      "ranges": [[{"subnet": %q, "rangeStart": %q, "gateway": %q}]],
+      "routes": [{"dst": %q, "gw": %q}]
     }
   }]
 }
-`, n.Bridge(), filepath.Join(n.Dir, "cni/ipam"), subnet.String(), netip.AddrFrom4(first).String(), n.HostIP().String())
+`, n.Bridge(), filepath.Join(n.Dir, "cni/ipam"), subnet.String(), netip.AddrFrom4(first).String(), n.HostIP().String(),
+		PodRange, n.HostIP().String())
 }
 
 func (b *Bed) kubeletConfig(n *Node) string {
