@@ -17,7 +17,7 @@ import (
 func TestRFC2136UpdatesAgainstBIND(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	bind, err := testbed.StartBIND(t.TempDir(), "tandem.test")
+	bind, err := testbed.StartBIND(t.TempDir(), "tandem.test", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -141,7 +141,7 @@ func toJSON(v any) string {
 func TestObserveAtBIND(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	bind, err := testbed.StartBIND(t.TempDir(), "tandem.test")
+	bind, err := testbed.StartBIND(t.TempDir(), "tandem.test", "")
 	if err != nil {
 		t.Fatal(err)
 	}

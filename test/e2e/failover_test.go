@@ -34,6 +34,9 @@ type pairOptions struct {
 	// SyncPolicy (config/samples) instead of the test's own; ns must be
 	// "shop".
 	sample bool
+	// app deploys the pair's app on dc-east instead of the simulated "web"
+	// Deployment.
+	app func(east *testbed.Cluster)
 	// volumes turns on the policy's volume protection.
 	volumes *tandemv1.VolumeProtection
 	rpo     time.Duration
@@ -115,6 +118,8 @@ func twoSidedPair(t *testing.T, clusters map[string]*testbed.Cluster, o pairOpti
 				}
 			}
 		}
+	} else if o.app != nil {
+		o.app(east)
 	} else if err := createDeployment(ctx, east.Client, o.ns, "web", 2); err != nil {
 		t.Fatal(err)
 	}

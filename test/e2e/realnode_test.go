@@ -28,13 +28,13 @@ func requireRealNode(t *testing.T) {
 
 // deployApp creates the test bed's app in ns on cluster c and returns the
 // first of its pods once it runs (not Ready: its volume holds no data yet).
-func deployApp(t *testing.T, c *testbed.Cluster, ns, name string) *corev1.Pod {
+func deployApp(t *testing.T, c *testbed.Cluster, ns, name string, o testbed.AppOptions) *corev1.Pod {
 	t.Helper()
 	ctx := context.Background()
 	if err := c.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); client.IgnoreAlreadyExists(err) != nil {
 		t.Fatal(err)
 	}
-	objs, err := testbed.Decode(testbed.AppObjects(ns, name, 1))
+	objs, err := testbed.Decode(testbed.AppObjects(ns, name, 1, o))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestRealNodeServesTheAppFromItsVolume(t *testing.T) {
 	bed, clusters := upBed(t, testbed.UpOptions{Nodes: 1, Storage: true, RealNodes: true})
 	east := clusters[testbed.East]
 	start := time.Now()
-	pod := deployApp(t, east, "shop", "orders")
+	pod := deployApp(t, east, "shop", "orders", testbed.AppOptions{})
 	t.Logf("app pod %s running on %s at %s, %.1fs after it was created", pod.Name, pod.Spec.NodeName, pod.Status.PodIP, time.Since(start).Seconds())
 	if pod.Spec.NodeName != testbed.East+"-real" {
 		t.Fatalf("app pod on node %s, want the real node", pod.Spec.NodeName)
@@ -148,7 +148,7 @@ func TestPodTrafficNeverLeavesTheMachine(t *testing.T) {
 	if err != nil || node == nil {
 		t.Fatalf("no real node in dc-east: %v", err)
 	}
-	pod := deployApp(t, east, "net", "probe")
+	pod := deployApp(t, east, "net", "probe", testbed.AppOptions{})
 	gateway := defaultGateway(t)
 
 	// routeOf says how the kernel would send a packet to addr, failing the

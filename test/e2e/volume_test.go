@@ -99,9 +99,9 @@ func volumeApp(ns string) []client.Object {
 
 func ptrTo[T any](v T) *T { return &v }
 
-// waitReplicaAfter waits until the active side reports, for PVC data, a
+// waitReplicaAfter waits until the active side reports, for PVC ns/pvc, a
 // snapshot usable on the standby that was taken after t.
-func waitReplicaAfter(t *testing.T, c *testbed.Cluster, ns string, after time.Time) *tandemv1.HAPair {
+func waitReplicaAfter(t *testing.T, c *testbed.Cluster, ns, pvc string, after time.Time) *tandemv1.HAPair {
 	t.Helper()
 	var pair *tandemv1.HAPair
 	if err := testbed.Poll(context.Background(), time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
@@ -111,7 +111,7 @@ func waitReplicaAfter(t *testing.T, c *testbed.Cluster, ns string, after time.Ti
 		}
 		if v := pair.Status.Volumes; v != nil {
 			for _, cl := range v.Claims {
-				if cl.Name == "data" && cl.NewestReplica != nil && cl.NewestReplica.After(after) {
+				if cl.Name == pvc && cl.NewestReplica != nil && cl.NewestReplica.After(after) {
 					return true, nil
 				}
 			}
@@ -119,7 +119,7 @@ func waitReplicaAfter(t *testing.T, c *testbed.Cluster, ns string, after time.Ti
 		}
 		return false, fmt.Errorf("no volume status")
 	}); err != nil {
-		t.Fatalf("waiting on %s for a replica of shop/data newer than %s: %v", c.Name, after.Format(time.RFC3339Nano), err)
+		t.Fatalf("waiting on %s for a replica of %s/%s newer than %s: %v", c.Name, ns, pvc, after.Format(time.RFC3339Nano), err)
 	}
 	return pair
 }
@@ -153,7 +153,7 @@ func TestVolumesFollowFailoverAndPlannedSwitchover(t *testing.T) {
 
 	// Protection: a write, then a snapshot taken after it usable on dc-west.
 	written := writeVolume(t, bed, east, ns, "data", "orders.txt", "order 1 written on dc-east\n")
-	pair := waitReplicaAfter(t, east, ns, written)
+	pair := waitReplicaAfter(t, east, ns, "data", written)
 	protected := time.Since(written)
 	cond := findCond(pair.Status.Conditions, tandemv1.VolumesProtectedCondition)
 	if cond == nil || cond.Status != metav1.ConditionTrue {
@@ -247,7 +247,7 @@ func TestVolumesFollowFailoverAndPlannedSwitchover(t *testing.T) {
 	t.Logf("dc-east back and demoted: its PVC retired, its data kept in VolumeSnapshot %s (%s)", kept.Name, kept.Reason)
 
 	// Planned switchover back to dc-east, with a write just before it.
-	waitReplicaAfter(t, west, ns, time.Now())
+	waitReplicaAfter(t, west, ns, "data", time.Now())
 	writeVolume(t, bed, west, ns, "data", "orders.txt", "order 1 written on dc-east\norder 2 written on dc-west just before the switchover\n")
 	back := switchoverTo(t, west, ns, "back-to-east", tandemv1.SwitchoverPlanned, testbed.East, nil)
 	back = waitSwitchover(t, west, back, tandemv1.PhaseSucceeded, 2*time.Minute)

@@ -17,10 +17,26 @@ import (
 // AppPort is the port the test bed's app (test/app) serves on.
 const AppPort = 8080
 
+// AppOptions shape the app's manifests.
+type AppOptions struct {
+	// FrontDoor runs the app on its node's network, serving on the node's
+	// address (HostIP, AppPort): the data center's stable address for the
+	// app, which DNS records name, as a load balancer's would be in
+	// production (the test bed has no kube-proxy and no load balancer).
+	// Otherwise it serves on its pod IP.
+	FrontDoor bool
+}
+
 // AppObjects is the test bed's app as a user would deploy it: a PVC of the
 // test bed's storage and a Deployment running AppImage on the real node,
 // Ready only once its volume holds its data.
-func AppObjects(ns, name string, replicas int) string {
+func AppObjects(ns, name string, replicas int, o AppOptions) string {
+	network := ""
+	if o.FrontDoor {
+		network = fmt.Sprintf(`
+      hostNetwork: true
+      dnsPolicy: Default`)
+	}
 	return fmt.Sprintf(`apiVersion: v1
 kind: PersistentVolumeClaim
 metadata: {namespace: %[1]s, name: %[2]s-data}
@@ -41,7 +57,7 @@ spec:
     spec:
       nodeSelector: {%[5]s: "true"}
       tolerations: [{key: %[6]s, operator: Exists, effect: NoSchedule}]
-      terminationGracePeriodSeconds: 2
+      terminationGracePeriodSeconds: 2%[9]s
       containers:
       - name: app
         image: %[7]s
@@ -49,6 +65,8 @@ spec:
         env:
         - {name: NODE_NAME, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}
         - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+        - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+        - {name: LISTEN, value: "$(POD_IP):%[8]d"}
         ports: [{name: http, containerPort: %[8]d}]
         readinessProbe: {httpGet: {path: /readyz, port: http}, periodSeconds: 1}
         livenessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 5}
@@ -56,7 +74,7 @@ spec:
       volumes:
       - name: data
         persistentVolumeClaim: {claimName: %[2]s-data}
-`, ns, name, StorageClass, replicas, RealNodeLabel, RealNodeTaint, AppImage.Ref, AppPort)
+`, ns, name, StorageClass, replicas, RealNodeLabel, RealNodeTaint, AppImage.Ref, AppPort, network)
 }
 
 // AppStatus is what the app's GET / answers.

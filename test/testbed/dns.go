@@ -18,6 +18,8 @@ import (
 type BIND struct {
 	// Addr is host:port, for UDP and TCP.
 	Addr string
+	// PodAddr is where pods reach it, when it listens on the pod network.
+	PodAddr string
 	Zone string
 	// KeyName and Secret (base64, hmac-sha256) sign updates.
 	KeyName, Secret string
@@ -40,8 +42,9 @@ func NamedBinary() (string, error) {
 }
 
 // StartBIND starts named for zone in dir (every path it writes is there)
-// and waits until it answers. The caller stops it.
-func StartBIND(dir, zone string) (*BIND, error) {
+// and waits until it answers. With podIP it also listens there, for pods.
+// The caller stops it.
+func StartBIND(dir, zone, podIP string) (*BIND, error) {
 	bin, err := NamedBinary()
 	if err != nil {
 		return nil, err
@@ -58,13 +61,18 @@ func StartBIND(dir, zone string) (*BIND, error) {
 		Addr: fmt.Sprintf("127.0.0.1:%d", port), Zone: zone, KeyName: "tandem-key",
 		Secret: base64.StdEncoding.EncodeToString(secret), Dir: dir,
 	}
+	listen := "127.0.0.1;"
+	if podIP != "" {
+		b.PodAddr = net.JoinHostPort(podIP, fmt.Sprint(port))
+		listen += " " + podIP + ";"
+	}
 	conf := fmt.Sprintf(`key "%[1]s" { algorithm hmac-sha256; secret "%[2]s"; };
 options {
   directory "%[3]s";
   pid-file "%[3]s/named.pid";
   session-keyfile "%[3]s/session.key";
   managed-keys-directory "%[3]s";
-  listen-on port %[4]d { 127.0.0.1; };
+  listen-on port %[4]d { %[6]s };
   listen-on-v6 { none; };
   recursion no;
   notify no;
@@ -72,7 +80,7 @@ options {
 };
 controls {};
 zone "%[5]s" { type master; file "%[3]s/zone.db"; allow-update { key "%[1]s"; }; };
-`, b.KeyName, b.Secret, dir, port, zone)
+`, b.KeyName, b.Secret, dir, port, zone, listen)
 	// A short negative-cache TTL (SOA minimum) and NS record so the zone
 	// loads; the records Tandem manages come and go through updates.
 	zoneData := fmt.Sprintf(`$TTL 5

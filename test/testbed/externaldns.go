@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"errors"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -38,7 +39,10 @@ type ExternalDNSOptions struct {
 // BIND: where it listens, its zone and its TSIG key.
 type DNSServer struct {
 	Addr, Zone, KeyName, Secret string
-	PID                         int
+	// PodAddr is where pods (an operator running as one) reach it; empty
+	// unless the bed has real nodes.
+	PodAddr string
+	PID     int
 }
 
 // ExternalDNSBinDir returns the directory holding external-dns v0.21.0,
@@ -49,16 +53,27 @@ var externalDNSBins = &cachedBins{env: "TANDEM_TESTBED_DNS_BIN", what: "external
 
 // StartDNS runs the test bed's authoritative DNS server (BIND) for zone.
 // It outlives the caller, like the clusters; StopDNS (and Down) stop it.
+// In a bed with real nodes it also listens on an address of the pod
+// network of its own (it belongs to neither data center), where the
+// operators' pods verify the records they publish.
 func (b *Bed) StartDNS(zone string) (DNSServer, error) {
 	dir := filepath.Join(b.Dir, "dns")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return DNSServer{}, err
 	}
-	bind, err := StartBIND(dir, zone)
-	if err != nil {
-		return DNSServer{}, err
+	podIP := ""
+	if nodes, _ := filepath.Glob(filepath.Join(b.Dir, "nodes", "*.json")); len(nodes) > 0 {
+		n, err := b.AllocateNode(dnsSite)
+		if err != nil {
+			return DNSServer{}, err
+		}
+		podIP = n.HostIP().String()
 	}
-	srv := DNSServer{Addr: bind.Addr, Zone: zone, KeyName: bind.KeyName, Secret: bind.Secret, PID: bind.cmd.Process.Pid}
+	bind, err := StartBIND(dir, zone, podIP)
+	if err != nil {
+		return DNSServer{}, errors.Join(err, b.DeleteNode(dnsSite))
+	}
+	srv := DNSServer{Addr: bind.Addr, PodAddr: bind.PodAddr, Zone: zone, KeyName: bind.KeyName, Secret: bind.Secret, PID: bind.cmd.Process.Pid}
 	if err := writeJSON(filepath.Join(dir, "server.json"), srv); err != nil {
 		bind.Stop()
 		return DNSServer{}, err
@@ -84,10 +99,13 @@ func (b *Bed) StopDNS() error {
 	}
 	_ = os.Remove(filepath.Join(b.Dir, "dns", "server.json"))
 	if srv.PID > 0 && ProcessAlive(srv.PID) {
-		return killAll(map[string]int{"named": srv.PID})
+		err = killAll(map[string]int{"named": srv.PID})
 	}
-	return nil
+	return errors.Join(err, b.DeleteNode(dnsSite))
 }
+
+// dnsSite names the DNS server's share of the pod network.
+const dnsSite = "dns"
 
 // StartExternalDNS installs the DNSEndpoint CRD into data center name and
 // runs its two external-dns instances against opts.DNS with the rfc2136

@@ -319,6 +319,7 @@ func (b *Bed) Down(ctx context.Context) error {
 	for _, n := range b.Names() {
 		errs = append(errs, b.Delete(ctx, n))
 	}
+	errs = append(errs, b.StopDNS())
 	// A node allocated for a cluster whose creation failed.
 	nodes, _ := filepath.Glob(filepath.Join(b.Dir, "nodes", "*.json"))
 	for _, path := range nodes {
@@ -327,7 +328,6 @@ func (b *Bed) Down(ctx context.Context) error {
 		}
 		errs = append(errs, b.DeleteNode(strings.TrimSuffix(filepath.Base(path), ".json")))
 	}
-	errs = append(errs, b.StopDNS())
 	return errors.Join(errs...)
 }
 
@@ -403,13 +403,22 @@ func survivors(pids map[string]int) []int {
 
 // FlatKubeconfig returns the cluster's kubeconfig with certificates
 // embedded instead of referenced by path, as a kubeconfig Secret must be.
-func (c *Cluster) FlatKubeconfig() ([]byte, error) {
+func (c *Cluster) FlatKubeconfig() ([]byte, error) { return c.FlatKubeconfigFor("") }
+
+// FlatKubeconfigFor is FlatKubeconfig naming server instead of the
+// kubeconfig's own address, when server is not empty.
+func (c *Cluster) FlatKubeconfigFor(server string) ([]byte, error) {
 	cfg, err := clientcmd.LoadFromFile(c.Kubeconfig)
 	if err != nil {
 		return nil, err
 	}
 	if err := clientcmdapi.FlattenConfig(cfg); err != nil {
 		return nil, err
+	}
+	if server != "" {
+		for _, cl := range cfg.Clusters {
+			cl.Server = server
+		}
 	}
 	return clientcmd.Write(*cfg)
 }

@@ -115,6 +115,24 @@ func (n *Node) CgroupName() string { return fmt.Sprintf("tandem-node-%d", n.Inde
 // the address a kubeconfig Secret for an operator's pod names.
 func (n *Node) APIServer() string { return "https://" + n.HostIP().String() + ":443" }
 
+// PodKubeconfig is the cluster's kubeconfig, certificates embedded, naming
+// the API server where pods reach it: what a kubeconfig Secret for an
+// operator running as a pod holds.
+func (b *Bed) PodKubeconfig(cluster string) ([]byte, error) {
+	n, err := b.Node(cluster)
+	if err != nil {
+		return nil, err
+	}
+	if n == nil {
+		return nil, fmt.Errorf("cluster %s has no address on the pod network (UpOptions.RealNodes)", cluster)
+	}
+	c, err := b.Cluster(cluster)
+	if err != nil {
+		return nil, err
+	}
+	return c.FlatKubeconfigFor(n.APIServer())
+}
+
 // Socket is containerd's address, for ctr and crictl.
 func (n *Node) Socket() string { return filepath.Join(n.Dir, "containerd.sock") }
 
