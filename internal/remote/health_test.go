@@ -1,8 +1,11 @@
 package remote
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -99,5 +102,27 @@ func TestHealthDescribe(t *testing.T) {
 	}
 	if !h.Lost(3) {
 		t.Fatal("an unauthorized round still counts as failed")
+	}
+}
+
+// A failed check says what the endpoint answered, its first line only.
+func TestCheckHTTPQuotesTheAnswer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ok" {
+			return
+		}
+		http.Error(w, "record \"order-7\" not found on dc-west\nsecond line", http.StatusNotFound)
+	}))
+	defer srv.Close()
+	if err := CheckHTTP(context.Background(), srv.Client(), srv.URL+"/ok", 0, time.Second); err != nil {
+		t.Fatalf("a 200 failed the check: %v", err)
+	}
+	err := CheckHTTP(context.Background(), srv.Client(), srv.URL+"/orders/7", 0, time.Second)
+	if err == nil || err.Error() != `answered 404: record "order-7" not found on dc-west` {
+		t.Fatalf("error = %v", err)
+	}
+	err = CheckHTTP(context.Background(), srv.Client(), srv.URL+"/orders/7", 200, time.Second)
+	if err == nil || err.Error() != `answered 404, want 200: record "order-7" not found on dc-west` {
+		t.Fatalf("error = %v", err)
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -351,12 +353,33 @@ func CheckHTTP(ctx context.Context, c *http.Client, url string, expect int32, ti
 	if err != nil {
 		return err
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
 	if expect != 0 && resp.StatusCode != int(expect) {
-		return fmt.Errorf("answered %d, want %d", resp.StatusCode, expect)
+		return fmt.Errorf("answered %d, want %d%s", resp.StatusCode, expect, bodyLine(resp.Body))
 	}
 	if expect == 0 && (resp.StatusCode < 200 || resp.StatusCode > 299) {
-		return fmt.Errorf("answered %d", resp.StatusCode)
+		return fmt.Errorf("answered %d%s", resp.StatusCode, bodyLine(resp.Body))
 	}
 	return nil
+}
+
+// bodyLine is the start of a failed answer's first line, so that a drill's
+// report says what the app said ("record order-7 not found") and not only
+// its status; at most 160 printable characters.
+func bodyLine(body io.Reader) string {
+	data, _ := io.ReadAll(io.LimitReader(body, 512))
+	line, _, _ := strings.Cut(string(data), "\n")
+	line = strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return -1
+	}, strings.TrimSpace(line))
+	if len(line) > 160 {
+		line = line[:160] + "…"
+	}
+	if line == "" {
+		return ""
+	}
+	return ": " + line
 }

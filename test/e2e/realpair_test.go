@@ -208,6 +208,32 @@ func TestOperatorPodsMoveTheRealAppWithItsDataAndTraffic(t *testing.T) {
 	}
 	waitSynced(t, east, ns)
 
+	// Isolated drills on dc-west: its copy of the app, restored from the
+	// newest shipped snapshot, answers the drill's check with an order
+	// written on dc-east; a check for an order dc-west lacks fails the drill
+	// with the app's own answer.
+	waitReplicaAfter(t, east, ns, "orders-data", time.Now())
+	westOrders := fmt.Sprintf("http://%s:%d/records/", westNode.HostIP(), testbed.AppPort)
+	drill := func(name, record string) *tandemv1.Switchover {
+		return switchoverTo(t, east, ns, name, tandemv1.SwitchoverDrill, testbed.West, &tandemv1.DrillOptions{
+			Mode:   tandemv1.DrillIsolated,
+			Checks: []tandemv1.DrillCheck{{Name: "orders", HTTP: &tandemv1.HTTPCheck{URL: westOrders + record}}},
+		})
+	}
+	passed := waitSwitchover(t, east, drill("drill", "order-1"), tandemv1.PhaseSucceeded, 2*time.Minute)
+	if rep := passed.Status.Report; rep == nil || !rep.Passed || len(rep.Checks) != 1 || !rep.Checks[0].Passed {
+		t.Fatalf("drill report = %+v", rep)
+	}
+	t.Logf("isolated drill: %s", passed.Status.Report.Summary)
+	failed := waitSwitchover(t, east, drill("drill-missing", "order-never-written"), tandemv1.PhaseFailed, 2*time.Minute)
+	if rep := failed.Status.Report; rep == nil || rep.Passed || len(rep.Checks) != 1 || rep.Checks[0].Passed ||
+		!strings.Contains(rep.Checks[0].Message, "answered 404: record \"order-never-written\" not found on dc-west-real") {
+		t.Fatalf("the drill whose check reads a missing order: report %+v", rep)
+	}
+	t.Logf("drill with a missing order: Failed, check says %q", failed.Status.Report.Checks[0].Message)
+	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, 10*time.Second)
+	waitSynced(t, east, ns)
+
 	// Planned switchover: no order lost, the name leads to dc-west.
 	app, _, err := user.app(ctx)
 	if err != nil {
