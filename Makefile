@@ -75,10 +75,12 @@ image: ## Build the operator image as bin/tandem-operator.tar (no Docker engine;
 ##@ Test
 
 .PHONY: testbed-bins
-testbed-bins: ## Build (once, cached in ~/.cache/tandem) the control-plane, etcd, kwok, CSI sidecar and external-dns binaries.
+testbed-bins: ## Build (once, cached in ~/.cache/tandem) the control-plane, etcd, kwok, CSI sidecar, external-dns and real-node binaries; install BIND and runc from Debian when missing.
+	hack/host-deps.sh
 	hack/build-testbed-bins.sh >/dev/null
 	hack/build-testbed-bins.sh snapshot-controller csi-snapshotter csi-provisioner >/dev/null
 	hack/build-testbed-bins.sh external-dns >/dev/null
+	hack/build-testbed-bins.sh kubelet containerd ctr containerd-shim-runc-v2 bridge host-local loopback >/dev/null
 
 .PHONY: test
 test: testbed-bins $(HELM) ## Run every test: unit, integration against real API servers, the chart, and e2e on the kwok test bed.
@@ -119,7 +121,7 @@ testbed-status: ## Show the test bed clusters.
 	go run ./hack/testbed -dir $(TESTBED_DIR) status
 
 .PHONY: demo
-demo: testbed-bins ## Bring up two data centers, install Tandem in both, and show what works today.
+demo: testbed-bins $(HELM) ## Bring up two data centers with real nodes, helm install Tandem in both, and show what works today.
 	hack/demo.sh
 
 .PHONY: help

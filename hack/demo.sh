@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The demo: two data centers on this machine, Tandem's operator running for
-# each, and a tour of what the current version does. KEEP=1 leaves the test
-# bed and operators running and prints how to poke at them.
+# The demo: two data centers on this machine, each with a real node next to
+# its simulated ones; Tandem's operator built into an image and installed
+# with helm into each, running as pods; and a tour of what the current
+# version does, told by the orders service's own answers to a client that
+# resolves shop.demo.test through the test bed's DNS. KEEP=1 leaves the
+# test bed running and prints how to poke at it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,58 +16,44 @@ step() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
 t0=$(date +%s%N)
 elapsed() { local ms=$(( ($(date +%s%N) - t0) / 1000000 )); printf '%d.%ds' $((ms / 1000)) $((ms % 1000 / 100)); }
 
-pids=()
 cleanup() {
   if [ "${KEEP:-0}" = 1 ]; then return; fi
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  go run ./hack/testbed -dir "$work" down || true
+  "$work/testbed" -dir "$work" down || true
 }
 trap cleanup EXIT
 
 rm -rf "$work"; mkdir -p "$work"
-say "Building the operator and bringing up two data centers, dc-east and dc-west, and a witness"
-go build -o "$work/tandem-operator" ./cmd/tandem-operator
+say "Building the operator's image and bringing up two data centers, dc-east and dc-west, and a witness"
+go build -o "$work/testbed" ./hack/testbed
 go build -o "$work/kubectl-tandem" ./cmd/kubectl-tandem
 export PATH="$work:$PATH"   # so that `kubectl tandem` finds the plugin
-step go run ./hack/testbed -dir "$work" up -witness -storage -replication-delay 500ms -dns demo.test
+step go run ./hack/image -o "$work/tandem-operator.tar" -tag ghcr.io/tandem-dev/tandem-operator:dev
+echo "Each data center: a control plane, a simulated node and a real one (kubelet, containerd, runc)."
+step "$work/testbed" -dir "$work" up -witness -storage -real-nodes -replication-delay 500ms -dns demo.test
 E="kubectl --kubeconfig $work/dc-east.kubeconfig"
 W="kubectl --kubeconfig $work/dc-west.kubeconfig"
 X="kubectl --kubeconfig $work/witness.kubeconfig"
 $X create namespace tandem-system >/dev/null   # where the pairs' Leases live
+EAST_IP=$("$work/testbed" -dir "$work" address dc-east)
+WEST_IP=$("$work/testbed" -dir "$work" address dc-west)
+step $E get nodes -o wide
 
-say "Installing Tandem's CRDs and admission policy into each data center ($(elapsed))"
-for k in "$E" "$W"; do
-  $k apply --server-side -f config/crd/bases >/dev/null
-  $k apply --server-side -f config/admission/switchover_target_policy.yaml >/dev/null
-  $k create namespace tandem-system >/dev/null
-  $k wait --for=condition=Established crd --all --timeout=60s >/dev/null
+say "helm install of the operator into each data center, from the image built above ($(elapsed))"
+HELM=${HELM:-$root/bin/helm}
+for dc in dc-east dc-west; do
+  "$work/testbed" -dir "$work" import "$dc" "$work/tandem-operator.tar"
+  HELM_CACHE_HOME="$work/helm" HELM_CONFIG_HOME="$work/helm" HELM_DATA_HOME="$work/helm" \
+    "$HELM" install tandem charts/tandem --kubeconfig "$work/$dc.kubeconfig" --namespace tandem-system \
+    --create-namespace --values hack/demo-values.yaml --set clusterName="$dc" --wait --timeout 2m | sed -n '1,/^STATUS/p' | sed 's/^/  /'
 done
-$E get crd -o custom-columns=CRD:.metadata.name,ESTABLISHED:.status.conditions[1].status
+step $E get pods -n tandem-system -o wide
+echo "Two replicas per data center, leader-elected; the chart brought the CRDs, the RBAC and the admission policy."
 
-say "Starting an operator for each data center, as local processes ($(elapsed))"
-declare -A operator
-start_operator() {
-  local dc=$1 port
-  port=$(go run ./hack/testbed freeport)
-  "$work/tandem-operator" --kubeconfig "$work/$dc.kubeconfig" --cluster-name "$dc" \
-    --leader-election-namespace tandem-system --metrics-bind-address 0 \
-    --health-probe-bind-address "127.0.0.1:$port" >>"$work/operator-$dc.log" 2>&1 &
-  pids+=($!); operator[$dc]=$!
-  echo "  $dc operator: pid $!, log $work/operator-$dc.log, health http://127.0.0.1:$port/readyz"
-}
-for dc in dc-east dc-west; do start_operator "$dc"; done
-
-# orders FILE CLUSTER prints where the CSI driver of the test bed keeps a file
-# of the orders PVC's volume on CLUSTER (there is no kubelet to mount it).
-orders() {
-  local k="kubectl --kubeconfig $work/$2.kubeconfig" pv
-  pv=$($k get pvc orders -n shop -o jsonpath='{.spec.volumeName}')
-  echo "$work/storage/$2/volumes/$($k get pv "$pv" -o jsonpath='{.spec.csi.volumeHandle}')/$1"
-}
+# app TARGET ... is a client of the orders service: a name is resolved
+# through the test bed's BIND, as a user's client would.
+app() { "$work/testbed" -dir "$work" app "$@"; }
 # dns NAME prints what the test bed's BIND answers for NAME.
-go build -o "$work/testbed" ./hack/testbed
-dns() { "$work/testbed" -dir "$work" dns "$1"; }
+dns() { "$work/testbed" -dir "$work" dns "$@"; }
 # wait_dns NAME WANT waits until BIND answers WANT for NAME.
 wait_dns() {
   local i
@@ -81,12 +70,15 @@ replica_after() {
 say "dc-east runs the shop ($(elapsed))"
 $E label nodes --all topology.kubernetes.io/zone=east-1 >/dev/null
 $E create namespace shop >/dev/null
-$E apply -f hack/demo-app.yaml >/dev/null
+$E apply -f hack/demo-app.yaml -f hack/demo-orders.yaml >/dev/null
 $E wait --for=condition=Available deployment/storefront -n shop --timeout=60s >/dev/null
+until [ "$($E get pods -n shop -l app=orders -o jsonpath='{.items[0].status.phase}' 2>/dev/null)" = Running ]; do sleep 0.2; done
 step $E get deployments,configmaps,services,pvc -n shop -l app.kubernetes.io/part-of=shop
-until [ "$($E get pvc orders -n shop -o jsonpath='{.status.phase}')" = Bound ]; do sleep 0.2; done
-echo "order 1 (taken on dc-east)" >"$(orders orders.log dc-east)"
-echo "The orders volume holds orders.log: $(cat "$(orders orders.log dc-east)")"
+step $E get pods -n shop -o wide
+echo "The orders service runs on the real node, serving on dc-east's address $EAST_IP, with the orders PVC mounted;"
+echo "it is not Ready until its volume holds its data. The first order initialises it:"
+step app "$EAST_IP" put order-1 "2 coffees (taken on dc-east)"
+$E wait --for=condition=Available deployment/orders -n shop --timeout=60s >/dev/null
 
 say "Pairing the data centers: kubeconfig Secrets on each side, the HAPair and SyncPolicy on dc-east only ($(elapsed))"
 for pair in "dc-east dc-west" "dc-west dc-east"; do
@@ -95,17 +87,19 @@ for pair in "dc-east dc-west" "dc-west dc-east"; do
   $k create namespace shop >/dev/null 2>&1 || true
   # Each side holds the kubeconfigs of the other side and of the witness,
   # with certificates embedded.
+  # The operators run in pods: the kubeconfigs name the API servers where
+  # pods reach them (each data center's address on the pod network).
   $k -n shop create secret generic "$2-kubeconfig" \
-    --from-literal=kubeconfig="$(kubectl --kubeconfig "$work/$2.kubeconfig" config view --raw --flatten)" >/dev/null
+    --from-literal=kubeconfig="$("$work/testbed" -dir "$work" pod-kubeconfig "$2")" >/dev/null
   $k -n shop create secret generic witness-kubeconfig \
-    --from-literal=kubeconfig="$(kubectl --kubeconfig "$work/witness.kubeconfig" config view --raw --flatten)" >/dev/null
+    --from-literal=kubeconfig="$("$work/testbed" -dir "$work" pod-kubeconfig witness)" >/dev/null
 done
 $E apply -f config/samples/tandem_v1alpha1_syncpolicy.yaml >/dev/null
-sed "s/DNS_SERVER/$("$work/testbed" -dir "$work" dns)/" hack/demo-pair.yaml | $E apply -f - >/dev/null
+sed -e "s/DNS_SERVER/$(dns)/" -e "s/EAST_IP/$EAST_IP/" -e "s/WEST_IP/$WEST_IP/" hack/demo-pair.yaml | $E apply -f - >/dev/null
 echo "The sample policy copies what is labelled app.kubernetes.io/part-of=shop, except Secrets,"
 echo "maps the image registry and storage class, drops the zone nodeSelector, patches SITE."
 echo "The pair (hack/demo-pair.yaml): Automatic failover, a witness Lease of 4s, probes every 1s;"
-echo "shop.demo.test answers 10.0.1.10 while dc-east is active and 10.0.2.10 while dc-west is."
+echo "shop.demo.test answers $EAST_IP (dc-east's front door) while dc-east is active and $WEST_IP while dc-west is."
 step kubectl tandem plan shop -n shop --kubeconfig "$work/dc-east.kubeconfig"
 
 say "dc-east copies the shop to dc-west ($(elapsed))"
@@ -124,8 +118,9 @@ $W get hapair shop -n shop -o jsonpath='  dc-west sees itself as {.status.localR
 
 say "shop.demo.test follows the active side: dc-east publishes it through its flip instance of external-dns ($(elapsed))"
 t1=$(date +%s%N)
-wait_dns shop.demo.test 10.0.1.10
+wait_dns shop.demo.test "$EAST_IP"
 echo "  BIND answers shop.demo.test: $(dns shop.demo.test) ($(( ($(date +%s%N) - t1) / 1000000 )) ms after the first sync)"
+step app shop.demo.test get order-1
 $E wait --for=condition=TrafficReady hapair/shop -n shop --timeout=60s >/dev/null
 $E get hapair shop -n shop -o jsonpath='  TrafficReady: {.status.conditions[?(@.type=="TrafficReady")].message}{"\n"}'
 
@@ -160,46 +155,51 @@ echo "\$ kubectl create (a Switchover targeting dc-north)"
 echo "$out" | sed 's/^  */  /'
 
 say "A rehearsal: an isolated drill brings dc-west's copy up next to production ($(elapsed))"
-step kubectl tandem drill shop --to dc-west --name rehearsal -n shop --kubeconfig "$work/dc-east.kubeconfig"
+echo "Its check asks dc-west's copy of the orders service, restored from the newest snapshot, for order 1:"
+step kubectl tandem drill shop --to dc-west --name rehearsal --check-http "http://$WEST_IP:8080/records/order-1" -n shop --kubeconfig "$work/dc-east.kubeconfig"
 echo "  roles and epoch untouched, dc-west back at 0; drill.shop.demo.test now answers: $(dns drill.shop.demo.test), shop.demo.test still $(dns shop.demo.test)"
 
 say "A planned switchover to dc-west, and back: nothing lost ($(elapsed))"
 $E -n shop patch configmap shop-config --type merge -p '{"data":{"LAST_WRITE":"just before the switchover"}}' >/dev/null
-echo "order 2 (written on dc-east just before the switchover)" >>"$(orders orders.log dc-east)"
+step app shop.demo.test put order-2 "a croissant (just before the switchover)"
 step kubectl tandem switchover shop --to dc-west --name to-west -n shop --kubeconfig "$work/dc-east.kubeconfig"
 $W get configmap shop-config -n shop -o jsonpath='  dc-west has LAST_WRITE={.data.LAST_WRITE}{"\n"}'
-echo "  BIND answers shop.demo.test: $(dns shop.demo.test) (dc-west's address)"
-echo "  dc-west's orders volume, restored from the final snapshot:"; sed 's/^/    /' "$(orders orders.log dc-west)"
+echo "  BIND answers shop.demo.test: $(dns shop.demo.test) (dc-west's address); the orders, from dc-west's restored volume:"
+step app shop.demo.test get order-1
+step app shop.demo.test get order-2
 step kubectl tandem status shop -n shop --kubeconfig "$work/dc-west.kubeconfig"
 kubectl tandem switchover shop --to dc-east --name to-east -n shop --kubeconfig "$work/dc-west.kubeconfig" | grep -E '^(RTO|Phase|Traffic)' | sed 's/^/  and back to dc-east: /'
 echo "  BIND answers shop.demo.test: $(dns shop.demo.test)"
 step $E get hapair shop -n shop
 
-say "dc-east goes dark: its control plane and its operator stop ($(elapsed))"
-echo "order 3 (written on dc-east before it goes dark)" >>"$(orders orders.log dc-east)"
+say "dc-east goes dark: its control plane, its node and everything on it stop ($(elapsed))"
+step app shop.demo.test put order-3 "tea for two (before dc-east goes dark)"
 written=$(date -u +%Y-%m-%dT%H:%M:%SZ); sleep 1
 replica_after dc-east "$written"
-echo "  order 3 is in a snapshot usable on dc-west; then dc-east writes order 4 and dies"
-echo "order 4 (written on dc-east after its last snapshot)" >>"$(orders orders.log dc-east)"
-kill "${operator[dc-east]}"; wait "${operator[dc-east]}" 2>/dev/null || true
-step go run ./hack/testbed -dir "$work" stop dc-east
+echo "  order 3 is in a snapshot usable on dc-west; then dc-east takes order 4 and goes dark,"
+echo "  its control plane, its operators' pods and the orders service with it"
+step app shop.demo.test put order-4 "a cake (after dc-east's last snapshot)"
+step "$work/testbed" -dir "$work" stop dc-east
 t1=$(date +%s%N)
 until [ "$($W get hapair shop -n shop -o jsonpath='{.status.localRole}/{.status.epoch}')" = Active/4 ]; do sleep 0.1; done
 echo "  dc-west Active at epoch 4 after $(( ($(date +%s%N) - t1) / 1000000 )) ms: 3 failed probe rounds, then the witness Lease expired and dc-west took it"
-$W wait --for=condition=Available deployment/storefront -n shop --timeout=60s >/dev/null
-echo "  storefront Available on dc-west after $(( ($(date +%s%N) - t1) / 1000000 )) ms"
+$W wait --for=condition=Available deployment/storefront deployment/orders -n shop --timeout=60s >/dev/null
+echo "  storefront and orders Available on dc-west after $(( ($(date +%s%N) - t1) / 1000000 )) ms"
 $W wait --for=jsonpath='{.status.phase}'=Succeeded switchover/shop-failover-4 -n shop --timeout=60s >/dev/null
 step $W get switchovers -n shop
 $W get switchover shop-failover-4 -n shop -o jsonpath='{range .status.steps[*]}  {.name}: {.phase}, {.message}{"\n"}{end}'
-echo "  dc-west's orders volume, restored from the newest snapshot (order 4 came after it):"; sed 's/^/    /' "$(orders orders.log dc-west)"
-wait_dns shop.demo.test 10.0.2.10
-echo "  BIND answers shop.demo.test: $(dns shop.demo.test): dc-west's flip instance of external-dns moved it, with dc-east dark"
+wait_dns shop.demo.test "$WEST_IP"
+echo "  BIND answers shop.demo.test: $(dns shop.demo.test): dc-west's flip instance of external-dns moved it, with dc-east dark."
+echo "  The orders, from dc-west's volume restored from the newest snapshot: order 3 is there, order 4 came"
+echo "  after that snapshot and is within the data-loss window the failover reports:"
+step app shop.demo.test get order-3
+app shop.demo.test get order-4 2>&1 | sed 's/^/  /' || true
+$W get switchover shop-failover-4 -n shop -o jsonpath='  data-loss window {.status.dataLossWindow}: changes on dc-east after {.status.dataLossSince}{"\n"}'
 step kubectl tandem status shop -n shop --kubeconfig "$work/dc-west.kubeconfig"
 
 say "dc-east comes back and finds it was replaced ($(elapsed))"
-step go run ./hack/testbed -dir "$work" start dc-east
+step "$work/testbed" -dir "$work" start dc-east
 t1=$(date +%s%N)
-start_operator dc-east
 until [ "$($E get hapair shop -n shop -o jsonpath='{.status.localRole}/{.status.epoch}' 2>/dev/null)" = Standby/4 ]; do sleep 0.2; done
 echo "  dc-east demoted itself $(( ($(date +%s%N) - t1) / 1000000 )) ms after it started"
 $E get deployment storefront -n shop -o jsonpath='  dc-east storefront: replicas {.spec.replicas}, tandem.dev/source-replicas={.metadata.annotations.tandem\.dev/source-replicas} (nothing deleted){"\n"}'
@@ -207,13 +207,15 @@ $E get events.events.k8s.io -n shop --field-selector reason=Demoted -o jsonpath=
 until [ -n "$($E get hapair shop -n shop -o jsonpath='{.status.volumes.kept[0].readyToUse}')" ]; do sleep 0.2; done
 until ! $E get pvc orders -n shop >/dev/null 2>&1; do sleep 0.2; done
 $E get hapair shop -n shop -o jsonpath='  dc-east kept its own orders volume, with order 4, in VolumeSnapshot {.status.volumes.kept[0].name} before giving up the PVC{"\n"}'
+$E get deployment orders -n shop -o jsonpath='  dc-east orders: replicas {.spec.replicas}; its container stopped{"\n"}'
 echo "  dc-east's external-dns came back; no endpoint there can move the name; BIND still answers shop.demo.test: $(dns shop.demo.test)"
 step $E get hapair shop -n shop
 
 say "Done in $(elapsed)"
 cat <<EOT
-This version has the API with admission validation, the local test bed with
-CSI storage, the sync engine (dependency-ordered copies, kept current,
+This version has the API with admission validation, the operator as an
+image installed with helm, the local test bed with CSI storage and a real
+node per data center (kubelet, containerd, runc), the sync engine (dependency-ordered copies, kept current,
 verified, pruned), roles (epochs, the witness Lease, self-fencing, demotion
 on rejoin; docs/failure-model.md), switchovers: planned, failover, drills
 (docs/switchover.md), volume data carried by CSI snapshots
@@ -225,8 +227,9 @@ if [ "${KEEP:-0}" = 1 ]; then
 
 The test bed is still up (KEEP=1):
   $E get hapairs -A
-  $W get hapairs -A
-  go run ./hack/testbed -dir $work status
-Stop it with: kill ${pids[*]}; go run ./hack/testbed -dir $work down
+  $W get pods -n tandem-system -o wide
+  $work/testbed -dir $work app shop.demo.test get order-1
+  $work/testbed -dir $work status
+Stop it with: $work/testbed -dir $work down
 EOT
 fi

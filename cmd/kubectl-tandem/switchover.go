@@ -25,8 +25,9 @@ type moveOptions struct {
 	timeout  time.Duration
 	noFollow bool
 	// drill only
-	mode    string
-	holdFor time.Duration
+	mode      string
+	holdFor   time.Duration
+	checkHTTP []string
 }
 
 func newMoveCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, typ tandemv1.SwitchoverType) *cobra.Command {
@@ -70,6 +71,10 @@ func newMoveCommand(flags *genericclioptions.ConfigFlags, streams genericiooptio
 					so.Spec.Drill.Mode = tandemv1.DrillLive
 					so.Spec.Drill.HoldFor = &metav1.Duration{Duration: o.holdFor}
 				}
+				for i, url := range o.checkHTTP {
+					so.Spec.Drill.Checks = append(so.Spec.Drill.Checks, tandemv1.DrillCheck{
+						Name: fmt.Sprintf("http-%d", i+1), HTTP: &tandemv1.HTTPCheck{URL: url}})
+				}
 			}
 			if err := c.Create(cmd.Context(), so); err != nil {
 				return fmt.Errorf("creating the Switchover: %w", err)
@@ -89,6 +94,7 @@ func newMoveCommand(flags *genericclioptions.ConfigFlags, streams genericiooptio
 	if typ == tandemv1.SwitchoverDrill {
 		cmd.Flags().StringVar(&o.mode, "mode", "Isolated", "Isolated or Live.")
 		cmd.Flags().DurationVar(&o.holdFor, "hold-for", 5*time.Minute, "In a live drill, how long the standby serves before switching back.")
+		cmd.Flags().StringArrayVar(&o.checkHTTP, "check-http", nil, "A check: the operator GETs this URL once the standby's copy is up, and any 2xx passes (repeatable).")
 	}
 	return cmd
 }

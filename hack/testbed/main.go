@@ -5,6 +5,11 @@
 //	go run ./hack/testbed [-dir DIR] stop|start CLUSTER   (a data center goes dark, or comes back)
 //	go run ./hack/testbed [-dir DIR] down
 //	go run ./hack/testbed freeport      (prints a free port on 127.0.0.1)
+//	go run ./hack/testbed [-dir DIR] address CLUSTER          (the cluster's address on the pod network)
+//	go run ./hack/testbed [-dir DIR] pod-kubeconfig CLUSTER   (a kubeconfig naming that address, for pods)
+//	go run ./hack/testbed [-dir DIR] import CLUSTER TARBALL   (an image into the cluster's real node)
+//	go run ./hack/testbed [-dir DIR] app NAME|IP get KEY | put KEY VALUE | status
+//	    (a client of the test bed's app: a name is resolved through the bed's BIND first)
 //
 // Each data center is a kwok cluster running real control-plane binaries on
 // 127.0.0.1; kubeconfigs are written to DIR/<cluster>.kubeconfig.
@@ -14,6 +19,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,7 +35,7 @@ import (
 func main() {
 	dir := flag.String("dir", ".work/testbed", "Directory holding the clusters' state, logs and kubeconfigs.")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: testbed [-dir DIR] up [-witness] [-storage] [-real-nodes] [-dns ZONE] [-nodes N] | status | stop CLUSTER | start CLUSTER | dns [NAME] | down | freeport\n")
+		fmt.Fprintf(os.Stderr, "usage: testbed [-dir DIR] up [-witness] [-storage] [-real-nodes] [-dns ZONE] [-nodes N] | status | stop CLUSTER | start CLUSTER | dns [NAME] | address CLUSTER | pod-kubeconfig CLUSTER | import CLUSTER TARBALL | app NAME|IP get|put|status | down | freeport\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -93,13 +99,18 @@ func run(ctx context.Context, dir, cmd string, args []string) error {
 		}
 		return nil
 	case "dns":
-		// dns prints the DNS server's address; dns NAME what it answers.
+		// dns prints the DNS server's address (the one pods reach, when it
+		// has one); dns NAME what it answers.
 		srv, err := bed.DNS()
 		if err != nil {
 			return err
 		}
 		if len(args) == 0 {
-			fmt.Println(srv.Addr)
+			if srv.PodAddr != "" {
+				fmt.Println(srv.PodAddr)
+			} else {
+				fmt.Println(srv.Addr)
+			}
 			return nil
 		}
 		got, err := traffic.Answer(ctx, srv.Addr, args[0], "A")
@@ -132,6 +143,36 @@ func run(ctx context.Context, dir, cmd string, args []string) error {
 			fmt.Printf("%-8s %-8s %s  %s\n", n, state, bed.KubeconfigPath(n), strings.Join(parts, " "))
 		}
 		return nil
+	case "address", "pod-kubeconfig", "import":
+		if len(args) < 1 || (cmd == "import") != (len(args) == 2) {
+			return fmt.Errorf("%s needs the name of a cluster (one of %s)%s", cmd, strings.Join(bed.Names(), ", "),
+				map[bool]string{true: " and an image tarball", false: ""}[cmd == "import"])
+		}
+		n, err := bed.Node(args[0])
+		if err != nil {
+			return err
+		}
+		if n == nil {
+			return fmt.Errorf("cluster %s has no address on the pod network: bring the bed up with -real-nodes", args[0])
+		}
+		switch cmd {
+		case "address":
+			fmt.Println(n.HostIP())
+		case "pod-kubeconfig":
+			kc, err := bed.PodKubeconfig(args[0])
+			if err != nil {
+				return err
+			}
+			os.Stdout.Write(kc)
+		case "import":
+			if !n.Kubelet {
+				return fmt.Errorf("cluster %s has no real node", args[0])
+			}
+			return bed.ImportTarball(ctx, n, args[1])
+		}
+		return nil
+	case "app":
+		return appClient(ctx, bed, args)
 	case "freeport":
 		port, err := testbed.FreePort()
 		if err != nil {
@@ -178,4 +219,53 @@ func upDNS(ctx context.Context, bed *testbed.Bed, zone string) (testbed.DNSServe
 		}
 	}
 	return srv, nil
+}
+
+// appClient is a user of the test bed's app (test/app): given a DNS name it
+// asks the bed's BIND for the address first, as a client would, and says
+// which node answered.
+func appClient(ctx context.Context, bed *testbed.Bed, args []string) error {
+	if len(args) < 2 {
+		return fmt.Errorf("app needs a name or address and get KEY, put KEY VALUE or status")
+	}
+	target, addr := args[0], args[0]
+	if net.ParseIP(target) == nil {
+		srv, err := bed.DNS()
+		if err != nil {
+			return err
+		}
+		got, err := traffic.Answer(ctx, srv.Addr, target, "A")
+		if err != nil {
+			return err
+		}
+		if len(got) == 0 {
+			return fmt.Errorf("%s: no address (BIND has no record)", target)
+		}
+		addr = got[0]
+		target += " (" + addr + ")"
+	}
+	app := testbed.NewAppClient(addr)
+	switch {
+	case args[1] == "get" && len(args) == 3:
+		value, node, err := app.Get(ctx, args[2])
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s: %s = %q, served by %s\n", target, args[2], value, node)
+	case args[1] == "put" && len(args) == 4:
+		if err := app.Put(ctx, args[2], args[3]); err != nil {
+			return err
+		}
+		st, _ := app.Status(ctx)
+		fmt.Printf("%s: stored %s = %q on %s\n", target, args[2], args[3], st.Node)
+	case args[1] == "status" && len(args) == 2:
+		st, err := app.Status(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s: served by %s (pod %s), %d records, data created on %s\n", target, st.Node, st.Pod, st.Records, st.DataCreatedOn)
+	default:
+		return fmt.Errorf("app %s: want get KEY, put KEY VALUE or status", target)
+	}
+	return nil
 }

@@ -85,6 +85,12 @@ func (b *Bed) ImportImage(ctx context.Context, n *Node, im *Image) error {
 	if err != nil {
 		return err
 	}
+	return b.ImportTarball(ctx, n, path)
+}
+
+// ImportTarball imports an image tarball (docker save or OCI layout, as
+// `make image` writes) into a real node's containerd.
+func (b *Bed) ImportTarball(ctx context.Context, n *Node, path string) error {
 	bin, err := NodeBinDir()
 	if err != nil {
 		return err
@@ -92,7 +98,7 @@ func (b *Bed) ImportImage(ctx context.Context, n *Node, im *Image) error {
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "ctr"), "--address", n.Socket(), "--namespace", "k8s.io",
 		"images", "import", "--local", path)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("node %s: importing image %s: %w\n%s", n.Name, im.Ref, err, out)
+		return fmt.Errorf("node %s: importing image %s: %w\n%s", n.Name, path, err, out)
 	}
 	return nil
 }
