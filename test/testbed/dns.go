@@ -20,7 +20,7 @@ type BIND struct {
 	Addr string
 	// PodAddr is where pods reach it, when it listens on the pod network.
 	PodAddr string
-	Zone string
+	Zone    string
 	// KeyName and Secret (base64, hmac-sha256) sign updates.
 	KeyName, Secret string
 	Dir             string
