@@ -101,9 +101,10 @@ DURATION ?= 10m
 CHAOS_DIR ?= $(CURDIR)/.work/chaos
 
 .PHONY: chaos
-chaos: testbed-bins ## Run the fault suite: a seeded schedule of faults (SEED, DURATION), with the figures and every broken promise.
+chaos: testbed-bins ## Run the fault suite: a seeded schedule of faults (SEED, DURATION; REAL=1 runs the app on real nodes), with the figures and every broken promise.
 	mkdir -p $(CHAOS_DIR)/seed-$(SEED)
 	TANDEM_CHAOS_SEED=$(SEED) TANDEM_CHAOS_DURATION=$(DURATION) TANDEM_CHAOS_LOGS=$(CHAOS_DIR)/seed-$(SEED) \
+	  $(if $(REAL),TANDEM_CHAOS_REAL_NODES=1) \
 	  go test -count=1 -timeout 4h -v -run '^TestFaultSchedule$$' ./test/e2e/
 
 ##@ Test bed

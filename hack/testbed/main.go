@@ -141,6 +141,9 @@ func run(ctx context.Context, dir, cmd string, args []string) error {
 			}
 			sort.Strings(parts)
 			fmt.Printf("%-8s %-8s %s  %s\n", n, state, bed.KubeconfigPath(n), strings.Join(parts, " "))
+			if node, _ := bed.Node(n); node != nil && node.Kubelet {
+				fmt.Printf("         real node %s at %s, pods on %s\n", node.Name, node.HostIP(), node.Subnet())
+			}
 		}
 		return nil
 	case "address", "pod-kubeconfig", "import":

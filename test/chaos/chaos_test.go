@@ -191,3 +191,23 @@ func TestARunThatDidNotSettleBreaksAPromise(t *testing.T) {
 		t.Fatalf("report:\n%s", b.String())
 	}
 }
+
+// A side whose app was asked serves when it answered, whatever its API
+// server said: a thawed node's app answers while its control plane is still
+// down, and a Deployment scaled up is not serving until its app answers.
+func TestServingIsTheAppsAnswerWhenTheAppWasAsked(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		side Side
+		want bool
+	}{
+		{"simulated, running", Side{Reachable: true, Replicas: 2, Available: 2}, true},
+		{"simulated, dark", Side{}, false},
+		{"real, answers with its API server down", Side{Probed: true, Answers: true}, true},
+		{"real, scaled up but not answering", Side{Reachable: true, Replicas: 1, Available: 1, Probed: true}, false},
+	} {
+		if got := c.side.Serving(); got != c.want {
+			t.Errorf("%s: Serving() = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

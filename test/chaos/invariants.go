@@ -19,10 +19,22 @@ type Side struct {
 	Epoch     int64
 	// Replicas the app's Deployment asks for, and how many are Available.
 	Replicas, Available int32
+	// Probed says the run asked the app itself (a real app on a real
+	// node, at the data center's address), and Answers what it found: a
+	// client got an answer from this side's app, whatever its API server
+	// said or whether it could be read at all.
+	Probed, Answers bool
 }
 
-// Serving is true when the side's app runs and can answer clients.
-func (s Side) Serving() bool { return s.Reachable && s.Replicas > 0 && s.Available > 0 }
+// Serving is true when the side's app runs and can answer clients: when
+// the app itself was asked, its answer; otherwise its Deployment, read
+// through the side's API server.
+func (s Side) Serving() bool {
+	if s.Probed {
+		return s.Answers
+	}
+	return s.Reachable && s.Replicas > 0 && s.Available > 0
+}
 
 // ClaimsActive is true when the side says it is active (a fenced side says
 // Fenced).

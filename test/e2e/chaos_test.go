@@ -36,6 +36,11 @@ const (
 	// demotion, and a full sync pass.
 	chaosSettleBound = 2 * time.Minute
 	chaosWriteLabel  = "chaos.tandem.dev/write"
+	// chaosRealNodesEnv runs the app as a real container on each data
+	// center's real node (make chaos REAL=1): a side serves when its app
+	// answers at the data center's address, which a dark data center's
+	// frozen node cannot and a returning one's thawed node does.
+	chaosRealNodesEnv = "TANDEM_CHAOS_REAL_NODES"
 )
 
 func chaosOptions(t *testing.T) chaos.Options {
@@ -80,7 +85,20 @@ func TestFaultSchedule(t *testing.T) {
 	}
 	opts := chaosOptions(t)
 	ctx := context.Background()
-	bed, clusters := upPairBed(t, false)
+	real := os.Getenv(chaosRealNodesEnv) != ""
+	var bed *testbed.Bed
+	var clusters map[string]*testbed.Cluster
+	if real {
+		requireRealNode(t)
+		bed, clusters = upBed(t, testbed.UpOptions{Witness: true, Nodes: 1, Storage: true, ReplicationDelay: 200 * time.Millisecond, RealNodes: true})
+		installTandem(t, clusters[testbed.East])
+		installTandem(t, clusters[testbed.West])
+		if err := clusters[testbed.Witness].Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tandem-system"}}); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		bed, clusters = upPairBed(t, false)
+	}
 	const ns = "shop"
 	topo := chaos.Topology{DCs: [2]string{testbed.East, testbed.West}, Witness: testbed.Witness}
 	links := map[string]*testbed.Link{}
@@ -101,7 +119,21 @@ func TestFaultSchedule(t *testing.T) {
 		return kc
 	}
 	witnessVia := func(from *testbed.Cluster) []byte { return via(from, clusters[testbed.Witness]) }
-	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverAutomatic, witness: true, peerKubeconfig: via, witnessKubeconfig: witnessVia})
+	pairOpts := pairOptions{ns: ns, mode: tandemv1.FailoverAutomatic, witness: true, peerKubeconfig: via, witnessKubeconfig: witnessVia}
+	appReplicas := int32(2)
+	if real {
+		// The test bed's app as "web", on its volume, protected by
+		// snapshots so that a promoted side has its data.
+		appReplicas = 1
+		pairOpts.app = func(east *testbed.Cluster) { deployApp(t, east, ns, "web", testbed.AppOptions{FrontDoor: true}) }
+		pairOpts.volumes = &tandemv1.VolumeProtection{
+			SnapshotClassName: testbed.SnapshotClass,
+			Interval:          &metav1.Duration{Duration: 2 * time.Second},
+			Retention:         3,
+			HandleMapping:     tandemv1.HandleMapping{Mode: "Template", Template: testbed.CSIReplicaPrefix + "{{.Handle}}"},
+		}
+	}
+	twoSidedPair(t, clusters, pairOpts)
 
 	logs := os.Getenv(chaosLogsEnv)
 	if logs == "" {
@@ -109,8 +141,17 @@ func TestFaultSchedule(t *testing.T) {
 	} else if err := os.MkdirAll(logs, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	d := &chaosDriver{t: t, bed: bed, clusters: clusters, topo: topo, links: links, ns: ns,
-		ops: map[string]*testbed.Operator{}, dark: map[string]bool{}, killed: map[string]bool{}}
+	d := &chaosDriver{t: t, bed: bed, clusters: clusters, topo: topo, links: links, ns: ns, appReplicas: appReplicas,
+		ops: map[string]*testbed.Operator{}, dark: map[string]bool{}, killed: map[string]bool{}, frontDoors: map[string]string{}}
+	if real {
+		for _, dc := range topo.DCs {
+			n, err := bed.Node(dc)
+			if err != nil || n == nil {
+				t.Fatalf("no real node in %s: %v", dc, err)
+			}
+			d.frontDoors[dc] = n.HostIP().String()
+		}
+	}
 	for _, dc := range topo.DCs {
 		// A leader-election takeover (3s lease + 0.5s retry) that fits in
 		// the pair's 4s witness Lease (FailoverSafe).
@@ -127,6 +168,15 @@ func TestFaultSchedule(t *testing.T) {
 	}
 	waitRole(t, clusters[testbed.East], ns, tandemv1.RoleActive, testbed.East, 1, time.Minute)
 	waitRole(t, clusters[testbed.West], ns, tandemv1.RoleStandby, testbed.East, 1, time.Minute)
+	if real {
+		// The app's first record initialises its data; then it is Ready.
+		if err := testbed.NewAppClient(d.frontDoors[testbed.East]).Put(ctx, "first", "the app's data"); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitAvailable(ctx, clusters[testbed.East].Client, ns, "web", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := testbed.Poll(ctx, time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
 		n, _, err := replicasOf(ctx, clusters[testbed.West], ns, "web")
 		return err == nil && n == 0, fmt.Errorf("web on dc-west: %d replicas, %v", n, err)
@@ -173,6 +223,11 @@ type chaosDriver struct {
 	topo     chaos.Topology
 	links    map[string]*testbed.Link
 	ns       string
+	// appReplicas the app runs with on the active side.
+	appReplicas int32
+	// frontDoors are the data centers' addresses of a real app, which the
+	// sampler asks directly; empty on simulated nodes.
+	frontDoors map[string]string
 
 	// mu serialises what changes the processes: the schedule and the
 	// supervisor that restarts an operator which exited by itself, as a
@@ -373,16 +428,24 @@ func every(stop <-chan struct{}, period time.Duration, fn func()) {
 func (d *chaosDriver) readSide(c *testbed.Cluster) chaos.Side {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
+	var side chaos.Side
+	if addr, ok := d.frontDoors[c.Name]; ok {
+		// A client of the app: does this side's app answer?
+		app := testbed.NewAppClient(addr)
+		app.HTTP.Timeout = 300 * time.Millisecond
+		_, err := app.Status(ctx)
+		side.Probed, side.Answers = true, err == nil
+	}
 	pair, err := getPair(ctx, c, d.ns)
 	if err != nil {
-		return chaos.Side{}
+		return side
 	}
 	var dep appsv1.Deployment
 	if err := c.Client.Get(ctx, client.ObjectKey{Namespace: d.ns, Name: "web"}, &dep); err != nil {
-		return chaos.Side{}
+		return side
 	}
-	side := chaos.Side{Reachable: true, Role: string(pair.Status.LocalRole), Active: pair.Status.ActiveCluster,
-		Epoch: pair.Status.Epoch, Available: dep.Status.AvailableReplicas}
+	side.Reachable, side.Role, side.Active = true, string(pair.Status.LocalRole), pair.Status.ActiveCluster
+	side.Epoch, side.Available = pair.Status.Epoch, dep.Status.AvailableReplicas
 	if dep.Spec.Replicas != nil {
 		side.Replicas = *dep.Spec.Replicas
 	}
@@ -480,7 +543,7 @@ func (d *chaosDriver) settle(bound time.Duration) (string, error) {
 		if err != nil || n != 0 {
 			return false, fmt.Errorf("web on the standby %s: %d replicas, %v", standby, n, err)
 		}
-		if err := available(ctx, d.clusters[active].Client, d.ns, "web", 2); err != nil {
+		if err := available(ctx, d.clusters[active].Client, d.ns, "web", d.appReplicas); err != nil {
 			return false, fmt.Errorf("web on the active %s: %w", active, err)
 		}
 		return true, nil

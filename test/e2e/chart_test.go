@@ -45,6 +45,22 @@ func helmInstall(t *testing.T, c *testbed.Cluster, args ...string) string {
 	return out.String()
 }
 
+// upChartBed brings up a bed for a helm-installed pair: the data centers
+// and the witness (its Lease namespace created), and BIND for dnsZone.
+func upChartBed(t *testing.T, opts testbed.UpOptions) (*testbed.Bed, map[string]*testbed.Cluster, testbed.DNSServer) {
+	t.Helper()
+	bed, clusters := upBed(t, opts)
+	if err := clusters[testbed.Witness].Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tandem-system"}}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := bed.StartDNS(dnsZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bed.StopDNS() })
+	return bed, clusters, srv
+}
+
 // serviceAccountKubeconfig writes a kubeconfig that reaches cluster c as
 // ServiceAccount ns/name, with a token from the TokenRequest API: what the
 // operator's pod would get.
@@ -86,16 +102,8 @@ func serviceAccountKubeconfig(t *testing.T, c *testbed.Cluster, ns, name string)
 // the generated least-privilege RBAC is enough for all of it.
 func TestOperatorsRunWithTheChartsRBAC(t *testing.T) {
 	ctx := context.Background()
-	bed, clusters := upBed(t, testbed.UpOptions{Witness: true, Nodes: 1})
+	bed, clusters, srv := upChartBed(t, testbed.UpOptions{Witness: true, Nodes: 1})
 	east, west := clusters[testbed.East], clusters[testbed.West]
-	if err := clusters[testbed.Witness].Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tandem-system"}}); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := bed.StartDNS(dnsZone)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bed.StopDNS() })
 	ops := map[string]*testbed.Operator{}
 	for _, side := range []struct {
 		c    *testbed.Cluster

@@ -214,35 +214,26 @@ func TestPodTrafficNeverLeavesTheMachine(t *testing.T) {
 }
 
 // defaultGateway is the host's default gateway, "" when it has none.
-func defaultGateway(t *testing.T) string {
-	t.Helper()
-	f := strings.Fields(defaultRoute(t))
-	for i := 0; i+1 < len(f); i++ {
-		if f[i] == "via" {
-			return f[i+1]
-		}
-	}
-	return ""
-}
+func defaultGateway(t *testing.T) string { return defaultRouteField(t, "via", "") }
 
-func defaultDevice(t *testing.T) string {
-	t.Helper()
-	f := strings.Fields(defaultRoute(t))
-	for i := 0; i+1 < len(f); i++ {
-		if f[i] == "dev" {
-			return f[i+1]
-		}
-	}
-	return "(none)"
-}
+// defaultDevice is the interface of the host's default route.
+func defaultDevice(t *testing.T) string { return defaultRouteField(t, "dev", "(none)") }
 
-func defaultRoute(t *testing.T) string {
+// defaultRouteField is the word after key in the host's default route, or
+// def.
+func defaultRouteField(t *testing.T, key, def string) string {
 	t.Helper()
 	out, err := exec.Command("ip", "route", "show", "default").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(out)
+	f := strings.Fields(string(out))
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == key {
+			return f[i+1]
+		}
+	}
+	return def
 }
 
 func gatewayOr(gw, def string) string {

@@ -133,16 +133,8 @@ func (r resolvingClient) waitServedBy(t *testing.T, node, key, want string, time
 func TestOperatorPodsMoveTheRealAppWithItsDataAndTraffic(t *testing.T) {
 	requireRealNode(t)
 	ctx := context.Background()
-	bed, clusters := upBed(t, testbed.UpOptions{Witness: true, Nodes: 1, Storage: true, ReplicationDelay: 200 * time.Millisecond, RealNodes: true})
+	bed, clusters, srv := upChartBed(t, testbed.UpOptions{Witness: true, Nodes: 1, Storage: true, ReplicationDelay: 200 * time.Millisecond, RealNodes: true})
 	east, west := clusters[testbed.East], clusters[testbed.West]
-	if err := clusters[testbed.Witness].Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tandem-system"}}); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := bed.StartDNS(dnsZone)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bed.StopDNS() })
 	installOperatorPods(t, bed, east, west)
 	for _, c := range []*testbed.Cluster{east, west} {
 		if err := bed.StartExternalDNS(ctx, c.Name, testbed.ExternalDNSOptions{DNS: srv}); err != nil {
