@@ -140,6 +140,17 @@ func restoreClaim(ctx context.Context, target Cluster, pair PairRef, k ClaimKey,
 		return false, fmt.Sprintf("PVC %s created from %s, waiting for it to bind", k, vs.Name), nil
 	case err != nil:
 		return false, "", fmt.Errorf("reading PVC %s on %s: %w", k, target.Name, err)
+	case pvc.DeletionTimestamp != nil:
+		// Still going (an earlier drill's copy, whose pod a real kubelet
+		// is still stopping): bound or not, it is not the restore, and it
+		// must be gone before the restore can take its name. A drill's is
+		// released from PVC protection once no pod uses it.
+		if pvc.Labels[replicate.DrillLabel] != "" {
+			if err := deleteDrillClaim(ctx, target, &pvc); err != nil {
+				return false, "", err
+			}
+		}
+		return false, fmt.Sprintf("waiting for the PVC %s being deleted to go (finalizers %v)", k, pvc.Finalizers), nil
 	case pvc.Labels[replicate.DrillLabel] != "" && !opts.Drill:
 		// A drill's copy, disposable: it goes without a snapshot.
 		if err := deleteDrillClaim(ctx, target, &pvc); err != nil {

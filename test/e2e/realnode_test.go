@@ -194,7 +194,9 @@ func TestPodTrafficNeverLeavesTheMachine(t *testing.T) {
 		t.Errorf("after the node came back, a packet to the pod goes %q, want through %s", r, node.Bridge())
 	}
 
-	// Inside the pod: its subnet and nothing else.
+	// Inside the pod: no route off the pod range; the range itself goes to
+	// the node's host address, where the blackhole above takes whatever no
+	// bridge claims.
 	pid, err := node.PodPID(string(pod.UID))
 	if err != nil {
 		t.Fatal(err)
@@ -203,10 +205,12 @@ func TestPodTrafficNeverLeavesTheMachine(t *testing.T) {
 		out, err := exec.Command("nsenter", "-t", strconv.Itoa(pid), "-n", "ip", "route", "get", addr).CombinedOutput()
 		return strings.TrimSpace(string(out)), err
 	}
-	if r, err := inPod(node.HostIP().String()); err != nil {
-		t.Errorf("the pod has no route to its node (%s): %v", r, err)
+	for _, addr := range []string{node.HostIP().String(), "10.244.254.7"} {
+		if r, err := inPod(addr); err != nil || !strings.Contains(r, node.HostIP().String()) {
+			t.Errorf("in the pod, %s is routed %q (%v), want to its node %s", addr, r, err, node.HostIP())
+		}
 	}
-	for _, addr := range []string{gatewayOr(gateway, "192.0.2.1"), "1.1.1.1", "10.244.254.7"} {
+	for _, addr := range []string{gatewayOr(gateway, "192.0.2.1"), "1.1.1.1"} {
 		if r, err := inPod(addr); err == nil {
 			t.Errorf("the pod has a route to %s: %s", addr, r)
 		}

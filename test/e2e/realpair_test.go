@@ -217,7 +217,8 @@ func TestOperatorPodsMoveTheRealAppWithItsDataAndTraffic(t *testing.T) {
 		t.Fatalf("drill report = %+v", rep)
 	}
 	t.Logf("isolated drill: %s", passed.Status.Report.Summary)
-	failed := waitSwitchover(t, east, drill("drill-missing", "order-never-written"), tandemv1.PhaseFailed, 2*time.Minute)
+	failed := waitSwitchover(t, east, drill("drill-missing", "order-never-written"), tandemv1.PhaseFailed, 3*time.Minute)
+	logSteps(t, failed)
 	if rep := failed.Status.Report; rep == nil || rep.Passed || len(rep.Checks) != 1 || rep.Checks[0].Passed ||
 		!strings.Contains(rep.Checks[0].Message, "answered 404: record \"order-never-written\" not found on dc-west-real") {
 		t.Fatalf("the drill whose check reads a missing order: report %+v", rep)
