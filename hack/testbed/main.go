@@ -147,9 +147,12 @@ func run(ctx context.Context, dir, cmd string, args []string) error {
 		}
 		return nil
 	case "address", "pod-kubeconfig", "import":
-		if len(args) < 1 || (cmd == "import") != (len(args) == 2) {
-			return fmt.Errorf("%s needs the name of a cluster (one of %s)%s", cmd, strings.Join(bed.Names(), ", "),
-				map[bool]string{true: " and an image tarball", false: ""}[cmd == "import"])
+		want, what := 1, ""
+		if cmd == "import" {
+			want, what = 2, " and an image tarball"
+		}
+		if len(args) != want {
+			return fmt.Errorf("%s needs the name of a cluster (one of %s)%s", cmd, strings.Join(bed.Names(), ", "), what)
 		}
 		n, err := bed.Node(args[0])
 		if err != nil {

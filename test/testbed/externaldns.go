@@ -62,7 +62,7 @@ func (b *Bed) StartDNS(zone string) (DNSServer, error) {
 		return DNSServer{}, err
 	}
 	podIP := ""
-	if nodes, _ := filepath.Glob(filepath.Join(b.Dir, "nodes", "*.json")); len(nodes) > 0 {
+	if len(b.nodeSites()) > 0 {
 		n, err := b.AllocateNode(dnsSite)
 		if err != nil {
 			return DNSServer{}, err

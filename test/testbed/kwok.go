@@ -321,12 +321,8 @@ func (b *Bed) Down(ctx context.Context) error {
 	}
 	errs = append(errs, b.StopDNS())
 	// A node allocated for a cluster whose creation failed.
-	nodes, _ := filepath.Glob(filepath.Join(b.Dir, "nodes", "*.json"))
-	for _, path := range nodes {
-		if strings.HasSuffix(path, "-apiserver-proxy.json") {
-			continue
-		}
-		errs = append(errs, b.DeleteNode(strings.TrimSuffix(filepath.Base(path), ".json")))
+	for _, site := range b.nodeSites() {
+		errs = append(errs, b.DeleteNode(site))
 	}
 	return errors.Join(errs...)
 }

@@ -68,6 +68,20 @@ var kernelDefaults = map[string]string{
 	"kernel/keys/root_maxbytes": "25000000",
 }
 
+// sysctlFile is where a node keeps the value that covers /proc/sys/key.
+func (n *Node) sysctlFile(key string) string {
+	return filepath.Join(n.Dir, "sysctl", strings.ReplaceAll(key, "/", "."))
+}
+
+// nodeBindMounts are the paths containerd, its shims, libcni and the
+// kubelet use whatever their configuration says (trap 6): in the node's
+// mount namespace each is a directory of the node's own.
+var nodeBindMounts = map[string]string{
+	"/run/containerd":     "run-containerd",
+	"/var/lib/cni":        "cni/cache",
+	"/var/log/containers": "container-logs",
+}
+
 // Node is a real node of a data center.
 type Node struct {
 	// Cluster is the data center the node belongs to.
@@ -199,6 +213,17 @@ func (b *Bed) nodeStatePath(cluster string) string {
 	return filepath.Join(b.Dir, "nodes", cluster+".json")
 }
 
+// nodeSites lists the clusters (and the DNS server) that hold a share of
+// the pod network.
+func (b *Bed) nodeSites() []string {
+	paths, _ := filepath.Glob(b.nodeStatePath("*"))
+	var sites []string
+	for _, p := range paths {
+		sites = append(sites, strings.TrimSuffix(filepath.Base(p), ".json"))
+	}
+	return sites
+}
+
 // AllocateNode gives a data center its share of the pod network before
 // its cluster is created: a bridge whose host side, HostIP, is where the
 // cluster's control plane then listens (so that pods reach it, and the
@@ -273,11 +298,13 @@ func (b *Bed) setUpNode(n *Node) error {
 		"kubelet.yaml":                 b.kubeletConfig(n),
 		"resolv.conf":                  "",
 	}
-	for key, value := range kernelDefaults {
-		files[filepath.Join("sysctl", strings.ReplaceAll(key, "/", "."))] = value + "\n"
-	}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(n.Dir, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	for key, value := range kernelDefaults {
+		if err := os.WriteFile(n.sysctlFile(key), []byte(value+"\n"), 0o644); err != nil {
 			return err
 		}
 	}
@@ -338,7 +365,7 @@ func (b *Bed) startAPIServerProxy(n *Node, c *Cluster) error {
 		return err
 	}
 	upstream := strings.TrimPrefix(c.Config.Host, "https://")
-	config := filepath.Join(b.Dir, "nodes", n.Cluster+"-apiserver-proxy.json")
+	config := filepath.Join(b.Dir, "nodes", n.Cluster+"-apiserver-proxy.toxiproxy")
 	if err := writeJSON(config, []map[string]any{{"name": "apiserver", "listen": n.HostIP().String() + ":443",
 		"upstream": upstream, "enabled": true}}); err != nil {
 		return err
@@ -351,12 +378,12 @@ func (b *Bed) startAPIServerProxy(n *Node, c *Cluster) error {
 		"-config", config}, nil); err != nil {
 		return err
 	}
-	return waitFor(10*time.Second, func() bool {
+	return Poll(context.Background(), 10*time.Second, 100*time.Millisecond, func(context.Context) (bool, error) {
 		conn, err := net.DialTimeout("tcp", n.HostIP().String()+":443", time.Second)
 		if err == nil {
 			conn.Close()
 		}
-		return err == nil
+		return err == nil, err
 	})
 }
 
@@ -377,16 +404,10 @@ func holderScript(n *Node) string {
 	var b strings.Builder
 	b.WriteString(joinCgroupScript(n))
 	for key := range kernelDefaults {
-		fmt.Fprintf(&b, "mount --bind %s /proc/sys/%s && ", filepath.Join(n.Dir, "sysctl", strings.ReplaceAll(key, "/", ".")), key)
+		fmt.Fprintf(&b, "mount --bind %s /proc/sys/%s && ", n.sysctlFile(key), key)
 	}
-	// Paths containerd, its shims, libcni and the kubelet use whatever
-	// their configuration says (traps 6): each node gets its own.
-	for target, source := range map[string]string{
-		"/run/containerd":     "run-containerd",
-		"/var/lib/cni":        "cni/cache",
-		"/var/log/containers": "container-logs",
-	} {
-		fmt.Fprintf(&b, "mkdir -p %s && mount --bind %s %s && ", target, filepath.Join(n.Dir, source), target)
+	for target, source := range nodeBindMounts {
+		fmt.Fprintf(&b, "mount --bind %s %s && ", filepath.Join(n.Dir, source), target)
 	}
 	b.WriteString("exec sleep infinity")
 	return b.String()
@@ -399,8 +420,8 @@ func (b *Bed) startNodeProcesses(ctx context.Context, n *Node) error {
 	}
 	// The host side of the bind mounts must exist before the namespace is
 	// made; creating empty directories is all it does to the host.
-	for _, d := range []string{"/run/containerd", "/var/lib/cni", "/var/log/containers"} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	for target := range nodeBindMounts {
+		if err := os.MkdirAll(target, 0o755); err != nil {
 			return err
 		}
 	}
@@ -413,9 +434,9 @@ func (b *Bed) startNodeProcesses(ctx context.Context, n *Node) error {
 		return err
 	}
 	// The mounts are made when the holder execs sleep.
-	if err := waitFor(5*time.Second, func() bool {
+	if err := Poll(ctx, 5*time.Second, 100*time.Millisecond, func(context.Context) (bool, error) {
 		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", holder))
-		return strings.HasSuffix(exe, "/sleep")
+		return strings.HasSuffix(exe, "/sleep"), nil
 	}); err != nil {
 		return fmt.Errorf("node %s: the mount namespace was not made: %w\n%s", n.Name, err, tail(b.nodeLogPath(n, "node-ns")))
 	}
@@ -466,23 +487,12 @@ func (b *Bed) startNodeProcesses(ctx context.Context, n *Node) error {
 	return b.waitNodeReady(ctx, n, 60*time.Second)
 }
 
-// startNodeProcess starts one of the node's processes like the storage's
-// (own process group, log file, PID file).
+// startNodeProcess starts one of the node's processes like the storage's.
 func (b *Bed) startNodeProcess(n *Node, comp string, argv, env []string) error {
-	logFile, err := os.OpenFile(b.nodeLogPath(n, comp), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := startDetached(argv, env, b.nodeLogPath(n, comp), b.nodePIDPath(n, comp)); err != nil {
 		return fmt.Errorf("node %s: starting %s: %w", n.Name, comp, err)
 	}
-	go func() { _ = cmd.Wait() }()
-	return os.WriteFile(b.nodePIDPath(n, comp), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
+	return nil
 }
 
 func (b *Bed) nodePIDPath(n *Node, comp string) string {
@@ -496,36 +506,27 @@ func (b *Bed) nodeLogPath(n *Node, comp string) string {
 	return filepath.Join(b.Dir, "nodes", n.Cluster+"-"+comp+".log")
 }
 
-func (b *Bed) nodePID(n *Node, comp string) (int, error) {
-	data, err := os.ReadFile(b.nodePIDPath(n, comp))
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(strings.TrimSpace(string(data)))
-}
+func (b *Bed) nodePID(n *Node, comp string) (int, error) { return readPID(b.nodePIDPath(n, comp)) }
 
 func (b *Bed) waitNodeReady(ctx context.Context, n *Node, timeout time.Duration) error {
 	c, err := b.Cluster(n.Cluster)
 	if err != nil {
 		return err
 	}
-	var last string
-	err = waitFor(timeout, func() bool {
+	err = Poll(ctx, timeout, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
 		var node corev1.Node
 		if err := c.Client.Get(ctx, client.ObjectKey{Name: n.Name}, &node); err != nil {
-			last = err.Error()
-			return false
+			return false, err
 		}
 		for _, cond := range node.Status.Conditions {
 			if cond.Type == corev1.NodeReady {
-				last = fmt.Sprintf("Ready=%s: %s", cond.Status, cond.Message)
-				return cond.Status == corev1.ConditionTrue
+				return cond.Status == corev1.ConditionTrue, fmt.Errorf("Ready=%s: %s", cond.Status, cond.Message)
 			}
 		}
-		return false
+		return false, nil
 	})
 	if err != nil {
-		return fmt.Errorf("node %s not Ready (%s): %w\n%s", n.Name, last, err, tail(b.nodeLogPath(n, "kubelet")))
+		return fmt.Errorf("node %s not Ready: %w\n%s", n.Name, err, tail(b.nodeLogPath(n, "kubelet")))
 	}
 	return nil
 }
@@ -567,9 +568,9 @@ func setFrozen(n *Node, frozen bool) error {
 	if err := os.WriteFile(path, []byte(state), 0o644); err != nil {
 		return fmt.Errorf("node %s: %w", n.Name, err)
 	}
-	return waitFor(10*time.Second, func() bool {
+	return Poll(context.Background(), 10*time.Second, 100*time.Millisecond, func(context.Context) (bool, error) {
 		got, _ := os.ReadFile(path)
-		return strings.TrimSpace(string(got)) == state
+		return strings.TrimSpace(string(got)) == state, nil
 	})
 }
 
@@ -674,19 +675,6 @@ func run(name string, args ...string) error {
 		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
-}
-
-func waitFor(timeout time.Duration, ok func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		if ok() {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not within %s", timeout)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 func containerdConfig(n *Node) string {

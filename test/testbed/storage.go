@@ -167,21 +167,40 @@ func (b *Bed) startStorageProcesses(name string, opts StorageOptions) error {
 // Ctrl-C at the testbed CLI does not take it down), logging to a file and
 // recording its PID.
 func (b *Bed) startProcess(name, comp string, argv []string) error {
-	logFile, err := os.OpenFile(b.storageLogPath(name, comp), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err := startDetached(argv, nil, b.storageLogPath(name, comp), b.storagePIDPath(name, comp)); err != nil {
+		return fmt.Errorf("cluster %s: starting %s: %w", name, comp, err)
+	}
+	return nil
+}
+
+// startDetached starts argv (with env added to this process's) in its own
+// process group, appending its output to logPath and writing its PID to
+// pidPath, and reaps it when it exits, so it does not linger as a zombie
+// while the test process runs.
+func startDetached(argv, env []string, logPath, pidPath string) error {
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
 	defer logFile.Close()
 	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("cluster %s: starting %s: %w", name, comp, err)
+		return err
 	}
-	// Reap the process when it exits, so it does not linger as a zombie
-	// while the test process runs.
 	go func() { _ = cmd.Wait() }()
-	return os.WriteFile(b.storagePIDPath(name, comp), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
+	return os.WriteFile(pidPath, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
+}
+
+// readPID reads a PID file.
+func readPID(path string) (int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(data)))
 }
 
 // storagePIDs returns the live storage and external-dns processes of a
@@ -189,11 +208,7 @@ func (b *Bed) startProcess(name, comp string, argv []string) error {
 func (b *Bed) storagePIDs(name string) map[string]int {
 	pids := map[string]int{}
 	for _, comp := range siteComponents() {
-		data, err := os.ReadFile(b.storagePIDPath(name, comp))
-		if err != nil {
-			continue
-		}
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && ProcessAlive(pid) {
+		if pid, err := readPID(b.storagePIDPath(name, comp)); err == nil && ProcessAlive(pid) {
 			pids[comp] = pid
 		}
 	}
