@@ -168,6 +168,14 @@ type WitnessSpec struct {
 	RenewInterval *metav1.Duration `json:"renewInterval,omitempty"`
 }
 
+// DataPlaneFence is what stops a side's pods when no operator runs there.
+type DataPlaneFence string
+
+const (
+	DataPlaneFenceNone    DataPlaneFence = "None"
+	DataPlaneFenceSidecar DataPlaneFence = "Sidecar"
+)
+
 // FailoverSpec is how the active side's health is judged.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.probeTimeout) || !has(self.probePeriod) || duration(self.probeTimeout) <= duration(self.probePeriod)",message="spec.failover.probeTimeout must not be longer than spec.failover.probePeriod",fieldPath=".probeTimeout"
@@ -184,6 +192,18 @@ type FailoverSpec struct {
 	// one side dying.
 	// +optional
 	AllowWithoutWitness bool `json:"allowWithoutWitness,omitempty"`
+
+	// DataPlaneFence says what stops this pair's pods when no operator
+	// runs. None: nothing but the operator (the default). Sidecar: every
+	// protected pod serves through Tandem's fence sidecar
+	// (`tandem-operator fence`), which serves only while the side's
+	// serving Lease is renewed; then a standby may also take over (once the
+	// witness Lease expired) from an active side that answers but whose
+	// serving Lease lapsed: its operator is dead and its pods serve nothing.
+	// +kubebuilder:validation:Enum=None;Sidecar
+	// +kubebuilder:default=None
+	// +optional
+	DataPlaneFence DataPlaneFence `json:"dataPlaneFence,omitempty"`
 
 	// ProbePeriod is the time between two probe rounds.
 	// +kubebuilder:default="5s"

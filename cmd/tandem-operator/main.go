@@ -83,6 +83,9 @@ func (o *options) validate() error {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "fence" {
+		os.Exit(runFence(os.Args[2:]))
+	}
 	var opts options
 	opts.bind(flag.CommandLine)
 	zapOpts := ctrlzap.Options{}
@@ -162,7 +165,7 @@ func run(opts options) error {
 	if err := controller.SetupIndexes(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the field indexes: %w", err)
 	}
-	peers, witness, heartbeats := &remote.Peers{Scheme: scheme}, &fence.Witness{}, &controller.Heartbeats{}
+	peers, witness, heartbeats, grants := &remote.Peers{Scheme: scheme}, &fence.Witness{}, &controller.Heartbeats{}, &controller.PeerGrants{}
 	workloads := controller.Workloads{Policies: mgr.GetClient()}
 	switchovers := controller.Switchovers{Reader: mgr.GetClient()}
 
@@ -170,7 +173,7 @@ func run(opts options) error {
 		Client: mgr.GetClient(), ClusterName: opts.clusterName, Syncs: syncs,
 		Peers: peers, Witness: witness, Workloads: workloads, Switchovers: switchovers,
 		Kubeconfig: kubeconfigPolicy, Events: recorder, SyncEvents: pairEvents,
-		APIReader: mgr.GetAPIReader(), TakeoverBudget: opts.takeoverBudget(), Heartbeats: heartbeats,
+		APIReader: mgr.GetAPIReader(), TakeoverBudget: opts.takeoverBudget(), Heartbeats: heartbeats, Grants: grants,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the HAPair controller: %w", err)
 	}
@@ -183,7 +186,7 @@ func run(opts options) error {
 	if err := (&controller.SwitchoverReconciler{
 		Client: mgr.GetClient(), ClusterName: opts.clusterName, LocalConfig: mgr.GetConfig(),
 		Peers: peers, Witness: witness, Syncs: syncs, Workloads: workloads, Switchovers: switchovers,
-		Events: recorder, APIReader: mgr.GetAPIReader(), Heartbeats: heartbeats,
+		Events: recorder, APIReader: mgr.GetAPIReader(), Heartbeats: heartbeats, Grants: grants,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Switchover controller: %w", err)
 	}

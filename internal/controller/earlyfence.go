@@ -144,6 +144,9 @@ func (f *EarlyFence) settle(ctx context.Context, pair *tandemv1.HAPair) error {
 		return nil
 	}
 	setHAPairSummary(pair)
+	if err := closeServing(ctx, f.Client, pair); err != nil {
+		return fmt.Errorf("closing the serving Lease of HAPair %s/%s: %w", pair.Namespace, pair.Name, err)
+	}
 	parked, err := f.Workloads.Park(ctx, f.Client, pair)
 	if err != nil {
 		return fmt.Errorf("parking the workloads of HAPair %s/%s: %w", pair.Namespace, pair.Name, err)

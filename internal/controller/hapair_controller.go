@@ -72,6 +72,9 @@ type HAPairReconciler struct {
 	// Heartbeats judges the active side's heartbeat on this cluster; the
 	// Switchover controller shares it. No heartbeat guard when nil.
 	Heartbeats *Heartbeats
+	// Grants judges the active side's serving Lease from the standby; the
+	// Switchover controller shares it. A nil Grants sees no grant lapse.
+	Grants *PeerGrants
 }
 
 // hapairScope is the per-reconcile state; the reconciler itself is shared
@@ -98,6 +101,10 @@ type hapairScope struct {
 	// patch writes the pair: the mirror's annotations during the phases,
 	// the status once at the end.
 	patch *patcher[*tandemv1.HAPair]
+	// servingSince is when this round confirmed the active role, for
+	// servingFor; zero when it did not (confirmServing).
+	servingSince time.Time
+	servingFor   time.Duration
 }
 
 // +kubebuilder:rbac:groups=tandem.dev,resources=hapairs,verbs=get;list;watch;update;patch
@@ -173,7 +180,11 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 
 	s := &hapairScope{pair: obj, patch: newPatcher(r.Client, obj)}
 	defer func() {
-		retErr = errors.Join(retErr, r.patchStatus(ctx, s))
+		err := r.patchStatus(ctx, s)
+		if err == nil {
+			r.writeServing(ctx, s)
+		}
+		retErr = errors.Join(retErr, err)
 	}()
 
 	if obj.Spec.Suspend {

@@ -166,9 +166,11 @@ func readHeartbeat(ctx context.Context, c client.Reader, pair *tandemv1.HAPair) 
 }
 
 // excludedFromSync are the objects of a pair that belong to one side and are
-// never copied: its kubeconfig and TSIG Secrets, and the heartbeat Lease.
+// never copied: its kubeconfig and TSIG Secrets, the heartbeat Lease and the
+// serving Lease.
 func excludedFromSync(pair *tandemv1.HAPair) map[plan.Ref]bool {
 	out := replicate.PairSecrets(pair)
 	out[heartbeatRef(pair)] = true
+	out[servingRef(pair)] = true
 	return out
 }

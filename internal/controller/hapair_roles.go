@@ -25,9 +25,13 @@ func recordOf(pair *tandemv1.HAPair) fence.Record {
 	return fence.Record{Active: pair.Status.ActiveCluster, Epoch: pair.Status.Epoch}
 }
 
-// leaseRef locates the pair's witness Lease.
+// leaseRef locates the pair's witness Lease. A pair without a witness gets
+// the defaults, which still time its serving Lease.
 func leaseRef(pair *tandemv1.HAPair) fence.LeaseRef {
 	w := pair.Spec.Witness
+	if w == nil {
+		w = &tandemv1.WitnessSpec{}
+	}
 	ref := fence.LeaseRef{
 		Namespace: w.Namespace, Name: fence.LeaseName(pair.Namespace, pair.Name), Duration: 15 * time.Second,
 		Grace: probePeriod(pair) + 3*probeTimeout(pair),
@@ -136,11 +140,13 @@ func (r *HAPairReconciler) reconcileRoles(ctx context.Context, s *hapairScope) (
 	case fence.Unconfirmed:
 		return r.stayUnconfirmed(s, nil)
 	case fence.Claim:
+		confirmed := r.now()
 		if d.AcquireLease {
 			if err := r.Witness.Acquire(ctx, s.witness, leaseRef(pair), r.ClusterName, d.Record.Epoch); err != nil {
 				return r.stayUnconfirmed(s, err)
 			}
 		}
+		s.confirmServing(confirmed, leaseRef(pair).Duration)
 		setRecord(pair, d.Record, s.peer.Name, r.ClusterName)
 		pair.Status.LocalRole = tandemv1.RoleActive
 		r.setRolesAgreed(s)
@@ -190,6 +196,10 @@ func (r *HAPairReconciler) demote(ctx context.Context, s *hapairScope, source st
 	pair := s.pair
 	rec := recordOf(pair)
 	r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
+	// The pods stop serving first: parking them takes their grace period.
+	if err := closeServing(ctx, r.servingClient(), pair); err != nil {
+		return fmt.Errorf("demoting %s: %w", r.ClusterName, err)
+	}
 	parked, err := r.Workloads.Park(ctx, r.Client, pair)
 	if err != nil {
 		return fmt.Errorf("demoting %s after %s showed %s: %w", r.ClusterName, source, rec, err)
@@ -253,6 +263,7 @@ func (r *HAPairReconciler) holdActiveRole(ctx context.Context, s *hapairScope) (
 			"%s holds the witness Lease again at epoch %d and nobody took over; %d workloads restored", r.ClusterName, pair.Status.Epoch, restored.changed)
 	}
 	pair.Status.LocalRole = tandemv1.RoleActive
+	s.confirmServing(servingConfirmed(in, r.now()), leaseRef(pair).Duration)
 	if d.Action == fence.ServeWithoutWitness {
 		setServingWithoutWitness(pair, r.ClusterName, s.peer.Name, in.RenewErr, in.LeaseDuration)
 		return ctrl.Result{}, nil
@@ -261,11 +272,28 @@ func (r *HAPairReconciler) holdActiveRole(ctx context.Context, s *hapairScope) (
 	return ctrl.Result{}, nil
 }
 
+// servingConfirmed is when the active role was last confirmed: the newer
+// of the last witness renewal and the last probe round that reached the
+// peer, the two MustFence counts; now for a pair without a witness, whose
+// active side serves as long as its operator runs.
+func servingConfirmed(in fence.HoldInput, now time.Time) time.Time {
+	if !in.Witness {
+		return now
+	}
+	if in.LastPeerContact.After(in.LastRenew) {
+		return in.LastPeerContact
+	}
+	return in.LastRenew
+}
+
 // fence stops an active side that has renewed the witness Lease and
 // reached its peer neither within the lease duration.
 func (r *HAPairReconciler) fence(ctx context.Context, s *hapairScope, renewErr error) (ctrl.Result, error) {
 	pair := s.pair
 	wasFenced := pair.Status.LocalRole == tandemv1.RoleFenced
+	if err := closeServing(ctx, r.servingClient(), pair); err != nil {
+		return ctrl.Result{}, fmt.Errorf("fencing %s: %w", r.ClusterName, err)
+	}
 	parked, err := r.Workloads.Park(ctx, r.Client, pair)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("fencing %s: %w", r.ClusterName, err)
@@ -304,8 +332,18 @@ func (r *HAPairReconciler) reconcileFailureDetection(ctx context.Context, s *hap
 			return ctrl.Result{}, nil
 		}
 	}
+	// An active side that answers but whose grant lapsed serves nothing:
+	// its operator is dead. The witness Lease still decides when this side
+	// may take over.
+	lapsed, lapsedWhy := false, ""
+	if pair.Status.LocalRole == tandemv1.RoleStandby && sidecarFenced(pair) && !lostByProbes {
+		var err error
+		if lapsed, lapsedWhy, err = r.Grants.Lapsed(ctx, s.peerClient, pair, r.now()); err != nil {
+			log.FromContext(ctx).V(1).Info("Could not read the active side's serving Lease", "error", err.Error())
+		}
+	}
 	action := fence.DecideTakeover(fence.TakeoverInput{
-		Role: fence.Role(pair.Status.LocalRole), Lost: lostByProbes || peerFenced(s),
+		Role: fence.Role(pair.Status.LocalRole), Lost: lostByProbes || peerFenced(s) || lapsed,
 		Automatic: pair.Spec.Failover.Mode == tandemv1.FailoverAutomatic,
 		Witness:   pair.Spec.Witness != nil, WitnessAnswered: s.witness != nil,
 	})
@@ -313,7 +351,11 @@ func (r *HAPairReconciler) reconcileFailureDetection(ctx context.Context, s *hap
 		return ctrl.Result{}, nil
 	}
 	lost := fmt.Sprintf("%s, the active side, is lost: %s", pair.Status.ActiveCluster, s.health.Describe(pair.Status.ActiveCluster))
-	if !lostByProbes {
+	switch {
+	case lostByProbes:
+	case lapsed:
+		lost = fmt.Sprintf("%s, the active side, answers but %s", pair.Status.ActiveCluster, lapsedWhy)
+	default:
 		lost = fmt.Sprintf("%s, the active side, answers but is fenced: it serves nothing", pair.Status.ActiveCluster)
 	}
 	epoch := pair.Status.Epoch + 1

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -223,6 +224,17 @@ func TestActiveSideSyncsThePairAndReports(t *testing.T) {
 	if pair.Status.ActiveCluster != "dc-east" || pair.Status.StandbyCluster != "dc-west" || pair.Status.LocalRole != tandemv1.RoleActive {
 		t.Errorf("roles: active %q standby %q local %q", pair.Status.ActiveCluster, pair.Status.StandbyCluster, pair.Status.LocalRole)
 	}
+	// The active side grants its pods' fence sidecars the right to serve
+	// (a pair without a witness: for the default 15s from each round).
+	waitFor(t, "the active side's serving Lease grants dc-east", func(ctx context.Context) (bool, error) {
+		var l coordinationv1.Lease
+		if err := east.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: fence.ServingLeaseName("shop")}, &l); err != nil {
+			return false, err
+		}
+		ok := l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity == "dc-east" && l.Spec.LeaseDurationSeconds != nil && *l.Spec.LeaseDurationSeconds == 15 &&
+			l.Spec.RenewTime != nil && time.Since(l.Spec.RenewTime.Time) < 15*time.Second
+		return ok, fmt.Errorf("serving Lease %+v", l.Spec)
+	})
 	if s := pair.Status.Sync; s == nil || s.Selected != 4 || s.InSync != 4 || s.LastFullSync == nil {
 		t.Errorf("sync summary = %+v, want 4 selected and in sync (Namespace, ConfigMap, ServiceAccount, Deployment)", s)
 	}

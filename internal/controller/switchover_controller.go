@@ -56,6 +56,9 @@ type SwitchoverReconciler struct {
 	// Heartbeats judges the active side's heartbeat here, shared with the
 	// HAPair controller; a Failover does not promote while it is fresh.
 	Heartbeats *Heartbeats
+	// Grants judges the active side's serving Lease, shared with the
+	// HAPair controller.
+	Grants *PeerGrants
 	Events     events.EventRecorder
 	// APIReader reads this cluster uncached (the manager's API reader);
 	// the cached client when nil.

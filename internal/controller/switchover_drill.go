@@ -84,6 +84,9 @@ func (r *SwitchoverReconciler) stopStandby(ctx context.Context, s *switchoverSco
 	if s.peer == nil {
 		return switchover.Waiting(fmt.Sprintf("cannot reach %s: %v", s.obj.Spec.TargetCluster, s.peerErr), time.Second), nil
 	}
+	if err := r.endSwitchoverServing(ctx, s); err != nil {
+		return switchover.Result{}, err
+	}
 	n, err := r.Workloads.Park(ctx, s.peer, s.pair)
 	if err != nil {
 		return switchover.Result{}, err
@@ -122,6 +125,9 @@ func (d *drillRunner) rollBack(ctx context.Context, s *switchoverScope) (switcho
 	if s.peer == nil {
 		return switchover.Waiting(fmt.Sprintf("waiting for %s to answer, to scale it back to 0: %v", s.obj.Spec.TargetCluster, s.peerErr), probePeriod(s.pair)), nil
 	}
+	if err := r.endSwitchoverServing(ctx, s); err != nil {
+		return switchover.Result{}, err
+	}
 	if _, err := r.Workloads.Park(ctx, s.peer, s.pair); err != nil {
 		return switchover.Result{}, err
 	}
@@ -154,6 +160,12 @@ func report(s *switchoverScope) *tandemv1.SwitchoverReport {
 // each once, and records the results; a failed check fails the drill's
 // report, not the step, so the cleanup always runs.
 func (r *SwitchoverReconciler) runChecks(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	if s.peer != nil {
+		// The standby's fence sidecars serve the drill's checks.
+		if err := r.openSwitchoverServing(ctx, s); err != nil {
+			return switchover.Result{}, err
+		}
+	}
 	rep := report(s)
 	opts := drillOptions(s.obj)
 	done := map[string]bool{}

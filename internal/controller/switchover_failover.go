@@ -84,7 +84,7 @@ func (r *SwitchoverReconciler) confirmLoss(ctx context.Context, s *switchoverSco
 		return switchover.Result{}, err
 	}
 	v := switchover.ConfirmLoss(switchover.LossCheck{Pair: s.pair, Target: r.ClusterName, Health: s.health, Probed: s.probed,
-		PeerFenced: r.peerFenced(ctx, s), Heartbeat: age, HeartbeatFresh: fresh})
+		PeerFenced: r.peerFenced(ctx, s) || r.peerLapsed(ctx, s), Heartbeat: age, HeartbeatFresh: fresh})
 	period := probePeriod(s.pair)
 	switch {
 	case v.Fail:
@@ -135,6 +135,15 @@ func (r *SwitchoverReconciler) promote(ctx context.Context, s *switchoverScope) 
 		return switchover.Failed(fmt.Sprintf("the pair's record moved on to %s", rec)), nil
 	}
 	if err := writePairRecord(ctx, r.Client, pair, want, s.obj.Status.FromCluster, r.ClusterName, tandemv1.RoleActive); err != nil {
+		return switchover.Result{}, err
+	}
+	// The Lease this failover took confirms the role, for as long as it
+	// lasts from its acquisition; the pair's next round renews it.
+	confirmed := r.now()
+	if pair.Spec.Witness != nil {
+		confirmed = r.Witness.LastRenew(leaseRef(pair))
+	}
+	if err := openPromotedServing(ctx, r.servingClient(), pair, r.ClusterName, confirmed); err != nil {
 		return switchover.Result{}, err
 	}
 	pairEvent(r.Events, pair, corev1.EventTypeNormal, tandemv1.PromotedReason, actionPromote, "%s became active at epoch %d through Switchover %s", r.ClusterName, epoch, s.obj.Name)
@@ -197,4 +206,15 @@ func (r *SwitchoverReconciler) recordDataLoss(ctx context.Context, s *switchover
 		what += ", or the oldest volume snapshot restored"
 	}
 	return switchover.Succeeded(fmt.Sprintf("%s; data-loss window at most %s: %s) may be lost", msg, st.DataLossWindow.Duration, what)), nil
+}
+
+// peerLapsed is true when the active side answers but its serving Lease has
+// lapsed (PeerGrants): its operator is dead and its pods serve nothing. Only
+// with a witness, whose Lease this side must still wait out.
+func (r *SwitchoverReconciler) peerLapsed(ctx context.Context, s *switchoverScope) bool {
+	if !sidecarFenced(s.pair) || !s.health.Reachable() || s.peer == nil {
+		return false
+	}
+	lapsed, _, err := r.Grants.Lapsed(ctx, s.peer, s.pair, r.now())
+	return err == nil && lapsed
 }

@@ -100,6 +100,9 @@ func (p *plannedRunner) rollBack(ctx context.Context, s *switchoverScope) (switc
 			rep.TrafficMovedTime, rep.ClientsFollowBy = nil, nil
 		}
 	}
+	if err := r.endSwitchoverServing(ctx, s); err != nil {
+		return switchover.Result{}, err
+	}
 	parked, err := r.Workloads.Park(ctx, s.peer, s.pair)
 	if err != nil {
 		return switchover.Result{}, err
@@ -197,6 +200,11 @@ func (r *SwitchoverReconciler) startOnPeer(ctx context.Context, s *switchoverSco
 	if s.peer == nil {
 		return switchover.Waiting(fmt.Sprintf("cannot reach %s: %v", s.obj.Spec.TargetCluster, s.peerErr), time.Second), nil
 	}
+	// The target's fence sidecars serve before the roles are swapped: a
+	// planned switchover has quiesced this side, a drill runs beside it.
+	if err := r.openSwitchoverServing(ctx, s); err != nil {
+		return switchover.Result{}, err
+	}
 	run, err := r.Workloads.Unpark(ctx, s.peer, s.pair)
 	if err != nil {
 		return switchover.Result{}, err
@@ -222,6 +230,10 @@ func (r *SwitchoverReconciler) swapRoles(ctx context.Context, s *switchoverScope
 			return switchover.Result{}, err
 		}
 	}
+	if err := closeServing(ctx, r.servingClient(), s.pair); err != nil {
+		return switchover.Result{}, err
+	}
+	confirmed := r.now()
 	if s.pair.Spec.Witness != nil {
 		c, err := r.Peers.Witness(s.pair.Namespace, s.pair.Name)
 		if err != nil {
@@ -242,6 +254,11 @@ func (r *SwitchoverReconciler) swapRoles(ctx context.Context, s *switchoverScope
 		if err := writePairRecord(ctx, s.peer, &theirs, want, r.ClusterName, target, tandemv1.RoleActive); err != nil {
 			return switchover.Waiting(err.Error(), time.Second), nil
 		}
+	}
+	// The handover (or this write, without a witness) confirms the
+	// target's role; its operator renews the grant from its own rounds.
+	if err := openPromotedServing(ctx, s.peer, &theirs, target, confirmed); err != nil {
+		return switchover.Waiting(fmt.Sprintf("opening the serving Lease on %s: %v", target, err), time.Second), nil
 	}
 	if err := r.pausePairSync(ctx, s.pair, ""); err != nil {
 		return switchover.Result{}, err

@@ -133,6 +133,21 @@ func (w *Witness) Renew(ctx context.Context, c client.Client, ref LeaseRef, hold
 // as high first. The write carries the Lease's resourceVersion, so of two
 // clusters racing for it exactly one wins.
 func (w *Witness) Acquire(ctx context.Context, c client.Client, ref LeaseRef, holder string, epoch int64) error {
+	start := w.now()
+	err := w.acquire(ctx, c, ref, holder, epoch)
+	if err == nil {
+		// An acquisition renews the Lease as much as a renewal does.
+		w.mu.Lock()
+		if w.renewed == nil {
+			w.renewed = map[string]time.Time{}
+		}
+		w.renewed[ref.key()] = start
+		w.mu.Unlock()
+	}
+	return err
+}
+
+func (w *Witness) acquire(ctx context.Context, c client.Client, ref LeaseRef, holder string, epoch int64) error {
 	lease, err := w.get(ctx, c, ref)
 	if err != nil {
 		return err

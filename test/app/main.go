@@ -21,10 +21,12 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -53,6 +55,21 @@ func main() {
 	mux.HandleFunc("PUT /records/{key}", a.put)
 	log.Printf("app on %s serving %s from %s", a.node, addr, a.dir)
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	// unix:PATH serves on a socket only the pod's own containers reach
+	// (behind the fence sidecar).
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		_ = os.Remove(path)
+		l, err := net.Listen("unix", path)
+		if err != nil {
+			log.Fatal(err)
+		}
+		// The fence sidecar runs as another user; the socket is in the
+		// pod's own volume, which only its containers mount.
+		if err := os.Chmod(path, 0o666); err != nil {
+			log.Fatal(err)
+		}
+		log.Fatal(srv.Serve(l))
+	}
 	log.Fatal(srv.ListenAndServe())
 }
 

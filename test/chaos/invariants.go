@@ -24,6 +24,10 @@ type Side struct {
 	// client got an answer from this side's app, whatever its API server
 	// said or whether it could be read at all.
 	Probed, Answers bool
+	// Lapsed says the side's pods serve through the fence sidecar and its
+	// serving Lease had run out when it was read: whatever its record
+	// says, it cannot serve.
+	Lapsed bool
 }
 
 // Serving is true when the side's app runs and can answer clients: when
@@ -37,8 +41,9 @@ func (s Side) Serving() bool {
 }
 
 // ClaimsActive is true when the side says it is active (a fenced side says
-// Fenced).
-func (s Side) ClaimsActive() bool { return s.Reachable && s.Role == "Active" }
+// Fenced, and a side whose fence sidecars' grant lapsed is fenced whatever
+// its record, which nobody can correct while its operator is dead).
+func (s Side) ClaimsActive() bool { return s.Reachable && s.Role == "Active" && !s.Lapsed }
 
 // Sample of both data centers, in the order of Topology.DCs.
 type Sample struct {

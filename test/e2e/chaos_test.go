@@ -13,11 +13,14 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/fence"
 	"github.com/tandem-dev/tandem/test/chaos"
 	"github.com/tandem-dev/tandem/test/testbed"
 )
@@ -125,7 +128,10 @@ func TestFaultSchedule(t *testing.T) {
 		// The test bed's app as "web", on its volume, protected by
 		// snapshots so that a promoted side has its data.
 		appReplicas = 1
-		pairOpts.app = func(east *testbed.Cluster) { deployApp(t, east, ns, "web", testbed.AppOptions{FrontDoor: true}) }
+		pairOpts.fence = true
+		pairOpts.app = func(east *testbed.Cluster) {
+			deployApp(t, east, ns, "web", testbed.AppOptions{FrontDoor: true, Fence: "shop"})
+		}
 		pairOpts.volumes = &tandemv1.VolumeProtection{
 			SnapshotClassName: testbed.SnapshotClass,
 			Interval:          &metav1.Duration{Duration: 2 * time.Second},
@@ -170,7 +176,7 @@ func TestFaultSchedule(t *testing.T) {
 	waitRole(t, clusters[testbed.West], ns, tandemv1.RoleStandby, testbed.East, 1, time.Minute)
 	if real {
 		// The app's first record initialises its data; then it is Ready.
-		if err := testbed.NewAppClient(d.frontDoors[testbed.East]).Put(ctx, "first", "the app's data"); err != nil {
+		if err := putThroughFence(ctx, testbed.NewAppClient(d.frontDoors[testbed.East]), "first", "the app's data"); err != nil {
 			t.Fatal(err)
 		}
 		if err := waitAvailable(ctx, clusters[testbed.East].Client, ns, "web", 1); err != nil {
@@ -449,11 +455,20 @@ func (d *chaosDriver) readSide(c *testbed.Cluster) chaos.Side {
 	if dep.Spec.Replicas != nil {
 		side.Replicas = *dep.Spec.Replicas
 	}
+	if pair.Spec.Failover.DataPlaneFence == tandemv1.DataPlaneFenceSidecar {
+		var l coordinationv1.Lease
+		if err := c.Client.Get(ctx, client.ObjectKey{Namespace: d.ns, Name: fence.ServingLeaseName(pair.Name)}, &l); err == nil || apierrors.IsNotFound(err) {
+			side.Lapsed = !granted(&l, time.Now())
+		}
+	}
 	return side
 }
 
-// write creates a ConfigMap every 250ms on each side the last sample saw
-// say Active: the clients of the service, which follow what it says.
+// write is the clients of the service, every 250ms. On simulated nodes it
+// creates a ConfigMap on each side the last sample saw say Active: the
+// clients follow what the pair says. With a real app it stores a record in
+// the app of each side whose app answered in the last sample: the clients
+// follow whoever serves, as a client behind DNS or a load balancer does.
 func (d *chaosDriver) write(stop <-chan struct{}) {
 	seq := 0
 	every(stop, 250*time.Millisecond, func() {
@@ -464,16 +479,22 @@ func (d *chaosDriver) write(stop <-chan struct{}) {
 		}
 		d.rec.Unlock()
 		for i, dc := range d.topo.DCs {
-			if !last.Sides[i].ClaimsActive() {
+			addr, real := d.frontDoors[dc]
+			if (real && !last.Sides[i].Serving()) || (!real && !last.Sides[i].ClaimsActive()) {
 				continue
 			}
 			seq++
 			sent := time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			err := d.clusters[dc].Client.Create(ctx, &corev1.ConfigMap{
-				ObjectMeta: metav1.ObjectMeta{Namespace: d.ns, Name: fmt.Sprintf("w-%06d", seq), Labels: map[string]string{chaosWriteLabel: "true"}},
-				Data:       map[string]string{"side": dc, "sent": sent.Format(time.RFC3339Nano)},
-			})
+			var err error
+			if real {
+				err = testbed.NewAppClient(addr).Put(ctx, fmt.Sprintf("w-%06d", seq), sent.Format(time.RFC3339Nano))
+			} else {
+				err = d.clusters[dc].Client.Create(ctx, &corev1.ConfigMap{
+					ObjectMeta: metav1.ObjectMeta{Namespace: d.ns, Name: fmt.Sprintf("w-%06d", seq), Labels: map[string]string{chaosWriteLabel: "true"}},
+					Data:       map[string]string{"side": dc, "sent": sent.Format(time.RFC3339Nano)},
+				})
+			}
 			cancel()
 			if err != nil {
 				continue
@@ -570,6 +591,21 @@ func (d *chaosDriver) present(active string) map[int]bool {
 		sides = d.topo.DCs[:]
 	}
 	found := map[int]bool{}
+	if len(d.frontDoors) > 0 {
+		d.rec.Lock()
+		writes := append([]chaos.Write(nil), d.writes...)
+		d.rec.Unlock()
+		for _, dc := range sides {
+			app := testbed.NewAppClient(d.frontDoors[dc])
+			for _, w := range writes {
+				key := fmt.Sprintf("w-%06d", w.Seq)
+				if _, _, err := app.Get(context.Background(), key); err == nil {
+					found[w.Seq] = true
+				}
+			}
+		}
+		return found
+	}
 	for _, dc := range sides {
 		var cms corev1.ConfigMapList
 		if err := d.clusters[dc].Client.List(context.Background(), &cms, client.InNamespace(d.ns), client.HasLabels{chaosWriteLabel}); err != nil {
@@ -638,4 +674,16 @@ func (d *chaosDriver) switchovers() ([]chaos.Failover, []chaos.Planned) {
 		}
 	}
 	return failovers, planned
+}
+
+// granted says whether a serving Lease lets the side's pods serve at now,
+// read with the sampler's clock (the test bed's processes share one).
+func granted(l *coordinationv1.Lease, now time.Time) bool {
+	if l.Annotations[fence.SuspendedAnnotation] == "true" {
+		return true
+	}
+	if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" || l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
+		return false
+	}
+	return now.Before(l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second))
 }

@@ -44,6 +44,9 @@ type pairOptions struct {
 	// into Secret tandem-tsig (key "secret") on both sides.
 	traffic    *tandemv1.TrafficSpec
 	tsigSecret string
+	// fence: the app runs behind the fence sidecar
+	// (spec.failover.dataPlaneFence: Sidecar).
+	fence bool
 }
 
 const (
@@ -139,6 +142,9 @@ func twoSidedPair(t *testing.T, clusters map[string]*testbed.Cluster, o pairOpti
 				FailureThreshold: 3,
 			},
 		},
+	}
+	if o.fence {
+		pair.Spec.Failover.DataPlaneFence = tandemv1.DataPlaneFenceSidecar
 	}
 	if o.witness {
 		pair.Spec.Witness = &tandemv1.WitnessSpec{

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	authv1 "k8s.io/api/authentication/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/fence"
 	"github.com/tandem-dev/tandem/internal/traffic"
 	"github.com/tandem-dev/tandem/test/testbed"
 )
@@ -153,11 +155,11 @@ func TestOperatorPodsMoveTheRealAppWithItsDataAndTraffic(t *testing.T) {
 		return kc
 	}
 	const ns = "shop"
-	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverAutomatic, witness: true, rpo: 30 * time.Second,
+	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverAutomatic, witness: true, rpo: 30 * time.Second, fence: true,
 		peerKubeconfig:    func(_, to *testbed.Cluster) []byte { return podKubeconfig(to) },
 		witnessKubeconfig: func(*testbed.Cluster) []byte { return podKubeconfig(clusters[testbed.Witness]) },
 		app: func(east *testbed.Cluster) {
-			deployApp(t, east, ns, "orders", testbed.AppOptions{FrontDoor: true})
+			deployApp(t, east, ns, "orders", testbed.AppOptions{FrontDoor: true, Fence: "shop"})
 		},
 		volumes: &tandemv1.VolumeProtection{
 			SnapshotClassName: testbed.SnapshotClass,
@@ -185,11 +187,14 @@ func TestOperatorPodsMoveTheRealAppWithItsDataAndTraffic(t *testing.T) {
 			}
 		}
 		t.Logf("external-dns on dc-east:\n%s", bed.ExternalDNSLog(testbed.East, "external-dns"))
+		for _, c := range []*testbed.Cluster{east, west} {
+			t.Logf("the fence on %s:\n%s", c.Name, fenceState(c, ns, "shop", "orders"))
+		}
 	})
 	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, time.Minute)
 	// The app's first order initialises its data; until then it is not
 	// Ready, and the name is not published.
-	if err := testbed.NewAppClient(eastNode.HostIP().String()).Put(ctx, "order-1", "2 coffees"); err != nil {
+	if err := putThroughFence(ctx, testbed.NewAppClient(eastNode.HostIP().String()), "order-1", "2 coffees"); err != nil {
 		t.Fatal(err)
 	}
 	waitAnswer(t, srv, shopName, eastNode.HostIP().String(), time.Minute)
@@ -260,6 +265,28 @@ func TestOperatorPodsMoveTheRealAppWithItsDataAndTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	dark := time.Now()
+	// From now on dc-west's app must never answer: not while it is dark,
+	// and not when it thaws with its pod still running, before any of its
+	// operators has run a round.
+	westApp := testbed.NewAppClient(westNode.HostIP().String())
+	westApp.HTTP.Timeout = 300 * time.Millisecond
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	answered := make(chan string, 1)
+	refusals := make(chan int, 1)
+	go func() {
+		defer close(answered)
+		n := 0
+		defer func() { refusals <- n }()
+		for probeCtx.Err() == nil {
+			if v, by, err := westApp.Get(probeCtx, "order-1"); err == nil {
+				answered <- fmt.Sprintf("%q from %s at +%s", v, by, time.Since(dark).Round(10*time.Millisecond))
+				return
+			} else if strings.Contains(err.Error(), "tandem fence") {
+				n++
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
 	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 3, 2*time.Minute)
 	fo := &tandemv1.Switchover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop-failover-3"}}
 	fo = waitSwitchover(t, east, fo, tandemv1.PhaseSucceeded, 2*time.Minute)
@@ -276,20 +303,33 @@ func TestOperatorPodsMoveTheRealAppWithItsDataAndTraffic(t *testing.T) {
 		}
 	}
 
-	// dc-west comes back and is demoted; its app stops serving.
+	// dc-west comes back with its app's pod running and its record still
+	// saying Active; its fence refuses every request from the first one,
+	// and its operators demote it.
 	if err := bed.Start(ctx, testbed.West); err != nil {
 		t.Fatal(err)
 	}
 	back := time.Now()
 	waitRole(t, west, ns, tandemv1.RoleStandby, testbed.East, 3, 2*time.Minute)
-	westApp := testbed.NewAppClient(westNode.HostIP().String())
+	demoted := time.Since(back)
+	// Until its pod is gone (parked) the fence is what keeps it quiet.
 	if err := testbed.Poll(ctx, time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
-		_, _, err := westApp.Get(ctx, "order-1")
-		return err != nil, nil
+		n, _, err := replicasOf(ctx, west, ns, "orders")
+		return err == nil && n == 0, fmt.Errorf("orders on dc-west: %d replicas, %v", n, err)
 	}); err != nil {
-		t.Fatal("the demoted dc-west's app still serves")
+		t.Fatal(err)
 	}
-	t.Logf("dc-west back: demoted, and its app stopped serving %s after it came back", time.Since(back).Round(10*time.Millisecond))
+	time.Sleep(3 * time.Second)
+	stopProbe()
+	if a, ok := <-answered; ok {
+		t.Fatalf("dc-west's app answered after dc-west went dark and came back: %s", a)
+	}
+	n := <-refusals
+	if n == 0 {
+		t.Fatal("dc-west's fence never answered after dc-west came back: the probe proves nothing")
+	}
+	t.Logf("dc-west back: its app refused %d requests with the fence's 503 and answered none; demoted %s after it came back",
+		n, demoted.Round(10*time.Millisecond))
 }
 
 // checkAuthenticatedMetrics scrapes an operator pod's metrics endpoint as
@@ -348,4 +388,40 @@ func checkAuthenticatedMetrics(t *testing.T, c *testbed.Cluster) {
 		t.Fatalf("metrics of %s with the scraper's token: HTTP %d: %.300s", url, code, body)
 	}
 	t.Logf("metrics of operator pod %s: 401 without a token, 200 for a ServiceAccount bound to tandem-metrics-reader", pods.Items[0].Name)
+}
+
+// fenceState is the pair's serving Lease on c and the tail of the fence
+// sidecars' logs, for a failed test's report.
+func fenceState(c *testbed.Cluster, ns, pair, app string) string {
+	ctx := context.Background()
+	var b strings.Builder
+	var l coordinationv1.Lease
+	if err := c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: fence.ServingLeaseName(pair)}, &l); err != nil {
+		fmt.Fprintf(&b, "serving Lease: %v\n", err)
+	} else {
+		fmt.Fprintf(&b, "serving Lease: %+v (annotations %v)\n", l.Spec, l.Annotations)
+	}
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		return b.String() + err.Error()
+	}
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + app})
+	if err != nil {
+		return b.String() + err.Error()
+	}
+	for _, p := range pods.Items {
+		data, err := cs.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: "tandem-fence", TailLines: ptr.To[int64](20)}).DoRaw(ctx)
+		fmt.Fprintf(&b, "--- %s (%s, err %v)\n%s\n", p.Name, p.Status.Phase, err, data)
+	}
+	return b.String()
+}
+
+// putThroughFence stores a record once the side's fence has opened: the
+// sidecar opens when it sees the serving Lease the active side writes after
+// its first round.
+func putThroughFence(ctx context.Context, app *testbed.AppClient, key, value string) error {
+	return testbed.Poll(ctx, 30*time.Second, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		err := app.Put(ctx, key, value)
+		return err == nil, err
+	})
 }

@@ -25,6 +25,12 @@ type AppOptions struct {
 	// production (the test bed has no kube-proxy and no load balancer).
 	// Otherwise it serves on its pod IP.
 	FrontDoor bool
+	// Fence puts the app behind Tandem's fence sidecar for the HAPair of
+	// this name in the app's namespace: the sidecar serves the app's port
+	// and passes requests to the app (on a socket in the pod) only while
+	// the pair's serving Lease grants this side. The pod's ServiceAccount
+	// may read that one Lease.
+	Fence string
 }
 
 // AppObjects is the test bed's app as a user would deploy it: a PVC of the
@@ -37,7 +43,67 @@ func AppObjects(ns, name string, replicas int, o AppOptions) string {
       hostNetwork: true
       dnsPolicy: Default`)
 	}
-	return fmt.Sprintf(`apiVersion: v1
+	app := fmt.Sprintf(`      - name: app
+        image: %[1]s
+        imagePullPolicy: Never
+        env:
+        - {name: NODE_NAME, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}
+        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+        - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+        - {name: LISTEN, value: "$(POD_IP):%[2]d"}
+        ports: [{name: http, containerPort: %[2]d}]
+        readinessProbe: {httpGet: {path: /readyz, port: http}, periodSeconds: 1}
+        livenessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 5}
+        volumeMounts: [{name: data, mountPath: /data}]`, AppImage.Ref, AppPort)
+	fenceObjects, account, socketVolume := "", "", ""
+	if o.Fence != "" {
+		// The app on a socket; the sidecar on the app's port, Ready only
+		// while it passes the app's readiness through.
+		app = fmt.Sprintf(`      - name: app
+        image: %[1]s
+        imagePullPolicy: Never
+        env:
+        - {name: NODE_NAME, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}
+        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+        - {name: LISTEN, value: "unix:/run/app/app.sock"}
+        volumeMounts: [{name: data, mountPath: /data}, {name: socket, mountPath: /run/app}]
+      - name: tandem-fence
+        image: %[2]s
+        imagePullPolicy: Never
+        args: [fence, --pair=%[3]s/%[4]s, "--listen=$(POD_IP):%[5]d", --upstream=unix:///run/app/app.sock]
+        env:
+        - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+        ports: [{name: http, containerPort: %[5]d}]
+        readinessProbe: {httpGet: {path: /readyz, port: http}, periodSeconds: 1}
+        livenessProbe: {httpGet: {path: /tandem-fence/status, port: http}, periodSeconds: 5}
+        volumeMounts: [{name: socket, mountPath: /run/app}]`, AppImage.Ref, OperatorImage.Ref, ns, o.Fence, AppPort)
+		account = fmt.Sprintf(`
+      serviceAccountName: %s`, name)
+		socketVolume = `
+      - name: socket
+        emptyDir: {}`
+		fenceObjects = fmt.Sprintf(`apiVersion: v1
+kind: ServiceAccount
+metadata: {namespace: %[1]s, name: %[2]s}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {namespace: %[1]s, name: %[2]s-tandem-fence}
+rules:
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  resourceNames: [tandem-serving-%[3]s]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {namespace: %[1]s, name: %[2]s-tandem-fence}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: %[2]s-tandem-fence}
+subjects: [{kind: ServiceAccount, name: %[2]s, namespace: %[1]s}]
+---
+`, ns, name, o.Fence)
+	}
+	return fmt.Sprintf(`%[8]sapiVersion: v1
 kind: PersistentVolumeClaim
 metadata: {namespace: %[1]s, name: %[2]s-data}
 spec:
@@ -57,24 +123,13 @@ spec:
     spec:
       nodeSelector: {%[5]s: "true"}
       tolerations: [{key: %[6]s, operator: Exists, effect: NoSchedule}]
-      terminationGracePeriodSeconds: 2%[9]s
+      terminationGracePeriodSeconds: 2%[7]s%[9]s
       containers:
-      - name: app
-        image: %[7]s
-        imagePullPolicy: Never
-        env:
-        - {name: NODE_NAME, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}
-        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
-        - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
-        - {name: LISTEN, value: "$(POD_IP):%[8]d"}
-        ports: [{name: http, containerPort: %[8]d}]
-        readinessProbe: {httpGet: {path: /readyz, port: http}, periodSeconds: 1}
-        livenessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 5}
-        volumeMounts: [{name: data, mountPath: /data}]
+%[10]s
       volumes:
       - name: data
-        persistentVolumeClaim: {claimName: %[2]s-data}
-`, ns, name, StorageClass, replicas, RealNodeLabel, RealNodeTaint, AppImage.Ref, AppPort, network)
+        persistentVolumeClaim: {claimName: %[2]s-data}%[11]s
+`, ns, name, StorageClass, replicas, RealNodeLabel, RealNodeTaint, network, fenceObjects, account, app, socketVolume)
 }
 
 // AppStatus is what the app's GET / answers.

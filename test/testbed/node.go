@@ -456,7 +456,7 @@ func (b *Bed) startNodeProcesses(ctx context.Context, n *Node) error {
 	}
 	// The sandbox image, and the test bed's app, which most tests of a real
 	// node run.
-	for _, im := range []*Image{PauseImage, AppImage} {
+	for _, im := range []*Image{PauseImage, AppImage, OperatorImage} {
 		if err := b.ImportImage(ctx, n, im); err != nil {
 			return err
 		}
