@@ -59,7 +59,7 @@ type SwitchoverReconciler struct {
 	// Grants judges the active side's serving Lease, shared with the
 	// HAPair controller.
 	Grants *PeerGrants
-	Events     events.EventRecorder
+	Events events.EventRecorder
 	// APIReader reads this cluster uncached (the manager's API reader);
 	// the cached client when nil.
 	APIReader client.Reader
