@@ -104,14 +104,35 @@ type Heartbeat struct {
 // heartbeat seen for the first time counts as just renewed, which can only
 // delay a failover by one duration (after the standby's operator
 // restarted), never hasten one.
-type Heartbeats struct {
+type Heartbeats struct{ changes changeClock }
+
+// changeClock remembers, per pair, a time another machine wrote and when
+// this process first saw that value: how long ago it last changed, on the
+// local clock. The written time itself is only compared with itself.
+type changeClock struct {
 	mu   sync.Mutex
-	seen map[client.ObjectKey]heartbeatSeen
+	seen map[client.ObjectKey]changeSeen
 }
 
-type heartbeatSeen struct {
-	renew time.Time
+type changeSeen struct {
+	value time.Time
 	at    time.Time
+}
+
+// age records value for key and says how long ago it last changed; a value
+// seen for the first time changed now.
+func (c *changeClock) age(key client.ObjectKey, value, now time.Time) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = map[client.ObjectKey]changeSeen{}
+	}
+	s, ok := c.seen[key]
+	if !ok || !s.value.Equal(value) {
+		s = changeSeen{value: value, at: now}
+		c.seen[key] = s
+	}
+	return now.Sub(s.at)
 }
 
 // Fresh observes the pair's heartbeat on this cluster and reports how long
@@ -126,18 +147,7 @@ func (h *Heartbeats) Fresh(ctx context.Context, c client.Reader, pair *tandemv1.
 	if err != nil || !found || hb.Holder != pair.Status.ActiveCluster || hb.Epoch != pair.Status.Epoch || hb.Renew.IsZero() {
 		return 0, false, err
 	}
-	key := client.ObjectKeyFromObject(pair)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.seen == nil {
-		h.seen = map[client.ObjectKey]heartbeatSeen{}
-	}
-	s, ok := h.seen[key]
-	if !ok || !s.renew.Equal(hb.Renew) {
-		s = heartbeatSeen{renew: hb.Renew, at: now}
-		h.seen[key] = s
-	}
-	age := now.Sub(s.at)
+	age := h.changes.age(client.ObjectKeyFromObject(pair), hb.Renew, now)
 	return age, age < heartbeatDuration(pair), nil
 }
 

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -138,15 +137,7 @@ func openPromotedServing(ctx context.Context, c client.Client, pair *tandemv1.HA
 // judged by this process's clock: expired once it has not changed for its
 // duration plus the witness grace, as this process saw it; a grant seen for
 // the first time counts as just renewed.
-type PeerGrants struct {
-	mu   sync.Mutex
-	seen map[client.ObjectKey]grantSeen
-}
-
-type grantSeen struct {
-	since time.Time
-	at    time.Time
-}
+type PeerGrants struct{ changes changeClock }
 
 // Lapsed reads the pair's serving Lease on the active side (c) and says
 // whether it has lapsed: closed, or unrenewed for longer than it lasts. A
@@ -183,18 +174,7 @@ func (g *PeerGrants) Lapsed(ctx context.Context, c client.Reader, pair *tandemv1
 	if l.Spec.LeaseDurationSeconds != nil {
 		d = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
 	}
-	key := client.ObjectKeyFromObject(pair)
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.seen == nil {
-		g.seen = map[client.ObjectKey]grantSeen{}
-	}
-	s, ok := g.seen[key]
-	if !ok || !s.since.Equal(since) {
-		s = grantSeen{since: since, at: now}
-		g.seen[key] = s
-	}
-	age, limit := now.Sub(s.at), d+leaseRef(pair).Grace
+	age, limit := g.changes.age(client.ObjectKeyFromObject(pair), since, now), d+leaseRef(pair).Grace
 	if age < limit {
 		return false, "", nil
 	}

@@ -211,3 +211,17 @@ func TestServingIsTheAppsAnswerWhenTheAppWasAsked(t *testing.T) {
 		}
 	}
 }
+
+// A side whose fence sidecars' grant lapsed cannot serve, whatever its
+// record says; without the sidecar its record is what counts.
+func TestALapsedGrantIsNotAnActiveSide(t *testing.T) {
+	if (Side{Reachable: true, Role: "Active", Lapsed: true}).ClaimsActive() {
+		t.Error("a side whose grant lapsed claims Active")
+	}
+	if !(Side{Reachable: true, Role: "Active"}).ClaimsActive() {
+		t.Error("an Active side with a live grant (or no sidecar) does not claim Active")
+	}
+	if (Side{Reachable: true, Role: "Fenced"}).ClaimsActive() {
+		t.Error("a Fenced side claims Active")
+	}
+}
