@@ -155,31 +155,21 @@ func (g *PeerGrants) Lapsed(ctx context.Context, c client.Reader, pair *tandemv1
 	if err != nil {
 		return false, "", err
 	}
-	holder, since, d := "", time.Time{}, time.Duration(0)
-	if l.Spec.HolderIdentity != nil {
-		holder = *l.Spec.HolderIdentity
-	}
-	if l.Annotations[fence.SuspendedAnnotation] == "true" {
+	grant := fence.GrantOf(&l)
+	switch {
+	case grant.Suspended:
 		return false, "", nil
-	}
-	if holder == "" {
+	case grant.Holder == "":
 		return true, fmt.Sprintf("%s closed its serving Lease: its pods serve nothing", pair.Status.ActiveCluster), nil
-	}
-	if holder != pair.Status.ActiveCluster {
+	case grant.Holder != pair.Status.ActiveCluster:
 		return false, "", nil
 	}
-	if l.Spec.RenewTime != nil {
-		since = l.Spec.RenewTime.Time
-	}
-	if l.Spec.LeaseDurationSeconds != nil {
-		d = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
-	}
-	age, limit := g.changes.age(client.ObjectKeyFromObject(pair), since, now), d+leaseRef(pair).Grace
+	age, limit := g.changes.age(client.ObjectKeyFromObject(pair), grant.Since, now), grant.For+leaseRef(pair).Grace
 	if age < limit {
 		return false, "", nil
 	}
 	return true, fmt.Sprintf("%s has not renewed its serving Lease for %s (it lasts %s): its operator is not running and its pods serve nothing",
-		holder, age.Round(100*time.Millisecond), d), nil
+		grant.Holder, age.Round(100*time.Millisecond), grant.For), nil
 }
 
 // sidecarFenced: the pair's pods serve through the fence sidecar and it has

@@ -49,11 +49,17 @@ type Grant struct {
 	Suspended bool
 }
 
+// HoldsAt says whether g lets its holder serve at now, on a clock the
+// writer shares (one machine); the sidecar's Gate does not assume that.
+func (g Grant) HoldsAt(now time.Time) bool {
+	return g.Suspended || (g.Holder != "" && now.Before(g.Since.Add(g.For)))
+}
+
 // Closed is the grant of a side that may not serve.
 var Closed = Grant{}
 
-// grantOf reads a Lease; a nil Lease is closed.
-func grantOf(l *coordinationv1.Lease) Grant {
+// GrantOf reads a serving Lease; a nil Lease is closed.
+func GrantOf(l *coordinationv1.Lease) Grant {
 	if l == nil {
 		return Closed
 	}
@@ -112,7 +118,7 @@ func writeServing(ctx context.Context, c client.Client, namespace, pair string, 
 		return fmt.Errorf("reading serving Lease %s/%s: %w", namespace, l.Name, err)
 	}
 	exists := err == nil
-	if exists && (grantOf(l).equal(g) || (keep != nil && keep(grantOf(l)))) {
+	if exists && (GrantOf(l).equal(g) || (keep != nil && keep(GrantOf(l)))) {
 		return nil
 	}
 	if !exists && g.Holder == "" {
@@ -164,7 +170,7 @@ type Gate struct {
 
 // Observe records the Lease as the watch delivered it; nil when it is gone.
 func (g *Gate) Observe(l *coordinationv1.Lease) {
-	next := grantOf(l)
+	next := GrantOf(l)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.seen || !next.Since.Equal(g.grant.Since) || next.Holder != g.grant.Holder {

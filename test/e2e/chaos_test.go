@@ -458,7 +458,7 @@ func (d *chaosDriver) readSide(c *testbed.Cluster) chaos.Side {
 	if pair.Spec.Failover.DataPlaneFence == tandemv1.DataPlaneFenceSidecar {
 		var l coordinationv1.Lease
 		if err := c.Client.Get(ctx, client.ObjectKey{Namespace: d.ns, Name: fence.ServingLeaseName(pair.Name)}, &l); err == nil || apierrors.IsNotFound(err) {
-			side.Lapsed = !granted(&l, time.Now())
+			side.Lapsed = !fence.GrantOf(&l).HoldsAt(time.Now())
 		}
 	}
 	return side
@@ -674,16 +674,4 @@ func (d *chaosDriver) switchovers() ([]chaos.Failover, []chaos.Planned) {
 		}
 	}
 	return failovers, planned
-}
-
-// granted says whether a serving Lease lets the side's pods serve at now,
-// read with the sampler's clock (the test bed's processes share one).
-func granted(l *coordinationv1.Lease, now time.Time) bool {
-	if l.Annotations[fence.SuspendedAnnotation] == "true" {
-		return true
-	}
-	if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" || l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
-		return false
-	}
-	return now.Before(l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second))
 }
