@@ -58,15 +58,14 @@ func (r *HAPairReconciler) writeServing(ctx context.Context, s *hapairScope) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, servingWriteTimeout)
 	defer cancel()
-	c := r.servingClient()
-	g := r.grant(s)
-	write := fence.WriteServing
-	if g == fence.Closed {
-		write = func(ctx context.Context, c client.Client, ns, pair string, _ fence.Grant) error {
-			return fence.ReleaseServing(ctx, c, ns, pair)
-		}
+	c, ns, name := r.servingClient(), s.pair.Namespace, s.pair.Name
+	var err error
+	if g := r.grant(s); g == fence.Closed {
+		err = fence.ReleaseServing(ctx, c, ns, name)
+	} else {
+		err = fence.WriteServing(ctx, c, ns, name, g)
 	}
-	if err := write(ctx, c, s.pair.Namespace, s.pair.Name, g); err != nil {
+	if err != nil {
 		log.FromContext(ctx).Info("Could not write the serving Lease; the fence sidecars close when the last grant expires", "error", err.Error())
 	}
 }
