@@ -6,6 +6,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/switchover"
 )
 
 // PairPatcher exposes the reconcile's patcher to the tests against real API
@@ -22,4 +23,16 @@ func (p PairPatcher) Patch(ctx context.Context, obj *tandemv1.HAPair) error {
 
 func (p PairPatcher) PatchStatus(ctx context.Context, obj *tandemv1.HAPair, lock bool) error {
 	return p.p.PatchStatus(ctx, obj, lock)
+}
+
+// FenceWrites runs a planned switchover's FenceWrites step on c (as the
+// cluster named cluster) and LiftWriteFence undoes it, for the tests
+// against a real API server.
+func FenceWrites(ctx context.Context, c client.Client, cluster string, so *tandemv1.Switchover, pair *tandemv1.HAPair) (switchover.Result, error) {
+	r := &SwitchoverReconciler{Client: c, ClusterName: cluster}
+	return r.fenceWrites(ctx, &switchoverScope{obj: so, pair: pair})
+}
+
+func LiftWriteFence(ctx context.Context, c client.Client, so *tandemv1.Switchover) error {
+	return (&SwitchoverReconciler{Client: c}).liftWriteFence(ctx, so)
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
+	"time"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -32,11 +35,31 @@ import (
 // Ingresses, HTTPRoutes), PVCs and VolumeSnapshots (the data moves in the
 // final snapshot, whose controllers update both) are never fenced. A
 // client sees the policy's message naming the Switchover.
+//
+// An API server learns of a new policy through its own informers, some
+// milliseconds after the create returns, and until then admits what the
+// policy would refuse: a write in that gap is acknowledged, missed by the
+// final sync, and lost (TestPlannedSwitchoverAndBack caught one in CI). So
+// the step ends only once the fence refuses a probe: a dry-run create of a
+// Lease labelled WriteFenceProbeLabel in the pair's namespace, matched by a
+// binding of its own that is written after all the others. The API
+// server's binding informer sees them in the order they were written, so
+// the probe's refusal means every binding before it is in force too. The
+// other bindings leave probe-labelled objects alone, so a refusal naming
+// the probe comes from the probe's binding only. With several API servers
+// behind one address the probe reaches one of them: docs/switchover.md
+// says so.
 const (
 	// WriteFenceLabel on a fence's policy and bindings names its
 	// Switchover, <namespace>.<name>.
 	WriteFenceLabel = "tandem.dev/write-fence-of"
+	// WriteFenceProbeLabel marks the dry-run object that proves the
+	// fence is in force.
+	WriteFenceProbeLabel = "tandem.dev/write-fence-probe"
 )
+
+// writeFenceProbeMessage is what the fence answers the probe.
+const writeFenceProbeMessage = "the Tandem write fence is in force"
 
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingadmissionpolicies;validatingadmissionpolicybindings,verbs=get;list;watch;create;update;patch;delete;deletecollection
 
@@ -70,12 +93,17 @@ func (r *SwitchoverReconciler) fenceWrites(ctx context.Context, s *switchoverSco
 			namespaces = append(namespaces, p.Spec.Namespaces.Selector)
 		}
 		for _, ns := range namespaces {
-			matches = append(matches, admissionv1.MatchResources{NamespaceSelector: ns, ObjectSelector: p.Spec.Selector})
+			matches = append(matches, admissionv1.MatchResources{NamespaceSelector: ns, ObjectSelector: withoutProbe(p.Spec.Selector)})
 		}
 	}
 	if len(matches) == 0 {
 		return switchover.Skipped("the pair's SyncPolicies select no namespace: there is nothing to fence"), nil
 	}
+	// The probe's binding comes last: see the comment at the top.
+	matches = append(matches, admissionv1.MatchResources{
+		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": s.pair.Namespace}},
+		ObjectSelector:    &metav1.LabelSelector{MatchLabels: map[string]string{WriteFenceProbeLabel: writeFenceOwner(s.obj)}},
+	})
 	want := writeFencePolicy(s.obj, s.pair)
 	policy := &admissionv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: want.Name}}
 	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, policy, func() error {
@@ -98,7 +126,40 @@ func (r *SwitchoverReconciler) fenceWrites(ctx context.Context, s *switchoverSco
 			return switchover.Result{}, fmt.Errorf("writing ValidatingAdmissionPolicyBinding %s: %w", binding.Name, err)
 		}
 	}
+	if inForce, err := r.writeFenceInForce(ctx, s); err != nil || !inForce {
+		return switchover.Waiting(fmt.Sprintf("ValidatingAdmissionPolicy %s is written; waiting for %s's API server to enforce it", policy.Name, r.ClusterName), 50*time.Millisecond), err
+	}
 	return switchover.Succeeded(fmt.Sprintf("%s refuses changes to the objects the pair copies until the switchover ends (ValidatingAdmissionPolicy %s)", r.ClusterName, policy.Name)), nil
+}
+
+// writeFenceInForce reports whether the API server refuses the fence's
+// probe: a dry-run create, which runs admission and stores nothing.
+func (r *SwitchoverReconciler) writeFenceInForce(ctx context.Context, s *switchoverScope) (bool, error) {
+	probe := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{
+		GenerateName: "tandem-write-fence-probe-",
+		Namespace:    s.pair.Namespace,
+		Labels:       map[string]string{WriteFenceProbeLabel: writeFenceOwner(s.obj)},
+	}}
+	err := r.Create(ctx, probe, client.DryRunAll)
+	switch {
+	case err == nil:
+		return false, nil
+	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), writeFenceProbeMessage):
+		return true, nil
+	default:
+		return false, fmt.Errorf("probing the write fence with a dry-run Lease in namespace %s: %w", s.pair.Namespace, err)
+	}
+}
+
+// withoutProbe is a policy's object selector that leaves the fence's probe
+// to the probe's own binding.
+func withoutProbe(sel *metav1.LabelSelector) *metav1.LabelSelector {
+	out := &metav1.LabelSelector{}
+	if sel != nil {
+		out = sel.DeepCopy()
+	}
+	out.MatchExpressions = append(out.MatchExpressions, metav1.LabelSelectorRequirement{Key: WriteFenceProbeLabel, Operator: metav1.LabelSelectorOpDoesNotExist})
+	return out
 }
 
 func writeFencePolicy(so *tandemv1.Switchover, pair *tandemv1.HAPair) *admissionv1.ValidatingAdmissionPolicy {
@@ -130,7 +191,6 @@ func writeFencePolicy(so *tandemv1.Switchover, pair *tandemv1.HAPair) *admission
 					rule("", "persistentvolumeclaims"),
 					rule("snapshot.storage.k8s.io", "*"),
 					rule(tandemv1.GroupVersion.Group, "*"),
-					rule("coordination.k8s.io", "leases"),
 					rule("", "events"),
 					rule("events.k8s.io", "events"),
 					rule("externaldns.k8s.io", "dnsendpoints"),
@@ -141,8 +201,16 @@ func writeFencePolicy(so *tandemv1.Switchover, pair *tandemv1.HAPair) *admission
 			Variables: []admissionv1.Variable{
 				{Name: "obj", Expression: "request.operation == 'DELETE' ? oldObject : object"},
 			},
+			// Leases are matched only so the probe can be one (the
+			// operator may create Leases, and nothing the fence refuses):
+			// every other Lease passes, leader elections go on.
 			Validations: []admissionv1.Validation{{
-				Expression: fmt.Sprintf(`(has(variables.obj.metadata.labels) && %[1]q in variables.obj.metadata.labels && variables.obj.metadata.labels[%[1]q] == %[2]q) ||
+				Expression: fmt.Sprintf(`!(has(variables.obj.metadata.labels) && %q in variables.obj.metadata.labels)`, WriteFenceProbeLabel),
+				Message:    writeFenceProbeMessage,
+				Reason:     ptr.To(metav1.StatusReasonForbidden),
+			}, {
+				Expression: fmt.Sprintf(`request.resource.group == 'coordination.k8s.io' ||
+(has(variables.obj.metadata.labels) && %[1]q in variables.obj.metadata.labels && variables.obj.metadata.labels[%[1]q] == %[2]q) ||
 (has(variables.obj.metadata.ownerReferences) && variables.obj.metadata.ownerReferences.exists(o, has(o.controller) && o.controller))`,
 					replicate.PairLabel, pair.Name),
 				Message: message,
