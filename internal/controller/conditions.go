@@ -1,11 +1,14 @@
 package controller
 
 import (
+	"errors"
+
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 )
@@ -67,5 +70,52 @@ func emitConditionTransition(rec events.EventRecorder, obj runtime.Object, befor
 func pairEvent(rec events.EventRecorder, pair *tandemv1.HAPair, eventType, reason, action, format string, args ...any) {
 	if rec != nil {
 		rec.Eventf(pair, nil, eventType, reason, action, format, args...)
+	}
+}
+
+// progress is what kstatus (sigs.k8s.io/cli-utils/pkg/kstatus, and with it
+// Flux's health checks, Argo CD and `kubectl wait`-based pipelines) is told
+// about an object. kstatus reads no Ready: an object whose observed
+// generation is current is InProgress while Reconciling is True, Failed
+// while Stalled is True, and Current otherwise. So every summary ends in
+// setProgress, and the two conditions are there only while they are True.
+type progress int
+
+const (
+	// settled: the controller is not working towards anything the user
+	// waits for; Ready says whether the result is good.
+	settled progress = iota
+	// working: the controller is moving towards the spec and will get
+	// there without anyone's help (a switchover step, a first sync).
+	working
+	// stalled: the controller cannot get there until someone changes the
+	// spec or the environment, or it ended without success.
+	stalled
+)
+
+// observedSpec reports whether a reconcile that returned err has acted on
+// the whole spec: it did when it ended without error, or with one only a
+// change to the spec or the environment mends (a terminal error).
+func observedSpec(err error) bool {
+	return err == nil || errors.Is(err, reconcile.TerminalError(nil))
+}
+
+// setProgress sets Reconciling and Stalled for p, with the reason and
+// message of the condition that explains it (usually Ready).
+func setProgress(obj conditioned, p progress, why *metav1.Condition) {
+	reason, message := tandemv1.ProgressingReason, ""
+	if why != nil {
+		reason, message = why.Reason, why.Message
+	}
+	switch p {
+	case working:
+		setCondition(obj, tandemv1.ReconcilingCondition, metav1.ConditionTrue, reason, message)
+		removeCondition(obj, tandemv1.StalledCondition)
+	case stalled:
+		setCondition(obj, tandemv1.StalledCondition, metav1.ConditionTrue, reason, message)
+		removeCondition(obj, tandemv1.ReconcilingCondition)
+	default:
+		removeCondition(obj, tandemv1.ReconcilingCondition)
+		removeCondition(obj, tandemv1.StalledCondition)
 	}
 }

@@ -143,7 +143,7 @@ func (f *EarlyFence) settle(ctx context.Context, pair *tandemv1.HAPair) error {
 	default:
 		return nil
 	}
-	setHAPairSummary(pair)
+	setHAPairSummary(pair, nil)
 	if err := closeServing(ctx, f.Client, pair); err != nil {
 		return fmt.Errorf("closing the serving Lease of HAPair %s/%s: %w", pair.Namespace, pair.Name, err)
 	}

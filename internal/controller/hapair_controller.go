@@ -105,6 +105,10 @@ type hapairScope struct {
 	// servingFor; zero when it did not (confirmServing).
 	servingSince time.Time
 	servingFor   time.Duration
+	// stall is what this round found that only the user can fix (a spec
+	// field the API server could not check, an operator flag); nil when
+	// nothing. The summary makes it Ready=False and Stalled.
+	stall *metav1.Condition
 }
 
 // +kubebuilder:rbac:groups=tandem.dev,resources=hapairs,verbs=get;list;watch;update;patch
@@ -180,7 +184,7 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 
 	s := &hapairScope{pair: obj, patch: newPatcher(r.Client, obj)}
 	defer func() {
-		err := r.patchStatus(ctx, s)
+		err := r.patchStatus(ctx, s, retErr)
 		if err == nil {
 			r.writeServing(ctx, s)
 		}
@@ -212,12 +216,15 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 }
 
 // patchStatus derives the summary conditions, records the metrics and
-// events of the round and writes the status once.
-func (r *HAPairReconciler) patchStatus(ctx context.Context, s *hapairScope) error {
+// events of the round and writes the status once. A round that failed
+// midway (and will be retried) does not claim to have observed the spec.
+func (r *HAPairReconciler) patchStatus(ctx context.Context, s *hapairScope, reconcileErr error) error {
 	obj, before := s.pair, s.patch.Before()
-	setHAPairSummary(obj)
+	setHAPairSummary(obj, s.stall)
 	recordRoleMetrics(obj, before, obj.Status.LocalRole == tandemv1.RoleStandby && s.health.Lost(obj.Spec.Failover.FailureThreshold))
-	obj.Status.ObservedGeneration = obj.Generation
+	if observedSpec(reconcileErr) {
+		obj.Status.ObservedGeneration = obj.Generation
+	}
 	r.emitTransitions(obj, before)
 	if equality.Semantic.DeepEqual(before.Status, obj.Status) {
 		return nil
@@ -341,7 +348,7 @@ func (r *HAPairReconciler) reconcileMembers(_ context.Context, s *hapairScope) (
 	local, s.peer = members(pair, r.ClusterName)
 	if local == nil || s.peer == nil {
 		r.Syncs.StopPair(pair.Namespace, pair.Name, nil)
-		setLocalClusterUnknown(pair, r.ClusterName)
+		s.stall = localClusterUnknown(pair, r.ClusterName)
 		return ctrl.Result{}, reconcile.TerminalError(fmt.Errorf("cluster %s is not one of spec.clusters", r.ClusterName))
 	}
 	return ctrl.Result{}, nil

@@ -67,7 +67,7 @@ func (r *HAPairReconciler) reconcileDrills(ctx context.Context, s *hapairScope) 
 	}
 	sched, err := cron.ParseStandard(d.Schedule)
 	if err != nil {
-		setDrillScheduleInvalid(pair, err)
+		s.stall = drillScheduleInvalid(pair, err)
 		return ctrl.Result{}, nil
 	}
 	now := r.now()

@@ -66,14 +66,14 @@ func setSuspended(pair *tandemv1.HAPair) {
 	setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.SuspendedReason, "spec.suspend is set; nothing is copied")
 }
 
-func setLocalClusterUnknown(pair *tandemv1.HAPair, local string) {
+func localClusterUnknown(pair *tandemv1.HAPair, local string) *metav1.Condition {
 	names := make([]string, len(pair.Spec.Clusters))
 	for i, c := range pair.Spec.Clusters {
 		names[i] = c.Name
 	}
-	setCondition(pair, tandemv1.StalledCondition, metav1.ConditionTrue, tandemv1.LocalClusterUnknownReason,
-		fmt.Sprintf("This operator runs with --cluster-name %s, which is not one of spec.clusters (%s)", local, strings.Join(names, ", ")))
 	removeCondition(pair, tandemv1.SyncedCondition)
+	return &metav1.Condition{Reason: tandemv1.LocalClusterUnknownReason,
+		Message: fmt.Sprintf("This operator runs with --cluster-name %s, which is not one of spec.clusters (%s)", local, strings.Join(names, ", "))}
 }
 
 func setPeerNotConfigured(pair *tandemv1.HAPair, err error) {
@@ -202,24 +202,21 @@ func firstFailures(f []tandemv1.ObjectFailure) string {
 	return "; " + strings.Join(parts, "; ")
 }
 
-// setHAPairSummary derives Ready and Stalled from the owned conditions.
+// setHAPairSummary derives Ready, Reconciling and Stalled from the owned
+// conditions and what the round found only the user can fix (stall).
 // Ready follows Synced, unless the pair's names do not lead to the active
 // side (TrafficReady False); VolumesProtected speaks for itself.
-func setHAPairSummary(pair *tandemv1.HAPair) {
-	if st := findCondition(pair, tandemv1.StalledCondition); st != nil && st.Status == metav1.ConditionTrue && st.Reason == tandemv1.LocalClusterUnknownReason {
-		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionFalse, st.Reason, st.Message)
-		return
-	}
+func setHAPairSummary(pair *tandemv1.HAPair, stall *metav1.Condition) {
 	synced := findCondition(pair, tandemv1.SyncedCondition)
-	if synced != nil && synced.Reason == tandemv1.InvalidSpecReason {
-		setCondition(pair, tandemv1.StalledCondition, metav1.ConditionTrue, synced.Reason, synced.Message)
-	} else {
-		removeCondition(pair, tandemv1.StalledCondition)
-	}
 	peer := findCondition(pair, tandemv1.PeerReachableCondition)
 	degraded := findCondition(pair, tandemv1.DegradedCondition)
 	traffic := findCondition(pair, tandemv1.TrafficReadyCondition)
+	if stall == nil {
+		stall = userMustFix(synced, peer, degraded)
+	}
 	switch {
+	case stall != nil:
+		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionFalse, stall.Reason, stall.Message)
 	case degraded != nil && degraded.Status == metav1.ConditionTrue &&
 		(degraded.Reason == tandemv1.FencedReason || degraded.Reason == tandemv1.BothActiveReason || degraded.Reason == tandemv1.RoleUnconfirmedReason):
 		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionFalse, degraded.Reason, degraded.Message)
@@ -232,10 +229,47 @@ func setHAPairSummary(pair *tandemv1.HAPair) {
 		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionFalse, traffic.Reason, traffic.Message)
 	case synced == nil:
 		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason, "Not reconciled yet")
-	case synced.Reason == tandemv1.StandbySideReason:
+	case synced.Reason == tandemv1.StandbySideReason || synced.Reason == tandemv1.SuspendedReason:
+		// A suspended object does what its spec asks, which is nothing:
+		// kstatus reads it Current, with the reason saying why.
 		setCondition(pair, tandemv1.ReadyCondition, metav1.ConditionTrue, synced.Reason, synced.Message)
 	default:
 		setCondition(pair, tandemv1.ReadyCondition, synced.Status, synced.Reason, synced.Message)
+	}
+	ready := findCondition(pair, tandemv1.ReadyCondition)
+	setProgress(pair, hapairProgress(ready, stall != nil), ready)
+}
+
+// userMustFix is the condition, if any, that says the pair cannot go on
+// until someone changes its spec, a Secret or the peer's installation.
+func userMustFix(synced, peer, degraded *metav1.Condition) *metav1.Condition {
+	for _, c := range []*metav1.Condition{synced, peer} {
+		if c != nil && (c.Reason == tandemv1.InvalidSpecReason || c.Reason == tandemv1.PeerKubeconfigInvalidReason) {
+			return c
+		}
+	}
+	if degraded != nil && degraded.Status == metav1.ConditionTrue && degraded.Reason == tandemv1.TandemNotInstalledReason {
+		return degraded
+	}
+	return nil
+}
+
+// hapairProgress is what kstatus is told of a pair. Ready pairs (suspended
+// ones too) are settled. A pair on its way there (its first sync pass, the
+// primary waiting to confirm its role) is working. A pair that is not
+// Ready for any other reason (its peer unreachable, its copies failing,
+// fenced, both sides claiming Active) is stalled: it does not protect the
+// service, and a health check must say so rather than wait for ever.
+func hapairProgress(ready *metav1.Condition, userMustFix bool) progress {
+	switch {
+	case userMustFix:
+		return stalled
+	case ready.Status == metav1.ConditionTrue:
+		return settled
+	case ready.Status == metav1.ConditionUnknown || ready.Reason == tandemv1.RoleUnconfirmedReason:
+		return working
+	default:
+		return stalled
 	}
 }
 
@@ -387,9 +421,8 @@ func setVolumesWaitForSwitchover(pair *tandemv1.HAPair, busy []string) {
 		fmt.Sprintf("Snapshots wait while Switchover %s runs", joinFirst(busy, 3, ", ")))
 }
 
-func setDrillScheduleInvalid(pair *tandemv1.HAPair, err error) {
-	setCondition(pair, tandemv1.StalledCondition, metav1.ConditionTrue, tandemv1.InvalidSpecReason,
-		fmt.Sprintf("spec.drills.schedule %q: %v", pair.Spec.Drills.Schedule, err))
+func drillScheduleInvalid(pair *tandemv1.HAPair, err error) *metav1.Condition {
+	return &metav1.Condition{Reason: tandemv1.InvalidSpecReason, Message: fmt.Sprintf("spec.drills.schedule %q: %v", pair.Spec.Drills.Schedule, err)}
 }
 
 // setTrafficReady derives TrafficReady from what the servers answer and

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/clientcmd"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -175,6 +176,29 @@ spec:
       containers: [{name: web, image: registry.example/web:1, envFrom: [{configMapRef: {name: config}}]}]
 `
 
+// kstatusIs waits until cli-utils' kstatus reads the object on the API
+// server as want, its message containing says: what Flux, Argo CD and
+// kstatus-based pipelines would see.
+func kstatusIs(t *testing.T, c client.Client, obj client.Object, want kstatus.Status, says string) {
+	t.Helper()
+	gvk, err := c.GroupVersionKindFor(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, fmt.Sprintf("%s %s reads %s in kstatus", gvk.Kind, obj.GetName(), want), func(ctx context.Context) (bool, error) {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gvk)
+		if err := c.Get(ctx, client.ObjectKeyFromObject(obj), u); err != nil {
+			return false, err
+		}
+		res, err := kstatus.Compute(u)
+		if err != nil {
+			return false, err
+		}
+		return res.Status == want && strings.Contains(res.Message, says), fmt.Errorf("kstatus %s: %s", res.Status, res.Message)
+	})
+}
+
 func waitFor(t *testing.T, what string, cond func(context.Context) (bool, error)) {
 	t.Helper()
 	if err := testbed.Poll(context.Background(), 45*time.Second, 100*time.Millisecond, cond); err != nil {
@@ -265,6 +289,8 @@ func TestActiveSideSyncsThePairAndReports(t *testing.T) {
 	if c := condition(policy.Status.Conditions, tandemv1.PlanValidCondition); c == nil || c.Status != metav1.ConditionTrue {
 		t.Errorf("PlanValid = %+v", c)
 	}
+	kstatusIs(t, east.Client, pair, kstatus.CurrentStatus, "")
+	kstatusIs(t, east.Client, &policy, kstatus.CurrentStatus, "")
 
 	// The peer's kubeconfig Secret sits in the synced namespace but is never
 	// copied: it belongs to this side.
@@ -316,6 +342,7 @@ metadata: {name: egg, namespace: NS, annotations: {tandem.dev/depends-on: config
 	if c.Reason != tandemv1.PlanCycleReason || !strings.Contains(c.Message, want) {
 		t.Fatalf("PlanValid = %s: %s; want reason %s naming %q", c.Reason, c.Message, tandemv1.PlanCycleReason, want)
 	}
+	kstatusIs(t, east.Client, &policy, kstatus.FailedStatus, want)
 	var cm corev1.ConfigMap
 	if err := west.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "chicken"}, &cm); !apierrors.IsNotFound(err) {
 		t.Fatalf("an object on a cycle reached the standby (err %v)", err)
@@ -338,6 +365,7 @@ users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, com
 	if !strings.Contains(c.Message, "kubeconfig Secret "+ns+"/dc-west-kubeconfig") || !strings.Contains(c.Message, "exec credential plugin") {
 		t.Fatalf("Synced message %q does not name the Secret and the problem", c.Message)
 	}
+	kstatusIs(t, east.Client, &tandemv1.HAPair{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop"}}, kstatus.FailedStatus, "kubeconfig Secret "+ns+"/dc-west-kubeconfig")
 }
 
 // Switchovers that cannot run fail fast with a message saying why: a pair
@@ -381,6 +409,7 @@ users: [{name: u, user: {token: t}}]`))
 				fmt.Errorf("phase %s, conditions %+v", so.Status.Phase, so.Status.Conditions)
 		})
 		t.Logf("%s: Failed after %s: %s", tc.name, time.Since(start).Round(time.Millisecond), condition(so.Status.Conditions, tandemv1.ReadyCondition).Message)
+		kstatusIs(t, east.Client, so, kstatus.FailedStatus, tc.says)
 	}
 	var web appsv1.Deployment
 	if err := east.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "web"}, &web); err != nil || *web.Spec.Replicas != 2 {

@@ -219,7 +219,7 @@ func (r *SwitchoverReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, nil
 	}
 	defer func() {
-		retErr = errors.Join(retErr, r.record(ctx, s))
+		retErr = errors.Join(retErr, r.record(ctx, s, retErr))
 	}()
 	if obj.Spec.StepTimeout != nil && obj.Spec.StepTimeout.Duration > 0 {
 		s.timeout = obj.Spec.StepTimeout.Duration
@@ -245,13 +245,16 @@ func (r *SwitchoverReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	return r.decide(ctx, s, run)
 }
 
-// record writes what the reconcile decided: Ready and the metrics from the
-// status, the status itself under the optimistic lock, and, once the
-// Switchover has ended, its finalizer released.
-func (r *SwitchoverReconciler) record(ctx context.Context, s *switchoverScope) error {
+// record writes what the reconcile decided: Ready, Reconciling, Stalled
+// and the metrics from the status, the status itself under the optimistic
+// lock, and, once the Switchover has ended, its finalizer released. A
+// reconcile that failed midway does not claim to have observed the spec.
+func (r *SwitchoverReconciler) record(ctx context.Context, s *switchoverScope, reconcileErr error) error {
 	obj, before := s.obj, s.patch.Before()
-	obj.Status.ObservedGeneration = obj.Generation
-	setSwitchoverReady(obj, s.verdict)
+	if observedSpec(reconcileErr) {
+		obj.Status.ObservedGeneration = obj.Generation
+	}
+	setSwitchoverSummary(obj, s.verdict)
 	recordRunningStep(obj)
 	r.emitTransitions(obj, before)
 	if equality.Semantic.DeepEqual(before.Status, obj.Status) {

@@ -8,6 +8,13 @@ import (
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 )
 
+// setSwitchoverSummary sets Ready, then Reconciling and Stalled from the
+// phase.
+func setSwitchoverSummary(obj *tandemv1.Switchover, v *verdict) {
+	setSwitchoverReady(obj, v)
+	setProgress(obj, switchoverProgress(obj), findCondition(obj, tandemv1.ReadyCondition))
+}
+
 // setSwitchoverReady is where a Switchover's Ready is computed: from the
 // phase and the steps, and from the verdict of this reconcile where the
 // phase does not tell why (a precondition, a step that failed or timed out,
@@ -45,6 +52,20 @@ func setSwitchoverReady(obj *tandemv1.Switchover, v *verdict) {
 				return
 			}
 		}
+	}
+}
+
+// switchoverProgress: a Switchover that ended without moving (or proving)
+// the service is Stalled, since only a new Switchover can change that; one
+// still running, or waiting to start, is Reconciling.
+func switchoverProgress(obj *tandemv1.Switchover) progress {
+	switch obj.Status.Phase {
+	case tandemv1.PhaseSucceeded:
+		return settled
+	case tandemv1.PhaseFailed, tandemv1.PhaseRolledBack, tandemv1.PhaseCancelled:
+		return stalled
+	default:
+		return working
 	}
 }
 

@@ -72,7 +72,9 @@ func (r *SyncPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	defer func() {
 		before := patch.Before()
 		setSyncPolicySummary(obj)
-		obj.Status.ObservedGeneration = obj.Generation
+		if observedSpec(retErr) {
+			obj.Status.ObservedGeneration = obj.Generation
+		}
 		if r.Events != nil {
 			emitConditionTransition(r.Events, obj, before.Status.Conditions, obj.Status.Conditions, tandemv1.SyncedCondition)
 			emitConditionTransition(r.Events, obj, before.Status.Conditions, obj.Status.Conditions, tandemv1.PlanValidCondition)

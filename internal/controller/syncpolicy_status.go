@@ -89,7 +89,8 @@ func setPlanValid(obj *tandemv1.SyncPolicy, p *plan.Plan) {
 	}
 }
 
-// setSyncPolicySummary derives Ready from Synced and PlanValid.
+// setSyncPolicySummary derives Ready from Synced and PlanValid, and
+// Reconciling and Stalled from Ready.
 func setSyncPolicySummary(obj *tandemv1.SyncPolicy) {
 	synced := findCondition(obj, tandemv1.SyncedCondition)
 	planValid := findCondition(obj, tandemv1.PlanValidCondition)
@@ -98,9 +99,28 @@ func setSyncPolicySummary(obj *tandemv1.SyncPolicy) {
 		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason, "Not reconciled yet")
 	case planValid != nil && planValid.Status == metav1.ConditionFalse:
 		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionFalse, planValid.Reason, planValid.Message)
-	case synced.Reason == tandemv1.StandbySideReason:
+	case synced.Reason == tandemv1.StandbySideReason || synced.Reason == tandemv1.SuspendedReason:
+		// A suspended object does what its spec asks, which is nothing:
+		// kstatus reads it Current, with the reason saying why.
 		setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionTrue, synced.Reason, synced.Message)
 	default:
 		setCondition(obj, tandemv1.ReadyCondition, synced.Status, synced.Reason, synced.Message)
+	}
+	ready := findCondition(obj, tandemv1.ReadyCondition)
+	setProgress(obj, syncPolicyProgress(ready), ready)
+}
+
+// syncPolicyProgress: a policy is working until its first pass reports
+// (or until a pair refers to it), settled when Ready (or suspended), and
+// stalled while its plan is invalid or its copies fail, which someone has
+// to look at.
+func syncPolicyProgress(ready *metav1.Condition) progress {
+	switch {
+	case ready.Status == metav1.ConditionTrue:
+		return settled
+	case ready.Status == metav1.ConditionUnknown:
+		return working
+	default:
+		return stalled
 	}
 }

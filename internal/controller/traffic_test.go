@@ -57,7 +57,7 @@ func TestTrafficReadyCondition(t *testing.T) {
 			if got == nil || got.Status != c.status || got.Reason != c.reason || !strings.Contains(got.Message, c.says) {
 				t.Fatalf("TrafficReady = %+v; want %s %s saying %q", got, c.status, c.reason, c.says)
 			}
-			setHAPairSummary(pair)
+			setHAPairSummary(pair, nil)
 			if ready := findCondition(pair, tandemv1.ReadyCondition); ready == nil || ready.Status != c.ready {
 				t.Fatalf("Ready = %+v; want %s", ready, c.ready)
 			}
