@@ -314,7 +314,7 @@ type DNSRecord struct {
 	Name string `json:"name"`
 
 	// Type of the record.
-	// +kubebuilder:validation:Enum=A;CNAME
+	// +kubebuilder:validation:Enum=A;AAAA;CNAME
 	// +kubebuilder:default=A
 	// +optional
 	Type string `json:"type,omitempty"`
@@ -327,7 +327,7 @@ type DNSRecord struct {
 	// +optional
 	TTL int64 `json:"ttl,omitempty"`
 
-	// Targets per cluster: the addresses (A) or name (CNAME) the record
+	// Targets per cluster: the addresses (A, AAAA) or name (CNAME) the record
 	// answers with while that cluster is active.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=2
@@ -350,7 +350,8 @@ type ClusterTargets struct {
 	// +kubebuilder:validation:MaxLength=63
 	Cluster string `json:"cluster"`
 
-	// Values of the record: IPv4 addresses for A, one host name for CNAME.
+	// Values of the record: IPv4 addresses for A, IPv6 addresses for AAAA,
+	// one host name for CNAME.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
 	// +listType=atomic

@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"runtime/debug"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -24,10 +26,45 @@ var (
 		Name: "tandem_pair_active_lost",
 		Help: "1 while this standby has declared the active side lost (failureThreshold failed probe rounds), else 0.",
 	}, []string{"namespace", "pair"})
+
+	// buildInfo lets an alert see the two sites run different builds: a
+	// version skew between them is a failure of its own (a field one side
+	// writes that the other does not know).
+	buildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tandem_build_info",
+		Help: "Always 1; the labels name the operator's build: its module version, the VCS revision it was built from, and the Go version.",
+	}, []string{"version", "revision", "goversion"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(pairEpoch, pairRole, roleChanges, activeLost)
+	metrics.Registry.MustRegister(pairEpoch, pairRole, roleChanges, activeLost, buildInfo)
+	version, revision, goVersion := Build()
+	buildInfo.WithLabelValues(version, revision, goVersion).Set(1)
+}
+
+// Build is this binary's module version, VCS revision (with "-dirty" when
+// built from a modified tree) and Go version, from the build information
+// the Go toolchain embeds; "unknown" where it recorded none.
+func Build() (version, revision, goVersion string) {
+	version, revision, goVersion = "unknown", "unknown", "unknown"
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return version, revision, goVersion
+	}
+	version, goVersion = info.Main.Version, info.GoVersion
+	dirty := false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			revision = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if dirty && revision != "unknown" {
+		revision += "-dirty"
+	}
+	return version, revision, goVersion
 }
 
 // recordRoleMetrics exports the role record after a reconcile.

@@ -34,7 +34,7 @@ func (k TSIG) algorithm() string {
 // Record is a DNS name and what it should answer.
 type Record struct {
 	Name string
-	// Type is "A" or "CNAME".
+	// Type is "A", "AAAA" or "CNAME".
 	Type    string
 	Targets []string
 	TTL     uint32
@@ -44,10 +44,12 @@ func (r Record) qtype() (uint16, error) {
 	switch strings.ToUpper(r.Type) {
 	case "A", "":
 		return dns.TypeA, nil
+	case "AAAA":
+		return dns.TypeAAAA, nil
 	case "CNAME":
 		return dns.TypeCNAME, nil
 	}
-	return 0, fmt.Errorf("record %s: type %q is not supported (A or CNAME)", r.Name, r.Type)
+	return 0, fmt.Errorf("record %s: type %q is not supported (A, AAAA or CNAME)", r.Name, r.Type)
 }
 
 // RefusedError is an update the server answered with an error code.
@@ -142,13 +144,19 @@ func newRR(name string, qtype uint16, ttl uint32, target string) (dns.RR, error)
 			return nil, fmt.Errorf("record %s: target %q is not an IPv4 address", name, target)
 		}
 		return &dns.A{Hdr: hdr, A: ip}, nil
+	case dns.TypeAAAA:
+		ip := net.ParseIP(target)
+		if ip == nil || ip.To4() != nil {
+			return nil, fmt.Errorf("record %s: target %q is not an IPv6 address", name, target)
+		}
+		return &dns.AAAA{Hdr: hdr, AAAA: ip}, nil
 	default:
 		return &dns.CNAME{Hdr: hdr, Target: dns.Fqdn(target)}, nil
 	}
 }
 
 // Answer asks server (host:port) directly, without recursion, what name
-// answers for type typ ("A" or "CNAME"), sorted; no answer is an empty
+// answers for type typ ("A", "AAAA" or "CNAME"), sorted; no answer is an empty
 // list, not an error.
 func Answer(ctx context.Context, server, name, typ string) ([]string, error) {
 	qtype, err := Record{Name: name, Type: typ}.qtype()
@@ -172,6 +180,10 @@ func Answer(ctx context.Context, server, name, typ string) ([]string, error) {
 		case *dns.A:
 			if qtype == dns.TypeA {
 				out = append(out, v.A.String())
+			}
+		case *dns.AAAA:
+			if qtype == dns.TypeAAAA {
+				out = append(out, v.AAAA.String())
 			}
 		case *dns.CNAME:
 			if qtype == dns.TypeCNAME {

@@ -60,4 +60,24 @@ func TestRFC2136UpdatesAgainstBIND(t *testing.T) {
 	if err := traffic.Update(ctx, bind.Addr, bind.Zone, traffic.Record{Name: "x.tandem.test", Type: "A", Targets: []string{"not-an-ip"}}, key); err == nil || !strings.Contains(err.Error(), "not an IPv4 address") {
 		t.Fatalf("a bad target: %v", err)
 	}
+
+	// IPv6: an AAAA RRset moves the same way, and an IPv4 address is no
+	// AAAA value.
+	v6 := traffic.Record{Name: "shop.tandem.test", Type: "AAAA", Targets: []string{"fd00:1::10", "fd00:1::11"}, TTL: 5}
+	if err := traffic.Update(ctx, bind.Addr, bind.Zone, v6, key); err != nil {
+		t.Fatal(err)
+	}
+	v6West := traffic.Record{Name: "shop.tandem.test", Type: "AAAA", Targets: []string{"fd00:2::10"}, TTL: 5}
+	if err := traffic.Update(ctx, bind.Addr, bind.Zone, v6West, key); err != nil {
+		t.Fatal(err)
+	}
+	if ok, got, err := traffic.Answers(ctx, bind.Addr, v6West); err != nil || !ok {
+		t.Fatalf("AAAA after the flip: BIND answers %v (%v), want only %v", got, err, v6West.Targets)
+	}
+	if ok, got, err := traffic.Answers(ctx, bind.Addr, west); err != nil || !ok {
+		t.Fatalf("the A RRset of the same name after the AAAA flip: %v (%v), want it untouched: %v", got, err, west.Targets)
+	}
+	if err := traffic.Update(ctx, bind.Addr, bind.Zone, traffic.Record{Name: "x.tandem.test", Type: "AAAA", Targets: []string{"10.0.2.10"}}, key); err == nil || !strings.Contains(err.Error(), "not an IPv6 address") {
+		t.Fatalf("an IPv4 target for AAAA: %v", err)
+	}
 }

@@ -227,3 +227,29 @@ func normalise(rules []rbacv1.PolicyRule) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Scraped series keep the pair's namespace (not the operator's) and say
+// which data center they come from.
+func TestServiceMonitorKeepsThePairNamespaceAndNamesTheDataCenter(t *testing.T) {
+	var sm *unstructured.Unstructured
+	for _, u := range render(t, "-f", filepath.Join(chart, "ci", "full-values.yaml"), "--set", "clusterName=dc-west") {
+		if u.GetKind() == "ServiceMonitor" {
+			sm = u
+		}
+	}
+	if sm == nil {
+		t.Fatal("no ServiceMonitor rendered")
+	}
+	endpoints, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+	if len(endpoints) != 1 {
+		t.Fatalf("endpoints: %v", endpoints)
+	}
+	ep := endpoints[0].(map[string]any)
+	if ep["honorLabels"] != true {
+		t.Errorf("honorLabels = %v; want true, or Prometheus overwrites the pair's namespace label with the operator's", ep["honorLabels"])
+	}
+	relabel, _ := ep["relabelings"].([]any)
+	if len(relabel) != 1 || relabel[0].(map[string]any)["targetLabel"] != "datacenter" || relabel[0].(map[string]any)["replacement"] != "dc-west" {
+		t.Errorf("relabelings = %v; want datacenter=dc-west", relabel)
+	}
+}
