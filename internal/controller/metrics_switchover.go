@@ -23,7 +23,7 @@ var (
 		Buckets: []float64{.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600},
 	}, []string{"type"})
 	stepRunningSince = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "tandem_switchover_step_running_since_seconds",
+		Name: "tandem_switchover_step_start_timestamp_seconds",
 		Help: "Unix time the running step of an unfinished switchover started; the series goes away when the step ends.",
 	}, []string{"namespace", "switchover", "type", "step"})
 	drillSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{

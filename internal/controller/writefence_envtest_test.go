@@ -19,30 +19,12 @@ import (
 	"github.com/tandem-dev/tandem/test/testbed"
 )
 
-const fencedPair = `
-apiVersion: v1
-kind: Namespace
-metadata: {name: NS}
----
-apiVersion: tandem.dev/v1alpha1
-kind: HAPair
-metadata: {name: shop, namespace: NS}
-spec:
-  suspend: true
-  clusters:
-  - name: dc-east
-  - name: dc-west
-    kubeconfigSecretRef: {name: dc-west-kubeconfig}
-  primary: dc-east
-  syncPolicyRefs: [{name: app}]
----
-apiVersion: tandem.dev/v1alpha1
-kind: SyncPolicy
-metadata: {name: app, namespace: NS}
-spec:
-  namespaces: {names: [NS]}
-  selector: {matchLabels: {app: shop}}
-`
+// fencedPair is pairAndPolicy, suspended (the test runs the step itself),
+// with a policy that copies only what is labelled app=shop.
+var fencedPair = strings.NewReplacer(
+	"primary: dc-east\n", "primary: dc-east\n  suspend: true\n",
+	"namespaces: {names: [NS]}\n", "namespaces: {names: [NS]}\n  selector: {matchLabels: {app: shop}}\n",
+).Replace(pairAndPolicy)
 
 // Once FenceWrites has ended, the very next write to an object the pair
 // copies is refused: the step waits until the API server enforces the

@@ -10,7 +10,13 @@ import (
 var (
 	rpoSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "tandem_volume_rpo_seconds",
-		Help: "Age of the newest snapshot of a PVC usable on the standby: the data a failover now would lose. -1 while no snapshot is usable there.",
+		Help: "Age of the newest snapshot of a PVC usable on the standby: the data a failover now would lose. Absent while no snapshot is usable there (tandem_volume_protected is 0).",
+	}, []string{"namespace", "pair", "claim_namespace", "claim"})
+	// protected says what the RPO's absence means, so no sentinel value
+	// bends the RPO's graphs and sums.
+	protected = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tandem_volume_protected",
+		Help: "1 while a snapshot of the PVC is usable on the standby, 0 while none is.",
 	}, []string{"namespace", "pair", "claim_namespace", "claim"})
 	snapshotDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "tandem_volume_snapshot_duration_seconds",
@@ -33,19 +39,23 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(rpoSeconds, rpoObjective, snapshotDuration, snapshotFailures, restoreSeconds)
+	metrics.Registry.MustRegister(rpoSeconds, protected, rpoObjective, snapshotDuration, snapshotFailures, restoreSeconds)
 }
 
 // recordRPO exports each claim's RPO and drops claims no longer reported.
 func recordRPO(pair PairRef, claims []ClaimState, objective time.Duration) {
 	rpoObjective.WithLabelValues(pair.Namespace, pair.Name).Set(objective.Seconds())
-	rpoSeconds.DeletePartialMatch(prometheus.Labels{"namespace": pair.Namespace, "pair": pair.Name})
+	of := prometheus.Labels{"namespace": pair.Namespace, "pair": pair.Name}
+	rpoSeconds.DeletePartialMatch(of)
+	protected.DeletePartialMatch(of)
 	for _, c := range claims {
-		v := -1.0
-		if c.RPO >= 0 {
-			v = c.RPO.Seconds()
+		labels := []string{pair.Namespace, pair.Name, c.Key.Namespace, c.Key.Name}
+		if c.RPO < 0 {
+			protected.WithLabelValues(labels...).Set(0)
+			continue
 		}
-		rpoSeconds.WithLabelValues(pair.Namespace, pair.Name, c.Key.Namespace, c.Key.Name).Set(v)
+		protected.WithLabelValues(labels...).Set(1)
+		rpoSeconds.WithLabelValues(labels...).Set(c.RPO.Seconds())
 	}
 }
 
@@ -53,6 +63,7 @@ func recordRPO(pair PairRef, claims []ClaimState, objective time.Duration) {
 // active side.
 func Forget(pair PairRef) {
 	rpoSeconds.DeletePartialMatch(prometheus.Labels{"namespace": pair.Namespace, "pair": pair.Name})
+	protected.DeletePartialMatch(prometheus.Labels{"namespace": pair.Namespace, "pair": pair.Name})
 	rpoObjective.DeleteLabelValues(pair.Namespace, pair.Name)
 }
 
