@@ -540,6 +540,12 @@ type HAPairStatus struct {
 	// +optional
 	LastDrill *SwitchoverSummary `json:"lastDrill,omitempty"`
 
+	// LastPassedDrill is the most recent drill that passed. The drill
+	// metrics (and the chart's TandemDrillOverdue alert) are set from it
+	// every round, so they survive an operator restart.
+	// +optional
+	LastPassedDrill *SwitchoverSummary `json:"lastPassedDrill,omitempty"`
+
 	// Conditions: Ready, Reconciling, Stalled, PeerReachable, Synced,
 	// VolumesProtected, TrafficReady, Degraded.
 	// +listType=map

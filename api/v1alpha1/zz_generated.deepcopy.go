@@ -493,6 +493,11 @@ func (in *HAPairStatus) DeepCopyInto(out *HAPairStatus) {
 		*out = new(SwitchoverSummary)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.LastPassedDrill != nil {
+		in, out := &in.LastPassedDrill, &out.LastPassedDrill
+		*out = new(SwitchoverSummary)
+		(*in).DeepCopyInto(*out)
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]v1.Condition, len(*in))

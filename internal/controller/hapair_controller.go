@@ -222,6 +222,7 @@ func (r *HAPairReconciler) patchStatus(ctx context.Context, s *hapairScope, reco
 	obj, before := s.pair, s.patch.Before()
 	setHAPairSummary(obj, s.stall)
 	recordRoleMetrics(obj, before, obj.Status.LocalRole == tandemv1.RoleStandby && s.health.Lost(obj.Spec.Failover.FailureThreshold))
+	recordDrillMetrics(obj)
 	if observedSpec(reconcileErr) {
 		obj.Status.ObservedGeneration = obj.Generation
 	}

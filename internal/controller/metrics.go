@@ -95,4 +95,6 @@ func forgetRoleMetrics(namespace, name string) {
 	pairRole.DeletePartialMatch(labels)
 	roleChanges.DeletePartialMatch(labels)
 	activeLost.DeletePartialMatch(labels)
+	drillSuccess.DeletePartialMatch(labels)
+	drillLastSuccess.DeletePartialMatch(labels)
 }

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -40,13 +39,31 @@ func init() {
 	metrics.Registry.MustRegister(stepSeconds, rtoSeconds, stepRunningSince, drillSuccess, drillLastSuccess)
 }
 
-func recordDrill(pair *tandemv1.HAPair, passed bool, now time.Time) {
-	v := 0.0
-	if passed {
-		v = 1
-		drillLastSuccess.WithLabelValues(pair.Namespace, pair.Name).Set(float64(now.Unix()))
+// recordDrillMetrics sets the drill gauges from the pair's status, every
+// round: a restarted operator (or a new leader) exports what the last one
+// did, and the overdue alert keeps firing. Only the active side exports
+// them: drills run there and are recorded in its status, and the
+// standby's record is from when it was last active.
+func recordDrillMetrics(pair *tandemv1.HAPair) {
+	ns, name := pair.Namespace, pair.Name
+	last, passed := pair.Status.LastDrill, pair.Status.LastPassedDrill
+	if pair.Status.LocalRole != tandemv1.RoleActive {
+		last, passed = nil, nil
 	}
-	drillSuccess.WithLabelValues(pair.Namespace, pair.Name).Set(v)
+	if last == nil {
+		drillSuccess.DeleteLabelValues(ns, name)
+	} else {
+		v := 0.0
+		if last.Phase == tandemv1.PhaseSucceeded {
+			v = 1
+		}
+		drillSuccess.WithLabelValues(ns, name).Set(v)
+	}
+	if passed == nil || passed.CompletionTime == nil {
+		drillLastSuccess.DeleteLabelValues(ns, name)
+	} else {
+		drillLastSuccess.WithLabelValues(ns, name).Set(float64(passed.CompletionTime.Unix()))
+	}
 }
 
 func logError(ctx context.Context, err error, msg string, kv ...any) {

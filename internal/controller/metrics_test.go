@@ -3,8 +3,13 @@ package controller
 import (
 	"runtime"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 )
 
 // The operator's build is on /metrics, so an alert can see two sites
@@ -31,4 +36,30 @@ func TestBuildInfoIsExported(t *testing.T) {
 		return
 	}
 	t.Fatal("tandem_build_info is not registered")
+}
+
+// The drill gauges come from the pair's status, so an operator that just
+// started (nothing recorded in this process) exports the last drill and
+// the last passed one; the standby side exports neither.
+func TestDrillMetricsComeFromStatus(t *testing.T) {
+	passedAt := metav1.NewTime(time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC))
+	failedAt := metav1.NewTime(passedAt.Add(24 * time.Hour))
+	pair := &tandemv1.HAPair{ObjectMeta: metav1.ObjectMeta{Namespace: "drills", Name: "shop"}, Status: tandemv1.HAPairStatus{
+		LocalRole:       tandemv1.RoleActive,
+		LastDrill:       &tandemv1.SwitchoverSummary{Name: "drill-2", Phase: tandemv1.PhaseFailed, CompletionTime: &failedAt},
+		LastPassedDrill: &tandemv1.SwitchoverSummary{Name: "drill-1", Phase: tandemv1.PhaseSucceeded, CompletionTime: &passedAt},
+	}}
+	recordDrillMetrics(pair)
+	if got := testutil.ToFloat64(drillSuccess.WithLabelValues("drills", "shop")); got != 0 {
+		t.Fatalf("tandem_drill_success = %v after a failed drill, want 0", got)
+	}
+	if got := testutil.ToFloat64(drillLastSuccess.WithLabelValues("drills", "shop")); got != float64(passedAt.Unix()) {
+		t.Fatalf("tandem_drill_last_success_timestamp_seconds = %v, want %d (drill-1)", got, passedAt.Unix())
+	}
+	pair.Status.LocalRole = tandemv1.RoleStandby
+	recordDrillMetrics(pair)
+	// Deleting reports whether the series was there.
+	if drillSuccess.DeleteLabelValues("drills", "shop") || drillLastSuccess.DeleteLabelValues("drills", "shop") {
+		t.Fatal("the standby side exports drill series, want none")
+	}
 }

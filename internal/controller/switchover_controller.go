@@ -434,7 +434,9 @@ func (r *SwitchoverReconciler) recordOnPair(ctx context.Context, s *switchoverSc
 	before := pair.DeepCopy()
 	if s.obj.Spec.Type == tandemv1.SwitchoverDrill {
 		pair.Status.LastDrill = summary
-		recordDrill(pair, phase == tandemv1.PhaseSucceeded, now)
+		if phase == tandemv1.PhaseSucceeded {
+			pair.Status.LastPassedDrill = summary
+		}
 	} else {
 		pair.Status.LastSwitchover = summary
 	}
