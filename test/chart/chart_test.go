@@ -253,3 +253,39 @@ func TestServiceMonitorKeepsThePairNamespaceAndNamesTheDataCenter(t *testing.T) 
 		t.Errorf("relabelings = %v; want datacenter=dc-west", relabel)
 	}
 }
+
+// Every alert links to its own runbook section, and the section exists.
+func TestEveryAlertHasARunbook(t *testing.T) {
+	runbooks, err := os.ReadFile(filepath.Join(chart, "..", "..", "docs", "runbooks.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rule *unstructured.Unstructured
+	for _, u := range render(t, "-f", filepath.Join(chart, "ci", "full-values.yaml")) {
+		if u.GetKind() == "PrometheusRule" {
+			rule = u
+		}
+	}
+	if rule == nil {
+		t.Fatal("no PrometheusRule rendered")
+	}
+	groups, _, _ := unstructured.NestedSlice(rule.Object, "spec", "groups")
+	alerts := 0
+	for _, g := range groups {
+		rules, _, _ := unstructured.NestedSlice(g.(map[string]any), "rules")
+		for _, r := range rules {
+			name, _, _ := unstructured.NestedString(r.(map[string]any), "alert")
+			url, _, _ := unstructured.NestedString(r.(map[string]any), "annotations", "runbook_url")
+			alerts++
+			if !strings.HasSuffix(url, "docs/runbooks.md#"+strings.ToLower(name)) {
+				t.Errorf("alert %s: runbook_url %q, want docs/runbooks.md#%s", name, url, strings.ToLower(name))
+			}
+			if !strings.Contains(string(runbooks), "\n### "+name+"\n") {
+				t.Errorf("alert %s has no section \"### %s\" in docs/runbooks.md", name, name)
+			}
+		}
+	}
+	if alerts == 0 {
+		t.Fatal("the PrometheusRule has no alerts")
+	}
+}
