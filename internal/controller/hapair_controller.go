@@ -223,6 +223,7 @@ func (r *HAPairReconciler) patchStatus(ctx context.Context, s *hapairScope, reco
 	setHAPairSummary(obj, s.stall)
 	recordRoleMetrics(obj, before, obj.Status.LocalRole == tandemv1.RoleStandby && s.health.Lost(obj.Spec.Failover.FailureThreshold))
 	recordDrillMetrics(obj)
+	recordWitnessMetrics(obj)
 	if observedSpec(reconcileErr) {
 		obj.Status.ObservedGeneration = obj.Generation
 	}

@@ -27,6 +27,15 @@ var (
 		Help: "1 while this standby has declared the active side lost (failureThreshold failed probe rounds), else 0.",
 	}, []string{"namespace", "pair"})
 
+	witnessUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tandem_witness_up",
+		Help: "1 when this round read the pair's witness Lease, 0 when the witness did not answer; absent for a pair without a witness.",
+	}, []string{"namespace", "pair"})
+	witnessExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tandem_witness_lease_expiry_timestamp_seconds",
+		Help: "Unix time the witness Lease runs out unless renewed (its last renewal plus its duration), as this cluster last read it; the holder is a label.",
+	}, []string{"namespace", "pair", "holder"})
+
 	// buildInfo lets an alert see the two sites run different builds: a
 	// version skew between them is a failure of its own (a field one side
 	// writes that the other does not know).
@@ -37,7 +46,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(pairEpoch, pairRole, roleChanges, activeLost, buildInfo)
+	metrics.Registry.MustRegister(pairEpoch, pairRole, roleChanges, activeLost, witnessUp, witnessExpiry, buildInfo)
 	version, revision, goVersion := Build()
 	buildInfo.WithLabelValues(version, revision, goVersion).Set(1)
 }
@@ -88,6 +97,28 @@ func recordRoleMetrics(obj, before *tandemv1.HAPair, lost bool) {
 	activeLost.WithLabelValues(ns, name).Set(v)
 }
 
+// recordWitnessMetrics exports what this round read of the witness, from
+// the status it wrote: whether it answered, and when the Lease it saw runs
+// out (the time left is that minus time(), computed where it is read).
+func recordWitnessMetrics(pair *tandemv1.HAPair) {
+	labels := prometheus.Labels{"namespace": pair.Namespace, "pair": pair.Name}
+	witnessExpiry.DeletePartialMatch(labels)
+	w := pair.Status.Witness
+	if pair.Spec.Witness == nil || w == nil {
+		witnessUp.DeletePartialMatch(labels)
+		return
+	}
+	up := 0.0
+	if w.Reachable {
+		up = 1
+	}
+	witnessUp.With(labels).Set(up)
+	if w.Reachable && w.Holder != "" && w.RenewTime != nil {
+		expiry := w.RenewTime.Add(leaseRef(pair).Duration)
+		witnessExpiry.WithLabelValues(pair.Namespace, pair.Name, w.Holder).Set(float64(expiry.Unix()))
+	}
+}
+
 // forgetRoleMetrics drops a deleted pair's series.
 func forgetRoleMetrics(namespace, name string) {
 	labels := prometheus.Labels{"namespace": namespace, "pair": name}
@@ -95,6 +126,8 @@ func forgetRoleMetrics(namespace, name string) {
 	pairRole.DeletePartialMatch(labels)
 	roleChanges.DeletePartialMatch(labels)
 	activeLost.DeletePartialMatch(labels)
+	witnessUp.DeletePartialMatch(labels)
+	witnessExpiry.DeletePartialMatch(labels)
 	drillSuccess.DeletePartialMatch(labels)
 	drillLastSuccess.DeletePartialMatch(labels)
 }

@@ -63,3 +63,33 @@ func TestDrillMetricsComeFromStatus(t *testing.T) {
 		t.Fatal("the standby side exports drill series, want none")
 	}
 }
+
+// The witness gauges follow the status of the round: up with the Lease's
+// expiry while it answers, down without an expiry when it does not, and
+// nothing for a pair without a witness.
+func TestWitnessMetrics(t *testing.T) {
+	renewed := metav1.NewTime(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC))
+	pair := &tandemv1.HAPair{ObjectMeta: metav1.ObjectMeta{Namespace: "witness", Name: "shop"},
+		Spec:   tandemv1.HAPairSpec{Witness: &tandemv1.WitnessSpec{LeaseDuration: &metav1.Duration{Duration: 4 * time.Second}}},
+		Status: tandemv1.HAPairStatus{Witness: &tandemv1.WitnessStatus{Reachable: true, Holder: "dc-east", Epoch: 3, RenewTime: &renewed}}}
+	recordWitnessMetrics(pair)
+	if got := testutil.ToFloat64(witnessUp.WithLabelValues("witness", "shop")); got != 1 {
+		t.Fatalf("tandem_witness_up = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(witnessExpiry.WithLabelValues("witness", "shop", "dc-east")); got != float64(renewed.Add(4*time.Second).Unix()) {
+		t.Fatalf("tandem_witness_lease_expiry_timestamp_seconds = %v, want the renewal + 4s", got)
+	}
+	pair.Status.Witness = &tandemv1.WitnessStatus{Message: "The witness does not answer: timeout"}
+	recordWitnessMetrics(pair)
+	if got := testutil.ToFloat64(witnessUp.WithLabelValues("witness", "shop")); got != 0 {
+		t.Fatalf("tandem_witness_up = %v while it does not answer, want 0", got)
+	}
+	if witnessExpiry.DeleteLabelValues("witness", "shop", "dc-east") {
+		t.Fatal("an expiry is exported while the witness does not answer")
+	}
+	pair.Spec.Witness, pair.Status.Witness = nil, nil
+	recordWitnessMetrics(pair)
+	if witnessUp.DeleteLabelValues("witness", "shop") {
+		t.Fatal("tandem_witness_up is exported for a pair without a witness")
+	}
+}
