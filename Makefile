@@ -12,6 +12,8 @@ LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 # helm, for the chart tests; pinned in hack/tools/helm/go.mod.
 HELM ?= $(LOCALBIN)/helm
+# promtool, for checking the chart's PrometheusRule; pinned in hack/tools/promtool/go.mod.
+PROMTOOL ?= $(LOCALBIN)/promtool
 # Where the test bed keeps its clusters, logs and kubeconfigs.
 TESTBED_DIR ?= $(CURDIR)/.work/testbed
 GO_TEST_FLAGS ?= -count=1 -timeout 45m
@@ -34,6 +36,14 @@ $(HELM): hack/tools/helm/go.mod
 
 .PHONY: helm
 helm: $(HELM) ## Build helm (pinned) into bin/ for the chart tests.
+
+$(PROMTOOL): hack/tools/promtool/go.mod
+	mkdir -p $(LOCALBIN)
+	cd hack/tools/promtool && GOBIN=$(LOCALBIN) go install -trimpath -ldflags "-s -w" github.com/prometheus/prometheus/cmd/promtool
+	touch $(PROMTOOL)
+
+.PHONY: promtool
+promtool: $(PROMTOOL) ## Build promtool (pinned) into bin/ for the chart tests.
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Regenerate deepcopy code, CRDs, RBAC, the chart's copies and the API reference.
@@ -83,11 +93,11 @@ testbed-bins: ## Build (once, cached in ~/.cache/tandem) the control-plane, etcd
 	hack/build-testbed-bins.sh kubelet containerd ctr containerd-shim-runc-v2 bridge host-local loopback >/dev/null
 
 .PHONY: test
-test: testbed-bins $(HELM) ## Run every test: unit, integration against real API servers, the chart, and e2e on the kwok test bed.
+test: testbed-bins $(HELM) $(PROMTOOL) ## Run every test: unit, integration against real API servers, the chart, and e2e on the kwok test bed.
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-integration
-test-integration: testbed-bins ## Unit and integration tests only (no kwok clusters).
+test-integration: testbed-bins $(HELM) $(PROMTOOL) ## Unit and integration tests only (no kwok clusters).
 	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /test/e2e)
 
 .PHONY: e2e

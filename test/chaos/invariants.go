@@ -70,6 +70,9 @@ type Failover struct {
 	Since     time.Time
 	HasWindow bool
 	Unknown   string
+	// Why is, for one that did not succeed, the step that failed and what
+	// it said, so the report explains it without the cluster.
+	Why string
 }
 
 // span is the stretch of time the failover says changes may be lost in.
@@ -369,6 +372,9 @@ func (r Report) Print(w io.Writer) {
 			}
 		}
 		fmt.Fprintf(w, "  failover %s (%s -> %s, %s) at %s: %s, %d lost writes inside it\n", f.Name, f.From, f.To, f.Phase, r.offset(f.Start), window, n)
+		if f.Why != "" {
+			fmt.Fprintf(w, "    why: %s\n", f.Why)
+		}
 	}
 	for _, p := range run.Planned {
 		fmt.Fprintf(w, "  planned %s (%s -> %s): %s", p.Name, p.From, p.To, p.Phase)

@@ -621,6 +621,23 @@ func (d *chaosDriver) present(active string) map[int]bool {
 	return found
 }
 
+// switchoverWhy is the steps of a Switchover that did not succeed, and its
+// Ready condition: what a report needs to explain it.
+func switchoverWhy(so tandemv1.Switchover) string {
+	var parts []string
+	for _, st := range so.Status.Steps {
+		if st.Phase != tandemv1.StepSucceeded && st.Phase != tandemv1.StepSkipped {
+			parts = append(parts, fmt.Sprintf("%s %s: %s", st.Name, st.Phase, st.Message))
+		}
+	}
+	for _, c := range so.Status.Conditions {
+		if c.Type == tandemv1.ReadyCondition {
+			parts = append(parts, fmt.Sprintf("Ready=%s %s: %s", c.Status, c.Reason, c.Message))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
 // switchovers reads the Failovers the operators created and the Planned
 // Switchovers the schedule asked for, as their status ended.
 func (d *chaosDriver) switchovers() ([]chaos.Failover, []chaos.Planned) {
@@ -653,6 +670,9 @@ func (d *chaosDriver) switchovers() ([]chaos.Failover, []chaos.Planned) {
 			f.Since = so.Status.DataLossSince.Time
 		}
 		f.Unknown = so.Status.DataLossUnknown
+		if so.Status.Phase != tandemv1.PhaseSucceeded {
+			f.Why = switchoverWhy(so)
+		}
 		failovers = append(failovers, f)
 	}
 	sort.Slice(failovers, func(i, j int) bool { return failovers[i].Start.Before(failovers[j].Start) })
