@@ -10,20 +10,12 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
-
-	"github.com/tandem-dev/tandem/test/testbed"
 )
 
 // promtool runs the pinned promtool (make promtool) in dir.
 func promtool(t *testing.T, dir string, args ...string) (string, error) {
 	t.Helper()
-	bin := os.Getenv("PROMTOOL")
-	if bin == "" {
-		bin = filepath.Join(testbed.RepoRoot(), "bin", "promtool")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("promtool is not built: run `make promtool` (or set PROMTOOL): %v", err)
-	}
+	bin := pinnedTool(t, "promtool", "PROMTOOL")
 	var out bytes.Buffer
 	cmd := exec.Command(bin, args...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, &out, &out

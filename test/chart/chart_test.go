@@ -63,15 +63,23 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func helm(t *testing.T, args ...string) (string, error) {
+// pinnedTool is the path of a tool the Makefile builds into bin/ (make
+// NAME), or the one the environment variable env names.
+func pinnedTool(t *testing.T, name, env string) string {
 	t.Helper()
-	bin := os.Getenv("HELM")
+	bin := os.Getenv(env)
 	if bin == "" {
-		bin = filepath.Join(testbed.RepoRoot(), "bin", "helm")
+		bin = filepath.Join(testbed.RepoRoot(), "bin", name)
 	}
 	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("helm is not built: run `make helm` (or set HELM): %v", err)
+		t.Fatalf("%s is not built: run `make %s` (or set %s): %v", name, name, env, err)
 	}
+	return bin
+}
+
+func helm(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	bin := pinnedTool(t, "helm", "HELM")
 	var out, errOut bytes.Buffer
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = &out, &errOut
