@@ -93,6 +93,19 @@ const (
 	stalled
 )
 
+// readyProgress is what Ready alone says: True is settled, Unknown is
+// still on its way, False needs someone to look.
+func readyProgress(ready *metav1.Condition) progress {
+	switch ready.Status {
+	case metav1.ConditionTrue:
+		return settled
+	case metav1.ConditionUnknown:
+		return working
+	default:
+		return stalled
+	}
+}
+
 // observedSpec reports whether a reconcile that returned err has acted on
 // the whole spec: it did when it ended without error, or with one only a
 // change to the spec or the environment mends (a terminal error).

@@ -264,12 +264,10 @@ func hapairProgress(ready *metav1.Condition, userMustFix bool) progress {
 	switch {
 	case userMustFix:
 		return stalled
-	case ready.Status == metav1.ConditionTrue:
-		return settled
-	case ready.Status == metav1.ConditionUnknown || ready.Reason == tandemv1.RoleUnconfirmedReason:
+	case ready.Reason == tandemv1.RoleUnconfirmedReason:
 		return working
 	default:
-		return stalled
+		return readyProgress(ready)
 	}
 }
 

@@ -47,14 +47,14 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(pairEpoch, pairRole, roleChanges, activeLost, witnessUp, witnessExpiry, buildInfo)
-	version, revision, goVersion := Build()
+	version, revision, goVersion := build()
 	buildInfo.WithLabelValues(version, revision, goVersion).Set(1)
 }
 
-// Build is this binary's module version, VCS revision (with "-dirty" when
+// build is this binary's module version, VCS revision (with "-dirty" when
 // built from a modified tree) and Go version, from the build information
 // the Go toolchain embeds; "unknown" where it recorded none.
-func Build() (version, revision, goVersion string) {
+func build() (version, revision, goVersion string) {
 	version, revision, goVersion = "unknown", "unknown", "unknown"
 	info, ok := debug.ReadBuildInfo()
 	if !ok {

@@ -106,21 +106,9 @@ func setSyncPolicySummary(obj *tandemv1.SyncPolicy) {
 	default:
 		setCondition(obj, tandemv1.ReadyCondition, synced.Status, synced.Reason, synced.Message)
 	}
+	// Ready says it all for a policy: working until its first pass
+	// reports (or a pair refers to it), settled when Ready (or suspended),
+	// stalled while its plan is invalid or its copies fail.
 	ready := findCondition(obj, tandemv1.ReadyCondition)
-	setProgress(obj, syncPolicyProgress(ready), ready)
-}
-
-// syncPolicyProgress: a policy is working until its first pass reports
-// (or until a pair refers to it), settled when Ready (or suspended), and
-// stalled while its plan is invalid or its copies fail, which someone has
-// to look at.
-func syncPolicyProgress(ready *metav1.Condition) progress {
-	switch {
-	case ready.Status == metav1.ConditionTrue:
-		return settled
-	case ready.Status == metav1.ConditionUnknown:
-		return working
-	default:
-		return stalled
-	}
+	setProgress(obj, readyProgress(ready), ready)
 }

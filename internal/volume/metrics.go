@@ -45,9 +45,7 @@ func init() {
 // recordRPO exports each claim's RPO and drops claims no longer reported.
 func recordRPO(pair PairRef, claims []ClaimState, objective time.Duration) {
 	rpoObjective.WithLabelValues(pair.Namespace, pair.Name).Set(objective.Seconds())
-	of := prometheus.Labels{"namespace": pair.Namespace, "pair": pair.Name}
-	rpoSeconds.DeletePartialMatch(of)
-	protected.DeletePartialMatch(of)
+	forgetClaims(pair)
 	for _, c := range claims {
 		labels := []string{pair.Namespace, pair.Name, c.Key.Namespace, c.Key.Name}
 		if c.RPO < 0 {
@@ -59,11 +57,17 @@ func recordRPO(pair PairRef, claims []ClaimState, objective time.Duration) {
 	}
 }
 
+// forgetClaims drops the per-PVC series of a pair.
+func forgetClaims(pair PairRef) {
+	of := prometheus.Labels{"namespace": pair.Namespace, "pair": pair.Name}
+	rpoSeconds.DeletePartialMatch(of)
+	protected.DeletePartialMatch(of)
+}
+
 // Forget drops a pair's RPO series, when it is deleted or stops being the
 // active side.
 func Forget(pair PairRef) {
-	rpoSeconds.DeletePartialMatch(prometheus.Labels{"namespace": pair.Namespace, "pair": pair.Name})
-	protected.DeletePartialMatch(prometheus.Labels{"namespace": pair.Namespace, "pair": pair.Name})
+	forgetClaims(pair)
 	rpoObjective.DeleteLabelValues(pair.Namespace, pair.Name)
 }
 

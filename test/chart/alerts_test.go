@@ -27,23 +27,16 @@ func promtool(t *testing.T, dir string, args ...string) (string, error) {
 // rule file in dir, the way the Prometheus operator hands them over.
 func ruleFile(t *testing.T, dir string, args ...string) string {
 	t.Helper()
-	for _, u := range render(t, args...) {
-		if u.GetKind() != "PrometheusRule" {
-			continue
-		}
-		spec, _, _ := unstructured.NestedMap(u.Object, "spec")
-		data, err := yaml.Marshal(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(dir, "rules.yaml")
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return path
+	spec, _, _ := unstructured.NestedMap(renderedOne(t, "PrometheusRule", args...).Object, "spec")
+	data, err := yaml.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no PrometheusRule rendered")
-	return ""
+	path := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // Prometheus itself accepts every rule: promtool parses the expressions

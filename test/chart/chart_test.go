@@ -159,6 +159,18 @@ func TestRenderedManifestsPassAServerSideDryRun(t *testing.T) {
 	}
 }
 
+// renderedOne is the one object of kind the chart renders with args.
+func renderedOne(t *testing.T, kind string, args ...string) *unstructured.Unstructured {
+	t.Helper()
+	for _, u := range render(t, args...) {
+		if u.GetKind() == kind {
+			return u
+		}
+	}
+	t.Fatalf("no %s rendered", kind)
+	return nil
+}
+
 func find[T any](t *testing.T, objs []*unstructured.Unstructured, kind, name string) *T {
 	t.Helper()
 	for _, u := range objs {
@@ -239,15 +251,7 @@ func normalise(rules []rbacv1.PolicyRule) []string {
 // Scraped series keep the pair's namespace (not the operator's) and say
 // which data center they come from.
 func TestServiceMonitorKeepsThePairNamespaceAndNamesTheDataCenter(t *testing.T) {
-	var sm *unstructured.Unstructured
-	for _, u := range render(t, "-f", filepath.Join(chart, "ci", "full-values.yaml"), "--set", "clusterName=dc-west") {
-		if u.GetKind() == "ServiceMonitor" {
-			sm = u
-		}
-	}
-	if sm == nil {
-		t.Fatal("no ServiceMonitor rendered")
-	}
+	sm := renderedOne(t, "ServiceMonitor", "-f", filepath.Join(chart, "ci", "full-values.yaml"), "--set", "clusterName=dc-west")
 	endpoints, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
 	if len(endpoints) != 1 {
 		t.Fatalf("endpoints: %v", endpoints)
@@ -268,15 +272,7 @@ func TestEveryAlertHasARunbook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rule *unstructured.Unstructured
-	for _, u := range render(t, "-f", filepath.Join(chart, "ci", "full-values.yaml")) {
-		if u.GetKind() == "PrometheusRule" {
-			rule = u
-		}
-	}
-	if rule == nil {
-		t.Fatal("no PrometheusRule rendered")
-	}
+	rule := renderedOne(t, "PrometheusRule", "-f", filepath.Join(chart, "ci", "full-values.yaml"))
 	groups, _, _ := unstructured.NestedSlice(rule.Object, "spec", "groups")
 	alerts := 0
 	for _, g := range groups {
