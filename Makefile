@@ -74,9 +74,17 @@ lint: ## gofmt and go vet.
 ##@ Build
 
 .PHONY: build
-build: ## Build the operator and the test bed command into bin/.
+build: ## Build the operator, the kubectl plugin and the test bed command into bin/.
 	go build -o $(LOCALBIN)/tandem-operator ./cmd/tandem-operator
+	go build -o $(LOCALBIN)/kubectl-tandem ./cmd/kubectl-tandem
 	go build -o $(LOCALBIN)/testbed ./hack/testbed
+
+# The plugin's release version (krew wants vX.Y.Z): the chart's appVersion.
+VERSION ?= v$(shell sed -n 's/^appVersion: "\(.*\)"/\1/p' charts/tandem/Chart.yaml)
+
+.PHONY: dist
+dist: ## Build the kubectl plugin's release archives, checksums and krew manifest into dist/ (VERSION, PLATFORMS).
+	VERSION=$(VERSION) hack/dist.sh
 
 .PHONY: image
 image: ## Build the operator image as bin/tandem-operator.tar (no Docker engine; reproducible). IMG= names it, PUSH=1 pushes it.

@@ -28,7 +28,8 @@ active side), orders them into the waves the sync applies them in, and shows
 what the transforms change. Nothing is written to either cluster.`,
 		Example: `  kubectl tandem plan shop -n shop
   kubectl tandem plan shop -n shop -o json`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeNames[tandemv1.SyncPolicyList](flags, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, ns, err := newClient(flags)
 			if err != nil {
@@ -84,6 +85,9 @@ what the transforms change. Nothing is written to either cluster.`,
 		},
 	}
 	cmd.Flags().StringVar(&pairName, "pair", "", "HAPair whose sync to preview (default: the one that lists the policy)")
+	_ = cmd.RegisterFlagCompletionFunc("pair", func(cmd *cobra.Command, _ []string, s string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return completeNames[tandemv1.HAPairList](flags, 1)(cmd, nil, s)
+	})
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "Output format: table, json or yaml")
 	return cmd
 }

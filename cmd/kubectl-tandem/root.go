@@ -6,18 +6,18 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 )
+
+// version is the release, set by hack/dist.sh (-X main.version).
+var version = "dev"
 
 func newRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	flags := genericclioptions.NewConfigFlags(true)
 	root := &cobra.Command{
 		Use:           "kubectl-tandem",
 		Short:         "Inspect and drive Tandem's active/standby pairs",
+		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
@@ -36,7 +36,7 @@ func newRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 }
 
 // newClient returns a client for the cluster the kubectl flags point at.
-func newClient(flags *genericclioptions.ConfigFlags) (client.Client, string, error) {
+func newClient(flags *genericclioptions.ConfigFlags) (client.WithWatch, string, error) {
 	cfg, err := flags.ToRESTConfig()
 	if err != nil {
 		return nil, "", err
@@ -45,9 +45,6 @@ func newClient(flags *genericclioptions.ConfigFlags) (client.Client, string, err
 	if err != nil {
 		return nil, "", err
 	}
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(tandemv1.AddToScheme(scheme))
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
 	return c, ns, err
 }

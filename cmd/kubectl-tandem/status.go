@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -13,20 +12,26 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 )
 
 func newStatusCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	var output string
+	var out *output
 	cmd := &cobra.Command{
 		Use:   "status [PAIR]",
 		Short: "Show a pair as this cluster sees it: roles, epoch, peer, sync, drills, conditions",
 		Long: "Show the HAPairs of the namespace (or one) as the cluster the kubeconfig points at sees them.\n" +
 			"Each data center has its own view; run it against both to compare.",
-		Args: cobra.MaximumNArgs(1),
+		Example: `  kubectl tandem status -n shop
+  kubectl tandem status shop -n shop -o yaml
+  kubectl tandem status shop -n shop -o jsonpath='{.status.activeCluster}'`,
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeNames[tandemv1.HAPairList](flags, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
 			c, ns, err := newClient(flags)
 			if err != nil {
 				return err
@@ -48,41 +53,24 @@ func newStatusCommand(flags *genericclioptions.ConfigFlags, streams genericioopt
 				}
 				pairs = list.Items
 			}
-			switch output {
-			case "json", "yaml":
-				return printObjects(streams.Out, output, pairs)
-			case "", "table":
+			if !out.table() {
+				objs := make([]client.Object, len(pairs))
 				for i := range pairs {
-					if i > 0 {
-						fmt.Fprintln(streams.Out)
-					}
-					printStatus(streams.Out, &pairs[i])
+					objs[i] = &pairs[i]
 				}
-				return nil
+				return out.print(streams.Out, objs...)
 			}
-			return fmt.Errorf("unknown output format %q (want table, json or yaml)", output)
+			for i := range pairs {
+				if i > 0 {
+					fmt.Fprintln(streams.Out)
+				}
+				printStatus(streams.Out, &pairs[i])
+			}
+			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "Output format: table, json or yaml.")
+	out = addOutputFlags(cmd)
 	return cmd
-}
-
-func printObjects[T any](out io.Writer, format string, objs []T) error {
-	var v any = objs
-	if len(objs) == 1 {
-		v = objs[0]
-	}
-	if format == "json" {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
-	}
-	data, err := yaml.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = out.Write(data)
-	return err
 }
 
 // printStatus prints one pair in a fixed layout: the summary lines, then

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -9,10 +10,15 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
@@ -49,7 +55,8 @@ func newMoveCommand(flags *genericclioptions.ConfigFlags, streams genericiooptio
 	var to string
 	cmd := &cobra.Command{
 		Use: use, Short: short, Long: long,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeNames[tandemv1.HAPairList](flags, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if to == "" {
 				return fmt.Errorf("--to is required: the cluster to move the service to")
@@ -87,6 +94,7 @@ func newMoveCommand(flags *genericclioptions.ConfigFlags, streams genericiooptio
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "The cluster to move the service to (required).")
+	_ = cmd.RegisterFlagCompletionFunc("to", completeTarget(flags))
 	cmd.Flags().StringVar(&o.name, "name", "", "Name of the Switchover (generated when empty).")
 	cmd.Flags().StringVar(&o.reason, "reason", "", "Why, recorded in spec.reason.")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 30*time.Minute, "How long to follow before giving up (the Switchover goes on).")
@@ -100,22 +108,33 @@ func newMoveCommand(flags *genericclioptions.ConfigFlags, streams genericiooptio
 }
 
 // follow prints each step as it changes until the Switchover ends, then the
-// report.
-func follow(ctx context.Context, c client.Client, so *tandemv1.Switchover, out io.Writer, timeout time.Duration) error {
+// report. It watches the Switchover (re-listing when the watch breaks, as
+// kubectl get -w does) rather than polling it.
+func follow(ctx context.Context, c client.WithWatch, so *tandemv1.Switchover, out io.Writer, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	one := func(opts metav1.ListOptions) *client.ListOptions {
+		return &client.ListOptions{Namespace: so.Namespace, FieldSelector: fields.OneTermEqualSelector("metadata.name", so.Name), Raw: &opts}
+	}
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			list := &tandemv1.SwitchoverList{}
+			return list, c.List(ctx, list, one(opts))
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			return c.Watch(ctx, &tandemv1.SwitchoverList{}, one(opts))
+		},
+	}
 	seen := map[string]string{}
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if err := c.Get(ctx, client.ObjectKeyFromObject(so), so); err != nil {
-			if apierrors.IsNotFound(err) {
-				return fmt.Errorf("Switchover %s was deleted", so.Name)
-			}
-			if ctx.Err() != nil {
-				return fmt.Errorf("stopped following Switchover %s after %s; it goes on: kubectl tandem report %s", so.Name, timeout, so.Name)
-			}
+	_, err := watchtools.UntilWithSync(ctx, lw, &tandemv1.Switchover{}, nil, func(ev watch.Event) (bool, error) {
+		if ev.Type == watch.Deleted {
+			return false, fmt.Errorf("Switchover %s was deleted", so.Name)
 		}
+		got, ok := ev.Object.(*tandemv1.Switchover)
+		if !ok {
+			return false, nil
+		}
+		got.DeepCopyInto(so)
 		for _, s := range so.Status.Steps {
 			state := string(s.Phase) + "|" + s.Message
 			if seen[s.Name] == state || s.Phase == tandemv1.StepPending || (s.Phase == tandemv1.StepRunning && s.Message == "") {
@@ -124,20 +143,20 @@ func follow(ctx context.Context, c client.Client, so *tandemv1.Switchover, out i
 			seen[s.Name] = state
 			fmt.Fprintf(out, "  %-20s %-9s %8s  %s\n", s.Name, s.Phase, stepDuration(s), oneLine(s.Message))
 		}
-		if isFinished(so.Status.Phase) {
-			fmt.Fprintln(out)
-			printReport(out, so)
-			if so.Status.Phase != tandemv1.PhaseSucceeded {
-				return fmt.Errorf("Switchover %s ended %s", so.Name, so.Status.Phase)
-			}
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("stopped following Switchover %s after %s; it goes on: kubectl tandem report %s", so.Name, timeout, so.Name)
-		case <-tick.C:
-		}
+		return isFinished(so.Status.Phase), nil
+	})
+	switch {
+	case errors.Is(err, wait.ErrWaitTimeout) || ctx.Err() != nil:
+		return fmt.Errorf("stopped following Switchover %s after %s; it goes on: kubectl tandem report %s", so.Name, timeout, so.Name)
+	case err != nil:
+		return err
 	}
+	fmt.Fprintln(out)
+	printReport(out, so)
+	if so.Status.Phase != tandemv1.PhaseSucceeded {
+		return fmt.Errorf("Switchover %s ended %s", so.Name, so.Status.Phase)
+	}
+	return nil
 }
 
 func isFinished(p tandemv1.SwitchoverPhase) bool {
@@ -156,12 +175,18 @@ func stepDuration(s tandemv1.StepStatus) string {
 }
 
 func newReportCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	var output string
+	var out *output
 	cmd := &cobra.Command{
 		Use:   "report SWITCHOVER",
 		Short: "Show what a switchover or drill did: steps with durations, RTO, data-loss window, checks",
-		Args:  cobra.ExactArgs(1),
+		Example: `  kubectl tandem report shop-failover-2 -n shop
+  kubectl tandem report to-west -n shop -o jsonpath='{.status.rto}'`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeNames[tandemv1.SwitchoverList](flags, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
 			c, ns, err := newClient(flags)
 			if err != nil {
 				return err
@@ -170,17 +195,14 @@ func newReportCommand(flags *genericclioptions.ConfigFlags, streams genericioopt
 			if err := c.Get(cmd.Context(), client.ObjectKey{Namespace: ns, Name: args[0]}, &so); err != nil {
 				return fmt.Errorf("reading Switchover %s/%s: %w", ns, args[0], err)
 			}
-			switch output {
-			case "json", "yaml":
-				return printObjects(streams.Out, output, []tandemv1.Switchover{so})
-			case "", "table":
-				printReport(streams.Out, &so)
-				return nil
+			if !out.table() {
+				return out.print(streams.Out, &so)
 			}
-			return fmt.Errorf("unknown output format %q (want table, json or yaml)", output)
+			printReport(streams.Out, &so)
+			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "Output format: table, json or yaml.")
+	out = addOutputFlags(cmd)
 	return cmd
 }
 

@@ -2,8 +2,12 @@ package controller
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	lua "github.com/yuin/gopher-lua"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -14,8 +18,10 @@ import (
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 )
 
-// kstatusOf is what Flux, Argo CD and `kubectl wait`-style pipelines read
-// of obj: cli-utils' own computation, not ours.
+// kstatusOf is what Flux and `kubectl wait`-style pipelines read of obj:
+// cli-utils' own computation, not ours. It also runs the Argo CD health
+// check the project ships (config/argocd/health.lua) on obj, and fails
+// when Argo CD would read it otherwise.
 func kstatusOf(t *testing.T, obj runtime.Object) *status.Result {
 	t.Helper()
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
@@ -26,7 +32,81 @@ func kstatusOf(t *testing.T, obj runtime.Object) *status.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
+	want := map[status.Status]string{status.CurrentStatus: "Healthy", status.InProgressStatus: "Progressing", status.FailedStatus: "Degraded"}[res.Status]
+	if got, msg := argoHealth(t, u); got != want {
+		t.Fatalf("Argo CD's health check says %s (%q) where kstatus says %s (%q)", got, msg, res.Status, res.Message)
+	}
 	return res
+}
+
+// argoHealth runs the shipped health check as Argo CD does: with gopher-lua,
+// the object as the global obj, the returned table's status and message.
+func argoHealth(t *testing.T, obj map[string]any) (string, string) {
+	t.Helper()
+	script, err := os.ReadFile(filepath.Join("..", "..", "config", "argocd", "health.lua"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	L := lua.NewState(lua.Options{SkipOpenLibs: true})
+	defer L.Close()
+	lua.OpenBase(L)
+	L.SetGlobal("obj", toLua(L, obj))
+	if err := L.DoString(string(script)); err != nil {
+		t.Fatalf("the health check fails: %v", err)
+	}
+	hs, ok := L.Get(-1).(*lua.LTable)
+	if !ok {
+		t.Fatalf("the health check returned %v, not a table", L.Get(-1))
+	}
+	return hs.RawGetString("status").String(), hs.RawGetString("message").String()
+}
+
+// toLua converts a JSON value the way Argo CD hands objects to its scripts.
+func toLua(L *lua.LState, v any) lua.LValue {
+	switch v := v.(type) {
+	case map[string]any:
+		tbl := L.NewTable()
+		for k, e := range v {
+			tbl.RawSetString(k, toLua(L, e))
+		}
+		return tbl
+	case []any:
+		tbl := L.NewTable()
+		for _, e := range v {
+			tbl.Append(toLua(L, e))
+		}
+		return tbl
+	case string:
+		return lua.LString(v)
+	case bool:
+		return lua.LBool(v)
+	case int64:
+		return lua.LNumber(v)
+	case float64:
+		return lua.LNumber(v)
+	}
+	return lua.LNil
+}
+
+// The health check docs/api.md tells users to paste is the one tested.
+func TestTheDocumentedArgoCDHealthCheckIsTheTestedOne(t *testing.T) {
+	script, err := os.ReadFile(filepath.Join("..", "..", "config", "argocd", "health.lua"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "api.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body []string
+	for _, line := range strings.Split(strings.TrimSpace(string(script)), "\n") {
+		if !strings.HasPrefix(line, "--") {
+			body = append(body, "  "+line)
+		}
+	}
+	if !strings.Contains(string(doc), "resource.customizations.health.tandem.dev_HAPair: |\n"+strings.Join(body, "\n")+"\n") {
+		t.Fatal("docs/api.md's health check for HAPair is not config/argocd/health.lua")
+	}
 }
 
 // Every phase of a Switchover reads as a user expects: in progress while
@@ -44,6 +124,8 @@ func TestSwitchoverKstatus(t *testing.T) {
 	}{
 		{"not started: runs on the other side", "", nil, &verdict{metav1.ConditionUnknown, tandemv1.ProgressingReason, "runs on dc-east"}, status.InProgressStatus},
 		{"running", tandemv1.PhaseRunning, running, nil, status.InProgressStatus},
+		{"a step past the point of no return overdue, still retrying", tandemv1.PhaseRunning, running,
+			&verdict{metav1.ConditionFalse, tandemv1.StepTimedOutReason, "Step ScaleUp has run longer than its 2m0s timeout"}, status.FailedStatus},
 		{"succeeded", tandemv1.PhaseSucceeded, nil, nil, status.CurrentStatus},
 		{"a precondition failed", tandemv1.PhaseFailed, failed, &verdict{metav1.ConditionFalse, tandemv1.PreconditionFailedReason, "Precondition failed"}, status.FailedStatus},
 		{"rolled back", tandemv1.PhaseRolledBack, failed, nil, status.FailedStatus},

@@ -136,6 +136,9 @@ type switchoverScope struct {
 	peerErr   error
 	timeout   time.Duration
 	cancelled bool
+	// overdue: the running step is past the step timeout and past the
+	// point of no return, so it goes on rather than fail.
+	overdue bool
 	// verdict is why the Switchover stopped or cannot run here, for Ready;
 	// nil while the phase says it all.
 	verdict *verdict
@@ -311,13 +314,20 @@ func (r *SwitchoverReconciler) decide(ctx context.Context, s *switchoverScope, r
 	case switchover.TimeOut:
 		st := obj.Status.Steps[d.Step]
 		msg := fmt.Sprintf("timed out after %s: %s", s.timeout, st.Message)
-		if canRollBack(steps, st.Name) {
+		switch {
+		case canRollBack(steps, st.Name):
 			switchover.FailAndRollBack(&obj.Status, d.Step, msg, now)
 			return again, nil
+		case d.Step == 0:
+			// Nothing has changed yet: giving up leaves the pair as it was.
+			switchover.EndStep(&obj.Status, d.Step, tandemv1.StepFailed, msg, now)
+			s.verdict = &verdict{metav1.ConditionFalse, tandemv1.StepTimedOutReason, fmt.Sprintf("Step %s %s", st.Name, msg)}
+			return ctrl.Result{}, nil
 		}
-		switchover.EndStep(&obj.Status, d.Step, tandemv1.StepFailed, msg, now)
-		s.verdict = &verdict{metav1.ConditionFalse, tandemv1.StepTimedOutReason, fmt.Sprintf("Step %s %s", st.Name, msg)}
-		return ctrl.Result{}, nil
+		// Past the point of no return, giving up would leave the service
+		// half moved (a side promoted with its workloads at 0): the step
+		// goes on, and the Switchover says it is overdue and on what.
+		s.overdue = true
 	case switchover.Complete:
 		r.complete(ctx, s, now)
 		return ctrl.Result{}, nil
@@ -344,6 +354,16 @@ func (r *SwitchoverReconciler) decide(ctx context.Context, s *switchoverScope, r
 	return r.recordStep(s, steps, d.Step, res), nil
 }
 
+// overdueVerdict says that a step past the point of no return has run
+// longer than the step timeout and is still retrying: only a fix of what
+// it waits for (named in the message) moves it on.
+func overdueVerdict(s *switchoverScope, i int) *verdict {
+	st := s.obj.Status.Steps[i]
+	return &verdict{metav1.ConditionFalse, tandemv1.StepTimedOutReason,
+		fmt.Sprintf("Step %s has run longer than its %s timeout and cannot be undone, the service has moved: still retrying: %s",
+			st.Name, s.timeout, orDash(st.Message))}
+}
+
 // recordStep records what running step i found: still waiting, failed
 // (rolling back where it can), or done.
 func (r *SwitchoverReconciler) recordStep(s *switchoverScope, steps []step, i int, res switchover.Result) ctrl.Result {
@@ -352,6 +372,9 @@ func (r *SwitchoverReconciler) recordStep(s *switchoverScope, steps []step, i in
 	switch {
 	case res.Phase == "":
 		obj.Status.Steps[i].Message = res.Message
+		if s.overdue {
+			s.verdict = overdueVerdict(s, i)
+		}
 		return ctrl.Result{RequeueAfter: res.Retry}
 	case res.Phase == tandemv1.StepFailed && i == 0:
 		switchover.EndStep(&obj.Status, i, res.Phase, res.Message, now)

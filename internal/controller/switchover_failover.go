@@ -27,10 +27,30 @@ func (f *failoverRunner) steps(*switchoverScope) []step {
 	return []step{
 		{name: switchover.StepConfirmLoss, run: r.confirmLoss},
 		{name: switchover.StepBumpEpoch, run: r.promote},
-		{name: switchover.StepRestoreVolumes, run: r.restoreVolumes},
-		{name: switchover.StepScaleUp, run: r.scaleUp},
-		{name: switchover.StepFlipTraffic, run: r.flipTrafficAfter(switchover.StepScaleUp)},
+		{name: switchover.StepRestoreVolumes, run: r.whilePromoted(r.restoreVolumes)},
+		{name: switchover.StepScaleUp, run: r.whilePromoted(r.scaleUp)},
+		{name: switchover.StepFlipTraffic, run: r.whilePromoted(r.flipTrafficAfter(switchover.StepScaleUp))},
 		{name: switchover.StepRecordDataLoss, run: r.recordDataLoss},
+	}
+}
+
+// whilePromoted runs a step that starts workloads or moves traffic only
+// while this side still holds the epoch the failover took. Such a step
+// goes on past its timeout (giving up would leave the service half moved),
+// so it must stop when another switchover has moved the pair on since:
+// this side is then demoted, and its HAPair controller parks what the step
+// would start.
+func (r *SwitchoverReconciler) whilePromoted(run func(context.Context, *switchoverScope) (switchover.Result, error)) func(context.Context, *switchoverScope) (switchover.Result, error) {
+	return func(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+		rec, want := recordOf(s.pair), fence.Record{Active: r.ClusterName, Epoch: s.obj.Status.Epoch}
+		switch {
+		case rec == want:
+			return run(ctx, s)
+		case fence.Supersedes(rec, want):
+			return switchover.Failed(fmt.Sprintf("the pair's record moved on to %s after this failover took epoch %d", rec, want.Epoch)), nil
+		}
+		// The cache has not caught up with the promotion yet.
+		return switchover.Waiting(fmt.Sprintf("waiting to read the promotion: %s", want), 100*time.Millisecond), nil
 	}
 }
 
@@ -79,6 +99,9 @@ func setRTO(s *switchoverScope, now time.Time) {
 // proves the old active side has stopped: it fences itself when it can
 // renew neither the Lease nor reach this side.
 func (r *SwitchoverReconciler) confirmLoss(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
+	if res, ok := r.leaseTakenEarlier(ctx, s); ok {
+		return res, nil
+	}
 	age, fresh, err := r.Heartbeats.Fresh(ctx, r.Client, s.pair, r.now())
 	if err != nil {
 		return switchover.Result{}, err
@@ -106,6 +129,31 @@ func (r *SwitchoverReconciler) confirmLoss(ctx context.Context, s *switchoverSco
 		return switchover.Waiting(v.Message+"; "+err.Error(), period), nil
 	}
 	return switchover.Succeeded(fmt.Sprintf("%s; took the witness Lease at epoch %d", v.Message, s.obj.Status.Epoch)), nil
+}
+
+// leaseTakenEarlier finishes the step when an earlier run of it already
+// took the witness Lease at this Switchover's epoch, and then crashed or
+// lost its status write to a conflict. The Lease is taken only once the
+// loss is confirmed, and the old side demotes itself when it sees it: to
+// check again now (the old side may answer by then) and fail would leave
+// neither side active. The Lease is renewed, as a first take would have.
+func (r *SwitchoverReconciler) leaseTakenEarlier(ctx context.Context, s *switchoverScope) (switchover.Result, bool) {
+	if s.pair.Spec.Witness == nil {
+		return switchover.Result{}, false
+	}
+	c, err := r.Peers.Witness(s.pair.Namespace, s.pair.Name)
+	if err != nil {
+		return switchover.Result{}, false
+	}
+	ref, epoch := leaseRef(s.pair), s.obj.Status.Epoch
+	v, err := r.Witness.Read(ctx, c, ref)
+	if err != nil || v.Holder != r.ClusterName || v.Epoch != epoch {
+		return switchover.Result{}, false
+	}
+	if err := r.Witness.Acquire(ctx, c, ref, r.ClusterName, epoch); err != nil {
+		return switchover.Waiting(fmt.Sprintf("renewing the witness Lease this failover took at epoch %d: %v", epoch, err), probePeriod(s.pair)), true
+	}
+	return switchover.Succeeded(fmt.Sprintf("an earlier run of this step confirmed the loss and took the witness Lease at epoch %d; renewed it", epoch)), true
 }
 
 // peerFenced reads the pair on the active side, when it answers: a side

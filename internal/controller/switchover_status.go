@@ -12,7 +12,7 @@ import (
 // phase.
 func setSwitchoverSummary(obj *tandemv1.Switchover, v *verdict) {
 	setSwitchoverReady(obj, v)
-	setProgress(obj, switchoverProgress(obj), findCondition(obj, tandemv1.ReadyCondition))
+	setProgress(obj, switchoverProgress(obj, v), findCondition(obj, tandemv1.ReadyCondition))
 }
 
 // setSwitchoverReady is where a Switchover's Ready is computed: from the
@@ -45,6 +45,11 @@ func setSwitchoverReady(obj *tandemv1.Switchover, v *verdict) {
 			setCondition(obj, tandemv1.ReadyCondition, v.status, v.reason, v.message)
 		}
 	case tandemv1.PhaseRunning:
+		if v != nil {
+			// A step overdue past the point of no return.
+			setCondition(obj, tandemv1.ReadyCondition, v.status, v.reason, v.message)
+			return
+		}
 		for _, s := range st.Steps {
 			if s.Phase == tandemv1.StepRunning || s.Phase == tandemv1.StepPending {
 				setCondition(obj, tandemv1.ReadyCondition, metav1.ConditionUnknown, tandemv1.ProgressingReason,
@@ -56,14 +61,21 @@ func setSwitchoverReady(obj *tandemv1.Switchover, v *verdict) {
 }
 
 // switchoverProgress: a Switchover that ended without moving (or proving)
-// the service is Stalled, since only a new Switchover can change that; one
+// the service is Stalled, since only a new Switchover can change that, and
+// so is one whose step went past its timeout where it cannot be undone: it
+// keeps retrying, but only a fix of what it waits for moves it on. One
 // still running, or waiting to start, is Reconciling.
-func switchoverProgress(obj *tandemv1.Switchover) progress {
+func switchoverProgress(obj *tandemv1.Switchover, v *verdict) progress {
 	switch obj.Status.Phase {
 	case tandemv1.PhaseSucceeded:
 		return settled
 	case tandemv1.PhaseFailed, tandemv1.PhaseRolledBack, tandemv1.PhaseCancelled:
 		return stalled
+	case tandemv1.PhaseRunning:
+		if v != nil && v.reason == tandemv1.StepTimedOutReason {
+			return stalled
+		}
+		return working
 	default:
 		return working
 	}

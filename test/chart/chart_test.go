@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -275,7 +277,13 @@ func TestEveryAlertHasARunbook(t *testing.T) {
 	rule := renderedOne(t, "PrometheusRule", "-f", filepath.Join(chart, "ci", "full-values.yaml"))
 	groups, _, _ := unstructured.NestedSlice(rule.Object, "spec", "groups")
 	alerts := 0
+	var names []string
 	for _, g := range groups {
+		group, _, _ := unstructured.NestedString(g.(map[string]any), "name")
+		names = append(names, group)
+		if group != "tandem" {
+			continue // the user's own (metrics.prometheusRule.additionalGroups)
+		}
 		rules, _, _ := unstructured.NestedSlice(g.(map[string]any), "rules")
 		for _, r := range rules {
 			name, _, _ := unstructured.NestedString(r.(map[string]any), "alert")
@@ -291,5 +299,66 @@ func TestEveryAlertHasARunbook(t *testing.T) {
 	}
 	if alerts == 0 {
 		t.Fatal("the PrometheusRule has no alerts")
+	}
+	// The full values add a group of the user's own, after Tandem's.
+	if strings.Join(names, ",") != "tandem,shop-dr" {
+		t.Fatalf("rule groups %v, want tandem then the user's shop-dr", names)
+	}
+}
+
+// What a DR operator needs from the values reaches the pod: a priority
+// class (not preempted on the surviving side), spread constraints (with
+// the release templated in), extra labels, flags and environment, the
+// image by digest, the ServiceAccount's annotations; a PodDisruptionBudget
+// with more than one replica and none with one.
+func TestDRValuesReachTheDeployment(t *testing.T) {
+	objs := render(t, "-f", filepath.Join(chart, "ci", "full-values.yaml"))
+	d := find[appsv1.Deployment](t, objs, "Deployment", "tandem-operator")
+	pod, c := d.Spec.Template.Spec, d.Spec.Template.Spec.Containers[0]
+	switch {
+	case pod.PriorityClassName != "system-cluster-critical":
+		t.Errorf("priorityClassName %q", pod.PriorityClassName)
+	case len(pod.TopologySpreadConstraints) != 1 || pod.TopologySpreadConstraints[0].LabelSelector.MatchLabels["app.kubernetes.io/instance"] != "tandem":
+		t.Errorf("topologySpreadConstraints %+v, want the release name templated in", pod.TopologySpreadConstraints)
+	case d.Spec.Template.Labels["example.com/cost-center"] != "dr" || d.Spec.Selector.MatchLabels["example.com/cost-center"] != "":
+		t.Errorf("pod labels %v, selector %v: podLabels belong on the pod only", d.Spec.Template.Labels, d.Spec.Selector.MatchLabels)
+	case c.Image != "registry.example.com/tandem-operator@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef":
+		t.Errorf("image %q, want it by digest", c.Image)
+	case c.Args[len(c.Args)-1] != "--zap-stacktrace-level=panic":
+		t.Errorf("args %v, want extraArgs last", c.Args)
+	case len(c.Env) != 1 || c.Env[0].Name != "GOMEMLIMIT" || c.Env[0].Value != "400MiB":
+		t.Errorf("env %+v", c.Env)
+	}
+	sa := find[corev1.ServiceAccount](t, objs, "ServiceAccount", "tandem-operator")
+	if sa.Annotations["eks.amazonaws.com/role-arn"] == "" {
+		t.Errorf("ServiceAccount annotations %v", sa.Annotations)
+	}
+	pdb := find[policyv1.PodDisruptionBudget](t, objs, "PodDisruptionBudget", "tandem-operator")
+	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 || pdb.Spec.Selector.MatchLabels["app.kubernetes.io/component"] != "operator" {
+		t.Errorf("PodDisruptionBudget %+v", pdb.Spec)
+	}
+	for _, u := range render(t, "--set", "clusterName=dc-east", "--set", "replicaCount=1") {
+		if u.GetKind() == "PodDisruptionBudget" {
+			t.Fatal("a PodDisruptionBudget for a single replica would block every node drain")
+		}
+	}
+}
+
+// The schema refuses what it does not know, naming the key, so a typo in
+// the values is an error rather than a setting silently ignored.
+func TestSchemaRefusesUnknownAndBadValues(t *testing.T) {
+	for _, c := range []struct {
+		set, says string
+	}{
+		{"replicaCont=3", "'replicaCont' not allowed"},
+		{"operator.syncWorker=3", "'syncWorker' not allowed"},
+		{"podDisruptionBudget.minAvailable=1", "'minAvailable' not allowed"},
+		{"image.digest=latest", "image/digest"},
+		{"extraArgs[0]=-v=4", "extraArgs/0"},
+	} {
+		out, err := helm(t, "template", "tandem", chart, "--set", "clusterName=dc-east", "--set", c.set)
+		if err == nil || !strings.Contains(out, c.says) {
+			t.Errorf("--set %s: %v, want an error naming %q:\n%s", c.set, err, c.says, out)
+		}
 	}
 }

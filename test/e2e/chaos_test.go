@@ -214,11 +214,69 @@ func TestFaultSchedule(t *testing.T) {
 		var timeline strings.Builder
 		report.Timeline(&timeline)
 		_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("timeline-seed-%d.txt", opts.Seed)), []byte(timeline.String()), 0o644)
+		for _, dc := range topo.DCs {
+			_ = os.WriteFile(filepath.Join(dir, "state-"+dc+".txt"), []byte(d.state(clusters[dc])), 0o644)
+		}
 	}
 	for _, v := range report.Violations() {
 		t.Error(v)
 	}
 }
+
+// state is what a data center holds of the app's namespace once the run
+// is over, for reading a broken promise: its events in time order (why a
+// pod did not start, a volume did not attach), pods, PVCs, and each
+// Switchover's steps.
+func (d *chaosDriver) state(c *testbed.Cluster) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var b strings.Builder
+	var events corev1.EventList
+	if err := c.Client.List(ctx, &events, client.InNamespace(d.ns)); err != nil {
+		fmt.Fprintf(&b, "events: %v\n", err)
+	}
+	sort.Slice(events.Items, func(i, j int) bool { return eventTime(events.Items[i]).Before(eventTime(events.Items[j])) })
+	fmt.Fprintf(&b, "events (%d):\n", len(events.Items))
+	for _, e := range events.Items {
+		fmt.Fprintf(&b, "  %s %-7s %s %s/%s x%d: %s\n", eventTime(e).UTC().Format("15:04:05.000"), e.Type, e.Reason,
+			e.InvolvedObject.Kind, e.InvolvedObject.Name, max(e.Count, 1), oneLineOf(e.Message))
+	}
+	var pods corev1.PodList
+	_ = c.Client.List(ctx, &pods, client.InNamespace(d.ns))
+	fmt.Fprintf(&b, "pods (%d):\n", len(pods.Items))
+	for _, p := range pods.Items {
+		fmt.Fprintf(&b, "  %s on %s: %s, deleting %v\n", p.Name, p.Spec.NodeName, p.Status.Phase, p.DeletionTimestamp != nil)
+		for _, cs := range p.Status.ContainerStatuses {
+			fmt.Fprintf(&b, "    %s ready %v restarts %d %+v\n", cs.Name, cs.Ready, cs.RestartCount, cs.State)
+		}
+	}
+	var pvcs corev1.PersistentVolumeClaimList
+	_ = c.Client.List(ctx, &pvcs, client.InNamespace(d.ns))
+	for _, p := range pvcs.Items {
+		fmt.Fprintf(&b, "pvc %s: %s, volume %s, deleting %v, annotations %v\n", p.Name, p.Status.Phase, p.Spec.VolumeName, p.DeletionTimestamp != nil, p.Annotations)
+	}
+	var sos tandemv1.SwitchoverList
+	_ = c.Client.List(ctx, &sos, client.InNamespace(d.ns))
+	for _, so := range sos.Items {
+		fmt.Fprintf(&b, "switchover %s (%s to %s): %s\n", so.Name, so.Spec.Type, so.Spec.TargetCluster, so.Status.Phase)
+		for _, st := range so.Status.Steps {
+			fmt.Fprintf(&b, "  %-18s %-9s %s\n", st.Name, st.Phase, oneLineOf(st.Message))
+		}
+	}
+	return b.String()
+}
+
+func eventTime(e corev1.Event) time.Time {
+	switch {
+	case !e.LastTimestamp.IsZero():
+		return e.LastTimestamp.Time
+	case !e.EventTime.IsZero():
+		return e.EventTime.Time
+	}
+	return e.CreationTimestamp.Time
+}
+
+func oneLineOf(s string) string { return strings.ReplaceAll(s, "\n", " ") }
 
 // chaosDriver applies a schedule to the bed and records what both sides
 // showed meanwhile.

@@ -13,10 +13,14 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 	"github.com/tandem-dev/tandem/internal/controller"
+	"github.com/tandem-dev/tandem/internal/fence"
 	"github.com/tandem-dev/tandem/internal/replicate"
 	"github.com/tandem-dev/tandem/test/testbed"
 )
@@ -773,4 +777,202 @@ func TestOneWayCutsNeitherSplitNorStall(t *testing.T) {
 	}
 	waitRole(t, east, ns, tandemv1.RoleStandby, testbed.West, 2, time.Minute)
 	roles.finish(t)
+}
+
+// A failover past its point of no return does not give up when a step
+// runs longer than its timeout: dc-west has taken the epoch, and a Failed
+// Switchover there would leave the active side with its workloads at 0 for
+// good. The step goes on, the Switchover says it is overdue and on what
+// (kstatus Failed, so pipelines stop waiting), and once the user fixes the
+// cause the service moves and the Switchover succeeds.
+func TestAFailoverPastItsStepTimeoutFinishesMovingTheService(t *testing.T) {
+	ctx := context.Background()
+	const ns = "shop"
+	bed, clusters := upPairBed(t, false)
+	east, west := clusters[testbed.East], clusters[testbed.West]
+	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverManual})
+	eastOp := testbed.StartOperator(t, east, testbed.East)
+	for _, op := range []*testbed.Operator{eastOp, testbed.StartOperator(t, west, testbed.West)} {
+		if err := op.WaitHealthy(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRole(t, west, ns, tandemv1.RoleStandby, testbed.East, 1, time.Minute)
+
+	// web's pods can be scheduled on no node of either side: on dc-west it
+	// cannot become Available after the failover until the user fixes it.
+	nowhere := map[string]string{"tandem.dev/e2e": "no-such-node"}
+	var web appsv1.Deployment
+	if err := east.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, &web); err != nil {
+		t.Fatal(err)
+	}
+	web.Spec.Template.Spec.NodeSelector = nowhere
+	if err := east.Client.Update(ctx, &web); err != nil {
+		t.Fatal(err)
+	}
+	if err := testbed.Poll(ctx, time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		var copy appsv1.Deployment
+		err := west.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, &copy)
+		return err == nil && copy.Spec.Template.Spec.NodeSelector["tandem.dev/e2e"] != "", fmt.Errorf("web on dc-west: %v", err)
+	}); err != nil {
+		t.Fatalf("the node selector never reached dc-west: %v", err)
+	}
+
+	eastOp.Kill()
+	if err := bed.Stop(ctx, testbed.East); err != nil {
+		t.Fatal(err)
+	}
+	if err := testbed.Poll(ctx, time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		p, err := getPair(ctx, west, ns)
+		if err != nil {
+			return false, err
+		}
+		c := findCond(p.Status.Conditions, tandemv1.DegradedCondition)
+		return c != nil && c.Status == metav1.ConditionTrue && c.Reason == tandemv1.ActiveLostReason, fmt.Errorf("Degraded %+v", c)
+	}); err != nil {
+		t.Fatalf("dc-west never declared dc-east lost: %v", err)
+	}
+	const timeout = 3 * time.Second
+	so := &tandemv1.Switchover{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "to-west"},
+		Spec: tandemv1.SwitchoverSpec{PairRef: "shop", Type: tandemv1.SwitchoverFailover, TargetCluster: testbed.West,
+			StepTimeout: &metav1.Duration{Duration: timeout}},
+	}
+	if err := west.Client.Create(ctx, so); err != nil {
+		t.Fatal(err)
+	}
+	if err := testbed.Poll(ctx, time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		if err := west.Client.Get(ctx, client.ObjectKeyFromObject(so), so); err != nil {
+			return false, err
+		}
+		c := findCond(so.Status.Conditions, tandemv1.ReadyCondition)
+		return so.Status.Phase == tandemv1.PhaseRunning && c != nil && c.Reason == tandemv1.StepTimedOutReason,
+			fmt.Errorf("phase %q, steps %s, Ready %+v", so.Status.Phase, stepsLine(so), c)
+	}); err != nil {
+		t.Fatalf("the failover never said its step was overdue: %v", err)
+	}
+	ready := findCond(so.Status.Conditions, tandemv1.ReadyCondition)
+	if ready.Status != metav1.ConditionFalse || !strings.Contains(ready.Message, "Step ScaleUp has run longer than its 3s timeout") ||
+		!strings.Contains(ready.Message, "waiting for [shop/web] to be Available") {
+		t.Fatalf("Ready of the overdue failover: %+v", ready)
+	}
+	if got := kstatusOf(t, so); got.Status != kstatus.FailedStatus {
+		t.Fatalf("kstatus of the overdue failover: %s (%s), want Failed", got.Status, got.Message)
+	}
+	waitRole(t, west, ns, tandemv1.RoleActive, testbed.West, 2, 10*time.Second)
+	t.Logf("overdue: %s", ready.Message)
+
+	// Past the timeout the step still runs: fixing the cause moves the
+	// service.
+	fixed := time.Now()
+	if err := west.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, &web); err != nil {
+		t.Fatal(err)
+	}
+	web.Spec.Template.Spec.NodeSelector = nil
+	if err := west.Client.Update(ctx, &web); err != nil {
+		t.Fatal(err)
+	}
+	so = waitSwitchover(t, west, so, tandemv1.PhaseSucceeded, time.Minute)
+	if err := waitAvailable(ctx, west.Client, ns, "web", 2); err != nil {
+		t.Fatalf("web on dc-west after the failover succeeded: %v", err)
+	}
+	if got := kstatusOf(t, so); got.Status != kstatus.CurrentStatus {
+		t.Fatalf("kstatus of the failover that succeeded: %s (%s), want Current", got.Status, got.Message)
+	}
+	t.Logf("the failover succeeded %s after the node selector was removed; steps %s", time.Since(fixed).Round(10*time.Millisecond), stepsLine(so))
+}
+
+// kstatusOf is what Flux, Argo CD and kubectl-wait pipelines read of obj.
+func kstatusOf(t *testing.T, obj client.Object) *kstatus.Result {
+	t.Helper()
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := kstatus.Compute(&unstructured.Unstructured{Object: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// A failover's ConfirmLoss took the witness Lease at its epoch, and the
+// operator died before it recorded the step (or lost the status write to
+// a conflict). dc-east sees the Lease at the higher epoch and demotes
+// itself, and answers its probes again. The restarted step must not check
+// the loss again and fail ("dc-east answers its probes"): neither side
+// would be active. It finds the Lease its own and the failover finishes.
+func TestAFailoverThatTookTheWitnessLeaseFinishesAfterACrash(t *testing.T) {
+	ctx := context.Background()
+	const ns = "shop"
+	_, clusters := upPairBed(t, false)
+	east, west, witness := clusters[testbed.East], clusters[testbed.West], clusters[testbed.Witness]
+	twoSidedPair(t, clusters, pairOptions{ns: ns, mode: tandemv1.FailoverManual, witness: true})
+	westOp := testbed.StartOperator(t, west, testbed.West)
+	for _, op := range []*testbed.Operator{testbed.StartOperator(t, east, testbed.East), westOp} {
+		if err := op.WaitHealthy(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRole(t, east, ns, tandemv1.RoleActive, testbed.East, 1, time.Minute)
+	waitRole(t, west, ns, tandemv1.RoleStandby, testbed.East, 1, time.Minute)
+	if err := testbed.Poll(ctx, time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		n, ann, err := replicasOf(ctx, west, ns, "web")
+		return err == nil && n == 0 && ann[replicate.ReplicasAnnotation] == "2", fmt.Errorf("web on dc-west: %d replicas, %v", n, err)
+	}); err != nil {
+		t.Fatalf("the warm copy on dc-west: %v", err)
+	}
+
+	// What dc-west's operator had done when it died: the Failover started
+	// at epoch 2 with ConfirmLoss running, and the Lease taken.
+	westOp.Kill()
+	so := &tandemv1.Switchover{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "to-west"},
+		Spec:       tandemv1.SwitchoverSpec{PairRef: "shop", Type: tandemv1.SwitchoverFailover, TargetCluster: testbed.West},
+	}
+	if err := west.Client.Create(ctx, so); err != nil {
+		t.Fatal(err)
+	}
+	now := metav1.NewMicroTime(time.Now())
+	so.Status = tandemv1.SwitchoverStatus{Phase: tandemv1.PhaseRunning, Epoch: 2, FromCluster: testbed.East, StartTime: &now}
+	for i, name := range []string{"ConfirmLoss", "BumpEpoch", "RestoreVolumes", "ScaleUp", "FlipTraffic", "RecordDataLoss"} {
+		st := tandemv1.StepStatus{Name: name, Phase: tandemv1.StepPending}
+		if i == 0 {
+			st.Phase, st.StartTime = tandemv1.StepRunning, &now
+		}
+		so.Status.Steps = append(so.Status.Steps, st)
+	}
+	if err := west.Client.Status().Update(ctx, so); err != nil {
+		t.Fatal(err)
+	}
+	var lease coordinationv1.Lease
+	if err := witness.Client.Get(ctx, client.ObjectKey{Namespace: "tandem-system", Name: fence.LeaseName(ns, "shop")}, &lease); err != nil {
+		t.Fatal(err)
+	}
+	holder, renewed := testbed.West, metav1.NewMicroTime(time.Now())
+	lease.Spec.HolderIdentity, lease.Spec.RenewTime, lease.Annotations[fence.EpochAnnotation] = &holder, &renewed, "2"
+	if err := witness.Client.Update(ctx, &lease); err != nil {
+		t.Fatal(err)
+	}
+	// dc-east stops serving on the Lease it lost, and still answers.
+	if err := testbed.Poll(ctx, time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		n, _, err := replicasOf(ctx, east, ns, "web")
+		return err == nil && n == 0, fmt.Errorf("web on dc-east: %d replicas, %v", n, err)
+	}); err != nil {
+		t.Fatalf("dc-east kept serving after it lost the witness Lease: %v", err)
+	}
+
+	if err := westOp.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	so = waitSwitchover(t, west, so, tandemv1.PhaseSucceeded, 2*time.Minute)
+	if st := so.Status.Steps[0]; !strings.Contains(st.Message, "an earlier run of this step confirmed the loss and took the witness Lease at epoch 2") {
+		t.Fatalf("ConfirmLoss: %s", st.Message)
+	}
+	waitRole(t, west, ns, tandemv1.RoleActive, testbed.West, 2, 30*time.Second)
+	waitRole(t, east, ns, tandemv1.RoleStandby, testbed.West, 2, time.Minute)
+	if err := waitAvailable(ctx, west.Client, ns, "web", 2); err != nil {
+		t.Fatalf("web on dc-west after the failover: %v", err)
+	}
+	t.Logf("the restarted failover finished: %s", stepsLine(so))
 }

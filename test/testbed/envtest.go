@@ -40,15 +40,24 @@ type APIServer struct {
 // CRDs from config/crd/bases and the admission policies from
 // config/admission, and waits until the API server enforces them.
 func StartAPIServer(ctx context.Context, name string) (*APIServer, error) {
+	return startAPIServer(ctx, name, true)
+}
+
+// StartBareAPIServer starts a kube-apiserver + etcd with nothing of
+// Tandem's installed, as a cluster is before its first helm install.
+func StartBareAPIServer(ctx context.Context, name string) (*APIServer, error) {
+	return startAPIServer(ctx, name, false)
+}
+
+func startAPIServer(ctx context.Context, name string, tandem bool) (*APIServer, error) {
 	bin, err := BinDir()
 	if err != nil {
 		return nil, err
 	}
 	root := RepoRoot()
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: bin,
+	env := &envtest.Environment{BinaryAssetsDirectory: bin}
+	if tandem {
+		env.CRDDirectoryPaths, env.ErrorIfCRDPathMissing = []string{filepath.Join(root, "config", "crd", "bases")}, true
 	}
 	cfg, err := env.Start()
 	if err != nil {
@@ -62,6 +71,9 @@ func StartAPIServer(ctx context.Context, name string) (*APIServer, error) {
 	if err != nil {
 		_ = env.Stop()
 		return nil, fmt.Errorf("client for API server %s: %w", name, err)
+	}
+	if !tandem {
+		return s, nil
 	}
 	if err := ApplyDir(ctx, s.Client, filepath.Join(root, "config", "admission")); err != nil {
 		_ = env.Stop()

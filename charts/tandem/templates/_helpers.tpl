@@ -14,3 +14,15 @@ app.kubernetes.io/name: tandem
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: operator
 {{- end -}}
+
+
+{{- /* The image by digest when one is given (the tag is then only for
+people reading the manifest), else by tag. */ -}}
+{{- define "tandem.image" -}}
+{{- $tag := .Values.image.tag | default .Chart.AppVersion -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ $tag }}
+{{- end -}}
+{{- end -}}
