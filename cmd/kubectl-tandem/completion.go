@@ -22,6 +22,17 @@ import (
 // an unreachable cluster.
 const completionTimeout = 5 * time.Second
 
+// completionClient is the client a completion reads with, and its
+// deadline.
+func completionClient(cmd *cobra.Command, flags *genericclioptions.ConfigFlags) (client.Client, string, context.Context, context.CancelFunc, error) {
+	c, ns, err := newClient(flags)
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), completionTimeout)
+	return c, ns, ctx, cancel, nil
+}
+
 // completeNames completes the first max arguments with the names of the
 // objects of list L in the namespace.
 func completeNames[T any, L interface {
@@ -32,11 +43,10 @@ func completeNames[T any, L interface {
 		if len(args) >= max {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		c, ns, err := newClient(flags)
+		c, ns, ctx, cancel, err := completionClient(cmd, flags)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveError
 		}
-		ctx, cancel := context.WithTimeout(cmd.Context(), completionTimeout)
 		defer cancel()
 		list := L(new(T))
 		if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
@@ -64,11 +74,10 @@ func completeTarget(flags *genericclioptions.ConfigFlags) cobra.CompletionFunc {
 		if len(args) == 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		c, ns, err := newClient(flags)
+		c, ns, ctx, cancel, err := completionClient(cmd, flags)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveError
 		}
-		ctx, cancel := context.WithTimeout(cmd.Context(), completionTimeout)
 		defer cancel()
 		var pair tandemv1.HAPair
 		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: args[0]}, &pair); err != nil {

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
@@ -114,10 +113,7 @@ func TestOutputFormatsAreKubectls(t *testing.T) {
 
 	// An unknown format is refused before anything is read, with the
 	// formats there are.
-	var out, errOut bytes.Buffer
-	cmd := newRootCommand(genericiooptions.IOStreams{Out: &out, ErrOut: &errOut})
-	cmd.SetArgs([]string{"--kubeconfig", kubeconfig, "status", "-n", "shop", "-o", "wide"})
-	if err := cmd.ExecuteContext(ctx); err == nil || !strings.Contains(err.Error(), "jsonpath") {
+	if _, err := runPluginErr("status", "-n", "shop", "-o", "wide"); err == nil || !strings.Contains(err.Error(), "jsonpath") {
 		t.Errorf("-o wide: %v, want an error listing the formats", err)
 	}
 }

@@ -107,13 +107,23 @@ func setup(t *testing.T) {
 
 func runPlugin(t *testing.T, args ...string) string {
 	t.Helper()
+	out, err := runPluginErr(args...)
+	if err != nil {
+		t.Fatalf("kubectl tandem %v: %v", args, err)
+	}
+	return out
+}
+
+// runPluginErr runs the plugin against the test's API server: what it
+// printed, and its error with what it wrote to stderr.
+func runPluginErr(args ...string) (string, error) {
 	var out, errOut bytes.Buffer
 	cmd := newRootCommand(genericiooptions.IOStreams{Out: &out, ErrOut: &errOut})
 	cmd.SetArgs(append([]string{"--kubeconfig", kubeconfig}, args...))
 	if err := cmd.ExecuteContext(context.Background()); err != nil {
-		t.Fatalf("kubectl tandem %v: %v\n%s", args, err, errOut.String())
+		return out.String(), fmt.Errorf("%w\n%s", err, errOut.String())
 	}
-	return out.String()
+	return out.String(), nil
 }
 
 func TestPlanTable(t *testing.T) {
@@ -146,10 +156,7 @@ func TestPlanJSON(t *testing.T) {
 }
 
 func TestPlanUnknownPolicy(t *testing.T) {
-	var out, errOut bytes.Buffer
-	cmd := newRootCommand(genericiooptions.IOStreams{Out: &out, ErrOut: &errOut})
-	cmd.SetArgs([]string{"--kubeconfig", kubeconfig, "plan", "nope", "-n", "shop"})
-	err := cmd.ExecuteContext(context.Background())
+	_, err := runPluginErr("plan", "nope", "-n", "shop")
 	if err == nil || !strings.Contains(err.Error(), "reading SyncPolicy shop/nope") {
 		t.Fatalf("want an error naming the SyncPolicy, got %v", err)
 	}

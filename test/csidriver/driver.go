@@ -184,10 +184,16 @@ func (d *driver) CreateSnapshot(_ context.Context, req *csi.CreateSnapshotReques
 func (d *driver) snapshot(src, id string) (snapshotMeta, error) {
 	tmp := d.snapshotDir(d.root, id) + ".tmp"
 	_ = os.RemoveAll(tmp)
+	// The copy is not atomic, as a storage system's snapshot is: it holds
+	// every write made before it started, and only some of those made
+	// while it ran. Its point in time (CSI's creation_time, which Tandem
+	// counts a failover's data loss from) is therefore its start; stamping
+	// its end claimed writes it may have missed.
+	taken := time.Now().UTC()
 	if err := copyTree(d.volumeDir(src), tmp); err != nil {
 		return snapshotMeta{}, err
 	}
-	meta := snapshotMeta{SourceVolumeID: src, CreationTime: time.Now().UTC(), SizeBytes: treeSize(tmp)}
+	meta := snapshotMeta{SourceVolumeID: src, CreationTime: taken, SizeBytes: treeSize(tmp)}
 	if err := os.Rename(tmp, d.snapshotDir(d.root, id)); err != nil {
 		return snapshotMeta{}, err
 	}
