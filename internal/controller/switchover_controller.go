@@ -152,11 +152,18 @@ type verdict struct {
 }
 
 // step is one step of a switchover type: its name in status, what it does,
-// and whether a failure (or a cancel) there may still be undone.
+// whether a failure (or a cancel) there may still be undone, and whether,
+// past the point of no return, it must finish: giving up on it would leave
+// the service half moved (a side promoted with its workloads at 0, a
+// drill's copy running next to production), so a timeout marks it overdue
+// and it goes on. waits is how long the step waits by design (a live
+// drill's hold), added to the step timeout.
 type step struct {
 	name        string
 	run         func(context.Context, *switchoverScope) (switchover.Result, error)
 	canRollBack bool
+	mustFinish  bool
+	waits       func(*switchoverScope) time.Duration
 }
 
 // runner is one type of switchover: its table of steps, where it runs, and
@@ -313,21 +320,31 @@ func (r *SwitchoverReconciler) decide(ctx context.Context, s *switchoverScope, r
 		return again, nil
 	case switchover.TimeOut:
 		st := obj.Status.Steps[d.Step]
+		def, _ := stepNamed(steps, st.Name)
 		msg := fmt.Sprintf("timed out after %s: %s", s.timeout, st.Message)
 		switch {
+		case def.waits != nil && st.StartTime != nil && now.Sub(st.StartTime.Time) <= s.timeout+def.waits(s):
+			// Still inside the time it waits by design.
 		case canRollBack(steps, st.Name):
 			switchover.FailAndRollBack(&obj.Status, d.Step, msg, now)
 			return again, nil
-		case d.Step == 0:
-			// Nothing has changed yet: giving up leaves the pair as it was.
+		case def.mustFinish || st.Name == switchover.StepRollBack:
+			// The step goes on; the Switchover says it is overdue and on
+			// what.
+			s.overdue = true
+		case st.Name == switchover.StepConfirmLoss:
+			// A run that took the witness Lease just before the timeout
+			// (and lost its status write) has confirmed the loss: the old
+			// side is demoting itself, so this failover must go on.
+			if res, ok := r.leaseTakenEarlier(ctx, s); ok {
+				return r.recordStep(s, steps, d.Step, res), nil
+			}
+			fallthrough
+		default:
 			switchover.EndStep(&obj.Status, d.Step, tandemv1.StepFailed, msg, now)
 			s.verdict = &verdict{metav1.ConditionFalse, tandemv1.StepTimedOutReason, fmt.Sprintf("Step %s %s", st.Name, msg)}
 			return ctrl.Result{}, nil
 		}
-		// Past the point of no return, giving up would leave the service
-		// half moved (a side promoted with its workloads at 0): the step
-		// goes on, and the Switchover says it is overdue and on what.
-		s.overdue = true
 	case switchover.Complete:
 		r.complete(ctx, s, now)
 		return ctrl.Result{}, nil

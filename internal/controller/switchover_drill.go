@@ -41,8 +41,8 @@ func (d *drillRunner) steps(s *switchoverScope) []step {
 	r := d.r
 	if drillOptions(s.obj).Mode == tandemv1.DrillLive {
 		return append(d.plannedRunner.steps(s),
-			step{name: switchover.StepHold, run: r.hold},
-			step{name: switchover.StepSwitchBack, run: r.switchBack},
+			step{name: switchover.StepHold, run: r.hold, mustFinish: true, waits: holdFor},
+			step{name: switchover.StepSwitchBack, run: r.switchBack, mustFinish: true},
 			step{name: switchover.StepReport, run: r.writeReport},
 		)
 	}
@@ -53,9 +53,11 @@ func (d *drillRunner) steps(s *switchoverScope) []step {
 		{name: switchover.StepStartStandby, run: r.startStandby, canRollBack: true},
 		{name: switchover.StepPublishDrillName, run: r.publishDrillName, canRollBack: true},
 		{name: switchover.StepRunChecks, run: r.runChecks, canRollBack: true},
-		{name: switchover.StepStopStandby, run: r.stopStandby},
-		{name: switchover.StepWithdrawDrillName, run: r.withdrawDrillName},
-		{name: switchover.StepResumeSync, run: r.resumeSync},
+		// The standby's copy runs next to production and the sync is
+		// paused until these finish.
+		{name: switchover.StepStopStandby, run: r.stopStandby, mustFinish: true},
+		{name: switchover.StepWithdrawDrillName, run: r.withdrawDrillName, mustFinish: true},
+		{name: switchover.StepResumeSync, run: r.resumeSync, mustFinish: true},
 		{name: switchover.StepReport, run: r.writeReport},
 	}
 }
@@ -253,11 +255,17 @@ func (r *SwitchoverReconciler) jobCheck(ctx context.Context, s *switchoverScope,
 }
 
 // hold keeps a live drill on the standby for holdFor.
-func (r *SwitchoverReconciler) hold(_ context.Context, s *switchoverScope) (switchover.Result, error) {
-	holdFor := 5 * time.Minute
+// holdFor is how long a live drill's standby serves before it switches
+// back.
+func holdFor(s *switchoverScope) time.Duration {
 	if h := drillOptions(s.obj).HoldFor; h != nil {
-		holdFor = h.Duration
+		return h.Duration
 	}
+	return 5 * time.Minute
+}
+
+func (r *SwitchoverReconciler) hold(_ context.Context, s *switchoverScope) (switchover.Result, error) {
+	holdFor := holdFor(s)
 	var since time.Time
 	for _, st := range s.obj.Status.Steps {
 		if st.Name == switchover.StepHold && st.StartTime != nil {

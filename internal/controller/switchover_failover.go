@@ -26,11 +26,13 @@ func (f *failoverRunner) steps(*switchoverScope) []step {
 	r := f.r
 	return []step{
 		{name: switchover.StepConfirmLoss, run: r.confirmLoss},
-		{name: switchover.StepBumpEpoch, run: r.promote},
-		{name: switchover.StepRestoreVolumes, run: r.whilePromoted(r.restoreVolumes)},
-		{name: switchover.StepScaleUp, run: r.whilePromoted(r.scaleUp)},
-		{name: switchover.StepFlipTraffic, run: r.whilePromoted(r.flipTrafficAfter(switchover.StepScaleUp))},
-		{name: switchover.StepRecordDataLoss, run: r.recordDataLoss},
+		// Once the Lease is taken the old side demotes itself: from here
+		// on, the failover must finish.
+		{name: switchover.StepBumpEpoch, run: r.promote, mustFinish: true},
+		{name: switchover.StepRestoreVolumes, run: r.whilePromoted(r.restoreVolumes), mustFinish: true},
+		{name: switchover.StepScaleUp, run: r.whilePromoted(r.scaleUp), mustFinish: true},
+		{name: switchover.StepFlipTraffic, run: r.whilePromoted(r.flipTrafficAfter(switchover.StepScaleUp)), mustFinish: true},
+		{name: switchover.StepRecordDataLoss, run: r.recordDataLoss, mustFinish: true},
 	}
 }
 

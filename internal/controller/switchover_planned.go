@@ -42,7 +42,7 @@ func (p *plannedRunner) steps(*switchoverScope) []step {
 		{name: switchover.StepRestoreVolumes, run: r.restoreVolumes, canRollBack: true},
 		{name: switchover.StepPromoteTarget, run: r.startOnPeer, canRollBack: true},
 		{name: switchover.StepFlipTraffic, run: r.flipTrafficAfter(switchover.StepPromoteTarget), canRollBack: true},
-		{name: switchover.StepSwapRoles, run: r.swapRoles},
+		{name: switchover.StepSwapRoles, run: r.swapRoles, mustFinish: true},
 		{name: switchover.StepReverseSync, run: r.reverseSync},
 	}
 }
