@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -150,6 +151,9 @@ func restoreClaim(ctx context.Context, target Cluster, pair PairRef, k ClaimKey,
 				return false, "", err
 			}
 		}
+		if held, err := releaseSourceSnapshots(ctx, target, pair, &pvc); err != nil || held != "" {
+			return false, held, err
+		}
 		return false, fmt.Sprintf("waiting for the PVC %s being deleted to go (finalizers %v)", k, pvc.Finalizers), nil
 	case pvc.Labels[replicate.DrillLabel] != "" && !opts.Drill:
 		// A drill's copy, disposable: it goes without a snapshot.
@@ -232,6 +236,9 @@ func bindsOnFirstUse(ctx context.Context, c client.Reader, class *string) (bool,
 func retireClaim(ctx context.Context, c Cluster, pair PairRef, pvc *corev1.PersistentVolumeClaim, class *string, reason string) (bool, string, error) {
 	k := ClaimKey{Namespace: pvc.Namespace, Name: pvc.Name}
 	if pvc.DeletionTimestamp != nil {
+		if held, err := releaseSourceSnapshots(ctx, c, pair, pvc); err != nil || held != "" {
+			return false, held, err
+		}
 		return false, fmt.Sprintf("waiting for PVC %s to be deleted", k), nil
 	}
 	if pvc.Status.Phase == corev1.ClaimBound {
@@ -274,6 +281,59 @@ func retireClaim(ctx context.Context, c Cluster, pair PairRef, pvc *corev1.Persi
 		return false, "", fmt.Errorf("deleting PVC %s on %s: %w", k, c.Name, err)
 	}
 	return false, fmt.Sprintf("waiting for PVC %s to be deleted", k), nil
+}
+
+// sourceProtectionFinalizer is the snapshot controller's: it keeps a PVC
+// while any VolumeSnapshot of it is not ready.
+const sourceProtectionFinalizer = "snapshot.storage.kubernetes.io/pvc-as-source-protection"
+
+// releaseSourceSnapshots lets a PVC that is being retired go. The snapshot
+// controller keeps it while any snapshot of it is not ready, also one that
+// failed or that no one will finish, such as a protection round's snapshot
+// cut short when this side stopped being active
+// (kubernetes-csi/external-snapshotter#1305): the restore then waited for
+// ever. This pair's own snapshots of the PVC that are not ready are
+// deleted: they cannot be used, the PVC's data is in its kept snapshot
+// (ready before the PVC was deleted), and left behind they would take the
+// next PVC of that name as their source. It says what else still holds
+// the PVC (another's snapshot), or "" when nothing does.
+func releaseSourceSnapshots(ctx context.Context, c Cluster, pair PairRef, pvc *corev1.PersistentVolumeClaim) (string, error) {
+	if !slices.Contains(pvc.Finalizers, sourceProtectionFinalizer) {
+		return "", nil
+	}
+	var list snapv1.VolumeSnapshotList
+	if err := c.Read.List(ctx, &list, client.InNamespace(pvc.Namespace)); err != nil {
+		return "", fmt.Errorf("listing the VolumeSnapshots of PVC %s/%s on %s: %w", pvc.Namespace, pvc.Name, c.Name, err)
+	}
+	var released, others []string
+	for i := range list.Items {
+		vs := &list.Items[i]
+		if src := vs.Spec.Source.PersistentVolumeClaimName; src == nil || *src != pvc.Name {
+			continue
+		}
+		s := ToSnap(vs, nil)
+		if s.Ready || vs.DeletionTimestamp != nil {
+			continue
+		}
+		ours := vs.Labels[PairLabel] == pair.Name && vs.Labels[PairNamespaceLabel] == pair.Namespace && s.Role == RoleSource
+		if !ours {
+			others = append(others, vs.Name)
+			continue
+		}
+		if err := c.Write.Delete(ctx, vs, client.Preconditions{UID: &vs.UID}); err != nil && !apierrors.IsNotFound(err) {
+			return "", fmt.Errorf("deleting VolumeSnapshot %s/%s on %s, not ready, of the PVC being retired: %w", vs.Namespace, vs.Name, c.Name, err)
+		}
+		released = append(released, vs.Name)
+	}
+	switch {
+	case len(others) > 0:
+		return fmt.Sprintf("PVC %s/%s is kept by the snapshot controller while VolumeSnapshots %s of it are not ready (not Tandem's: delete them or let them finish)",
+			pvc.Namespace, pvc.Name, strings.Join(firstN(others, 5), ", ")), nil
+	case len(released) > 0:
+		return fmt.Sprintf("deleted VolumeSnapshots %s of PVC %s/%s, which never became ready and kept it from being deleted",
+			strings.Join(firstN(released, 5), ", "), pvc.Namespace, pvc.Name), nil
+	}
+	return "", nil
 }
 
 func sortedClaimKeys(m map[ClaimKey]bool) []ClaimKey {

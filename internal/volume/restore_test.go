@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/tandem-dev/tandem/internal/replicate"
@@ -43,5 +45,78 @@ func TestRestoreWaitsForAClaimBeingDeleted(t *testing.T) {
 		ClaimKey{Namespace: "shop", Name: "orders"}, vs, RestoreOptions{Drill: true})
 	if err != nil || done || !strings.Contains(msg, "being deleted") {
 		t.Fatalf("restoreClaim = %v, %q, %v; want it to wait for the PVC being deleted", done, msg, err)
+	}
+}
+
+// A PVC being retired that the snapshot controller keeps because a
+// snapshot of it is not ready (kubernetes-csi/external-snapshotter#1305:
+// one that failed, or a protection round cut short when this side stopped
+// being active) is let go: this pair's own snapshots of it that are not
+// ready are deleted, its ready ones and everyone else's stay, and a
+// snapshot that is not Tandem's is named as what holds the PVC.
+func TestARetiredClaimIsNotHeldByItsUnreadySnapshots(t *testing.T) {
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = snapv1.AddToScheme(scheme)
+	pair := PairRef{Namespace: "shop", Name: "shop"}
+	now := metav1.NewTime(time.Now())
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "orders", DeletionTimestamp: &now,
+			Finalizers: []string{sourceProtectionFinalizer, pvcProtectionFinalizer}},
+		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound},
+	}
+	snap := func(name string, labels map[string]string, ready bool) *snapv1.VolumeSnapshot {
+		vs := &snapv1.VolumeSnapshot{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, Labels: labels},
+			Spec: snapv1.VolumeSnapshotSpec{Source: snapv1.VolumeSnapshotSource{PersistentVolumeClaimName: ptr.To("orders")}}}
+		if ready {
+			vs.Status = &snapv1.VolumeSnapshotStatus{ReadyToUse: ptr.To(true)}
+		}
+		return vs
+	}
+	ours := func(role Role) map[string]string {
+		l := pairLabels(pair)
+		l[ClaimLabel], l[RoleLabel] = "orders", string(role)
+		return l
+	}
+	objs := []*snapv1.VolumeSnapshot{
+		snap("orders-snap-stuck", ours(RoleSource), false),
+		snap("orders-snap-ready", ours(RoleSource), true),
+		snap("orders-kept-1", ours(RoleKept), true),
+	}
+	build := func(extra ...*snapv1.VolumeSnapshot) Cluster {
+		b := fake.NewClientBuilder().WithScheme(scheme).WithObjects(pvc)
+		for _, vs := range append(objs, extra...) {
+			b = b.WithObjects(vs.DeepCopy())
+		}
+		c := b.Build()
+		return Cluster{Name: "dc-west", Read: c, Write: c}
+	}
+	exists := func(c Cluster, name string) bool {
+		return c.Read.Get(context.Background(), client.ObjectKey{Namespace: "shop", Name: name}, &snapv1.VolumeSnapshot{}) == nil
+	}
+
+	c := build()
+	held, err := releaseSourceSnapshots(context.Background(), c, pair, pvc)
+	if err != nil || !strings.Contains(held, "deleted VolumeSnapshots orders-snap-stuck of PVC shop/orders") {
+		t.Fatalf("releaseSourceSnapshots = %q, %v", held, err)
+	}
+	if exists(c, "orders-snap-stuck") || !exists(c, "orders-snap-ready") || !exists(c, "orders-kept-1") {
+		t.Fatal("want only the snapshot that is not ready deleted")
+	}
+	if held, err := releaseSourceSnapshots(context.Background(), c, pair, pvc); err != nil || held != "" {
+		t.Fatalf("once released: %q, %v; want nothing holding it", held, err)
+	}
+
+	// Someone else's snapshot is named, not deleted.
+	c = build(snap("orders-backup", map[string]string{"velero.io/backup-name": "nightly"}, false))
+	held, err = releaseSourceSnapshots(context.Background(), c, pair, pvc)
+	if err != nil || !strings.Contains(held, "VolumeSnapshots orders-backup of it are not ready (not Tandem's") || !exists(c, "orders-backup") {
+		t.Fatalf("with another's snapshot: %q, %v", held, err)
+	}
+	// Without the snapshot controller's finalizer there is nothing to do.
+	free := pvc.DeepCopy()
+	free.Finalizers = []string{pvcProtectionFinalizer}
+	if held, err := releaseSourceSnapshots(context.Background(), build(), pair, free); err != nil || held != "" {
+		t.Fatalf("a PVC the snapshot controller does not hold: %q, %v", held, err)
 	}
 }
