@@ -22,15 +22,21 @@ import (
 // an unreachable cluster.
 const completionTimeout = 5 * time.Second
 
-// completionClient is the client a completion reads with, and its
-// deadline.
-func completionClient(cmd *cobra.Command, flags *genericclioptions.ConfigFlags) (client.Client, string, context.Context, context.CancelFunc, error) {
+// complete runs read against the cluster the flags point at, bounded by
+// completionTimeout; a failed read completes nothing and tells the shell.
+func complete(cmd *cobra.Command, flags *genericclioptions.ConfigFlags,
+	read func(ctx context.Context, c client.Client, ns string) ([]cobra.Completion, error)) ([]cobra.Completion, cobra.ShellCompDirective) {
 	c, ns, err := newClient(flags)
 	if err != nil {
-		return nil, "", nil, nil, err
+		return nil, cobra.ShellCompDirectiveError
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), completionTimeout)
-	return c, ns, ctx, cancel, nil
+	defer cancel()
+	out, err := read(ctx, c, ns)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveError
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
 // completeNames completes the first max arguments with the names of the
@@ -43,26 +49,23 @@ func completeNames[T any, L interface {
 		if len(args) >= max {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		c, ns, ctx, cancel, err := completionClient(cmd, flags)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveError
-		}
-		defer cancel()
-		list := L(new(T))
-		if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
-			return nil, cobra.ShellCompDirectiveError
-		}
-		objs, err := meta.ExtractList(list)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveError
-		}
-		var names []cobra.Completion
-		for _, o := range objs {
-			if m, err := meta.Accessor(o); err == nil {
-				names = append(names, m.GetName())
+		return complete(cmd, flags, func(ctx context.Context, c client.Client, ns string) ([]cobra.Completion, error) {
+			list := L(new(T))
+			if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
+				return nil, err
 			}
-		}
-		return names, cobra.ShellCompDirectiveNoFileComp
+			objs, err := meta.ExtractList(list)
+			if err != nil {
+				return nil, err
+			}
+			var names []cobra.Completion
+			for _, o := range objs {
+				if m, err := meta.Accessor(o); err == nil {
+					names = append(names, m.GetName())
+				}
+			}
+			return names, nil
+		})
 	}
 }
 
@@ -74,21 +77,18 @@ func completeTarget(flags *genericclioptions.ConfigFlags) cobra.CompletionFunc {
 		if len(args) == 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		c, ns, ctx, cancel, err := completionClient(cmd, flags)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveError
-		}
-		defer cancel()
-		var pair tandemv1.HAPair
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: args[0]}, &pair); err != nil {
-			return nil, cobra.ShellCompDirectiveError
-		}
-		var targets []cobra.Completion
-		for _, cl := range pair.Spec.Clusters {
-			if cl.Name != pair.Status.ActiveCluster {
-				targets = append(targets, cl.Name)
+		return complete(cmd, flags, func(ctx context.Context, c client.Client, ns string) ([]cobra.Completion, error) {
+			var pair tandemv1.HAPair
+			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: args[0]}, &pair); err != nil {
+				return nil, err
 			}
-		}
-		return targets, cobra.ShellCompDirectiveNoFileComp
+			var targets []cobra.Completion
+			for _, cl := range pair.Spec.Clusters {
+				if cl.Name != pair.Status.ActiveCluster {
+					targets = append(targets, cl.Name)
+				}
+			}
+			return targets, nil
+		})
 	}
 }

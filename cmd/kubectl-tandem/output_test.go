@@ -68,16 +68,9 @@ func TestOutputFormatsAreKubectls(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var orders tandemv1.HAPair
-	if err := server.Client.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "orders"}, &orders); err != nil {
-		t.Fatal(err)
-	}
 	at := metav1.NewTime(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	orders.Status = tandemv1.HAPairStatus{ActiveCluster: "dc-west", StandbyCluster: "dc-east", Epoch: 7, LocalRole: tandemv1.RoleStandby,
-		Conditions: []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Standby", Message: "dc-west is active", LastTransitionTime: at}}}
-	if err := server.Client.Status().Update(ctx, &orders); err != nil {
-		t.Fatal(err)
-	}
+	setPairStatus(t, "orders", tandemv1.HAPairStatus{ActiveCluster: "dc-west", StandbyCluster: "dc-east", Epoch: 7, LocalRole: tandemv1.RoleStandby,
+		Conditions: []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Standby", Message: "dc-west is active", LastTransitionTime: at}}})
 
 	golden(t, "status-orders.yaml", runPlugin(t, "status", "orders", "-n", "shop", "-o", "yaml"))
 	golden(t, "status-orders.json", runPlugin(t, "status", "orders", "-n", "shop", "-o", "json"))
@@ -122,15 +115,7 @@ func TestOutputFormatsAreKubectls(t *testing.T) {
 // and --to with the pair's clusters other than the active one.
 func TestCompletionReadsTheCluster(t *testing.T) {
 	setup(t)
-	ctx := context.Background()
-	var pair tandemv1.HAPair
-	if err := server.Client.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "shop"}, &pair); err != nil {
-		t.Fatal(err)
-	}
-	pair.Status.ActiveCluster, pair.Status.Epoch = "dc-east", 3
-	if err := server.Client.Status().Update(ctx, &pair); err != nil {
-		t.Fatal(err)
-	}
+	setPairStatus(t, "shop", tandemv1.HAPairStatus{ActiveCluster: "dc-east", Epoch: 3})
 	complete := func(args ...string) []string {
 		t.Helper()
 		lines := strings.Split(strings.TrimSpace(runPlugin(t, append([]string{"__complete"}, args...)...)), "\n")

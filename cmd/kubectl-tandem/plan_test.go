@@ -162,16 +162,26 @@ func TestPlanUnknownPolicy(t *testing.T) {
 	}
 }
 
+// setPairStatus writes the status of HAPair shop/name, as its operator
+// would.
+func setPairStatus(t *testing.T, name string, st tandemv1.HAPairStatus) {
+	t.Helper()
+	ctx := context.Background()
+	var pair tandemv1.HAPair
+	if err := server.Client.Get(ctx, client.ObjectKey{Namespace: "shop", Name: name}, &pair); err != nil {
+		t.Fatal(err)
+	}
+	pair.Status = st
+	if err := server.Client.Status().Update(ctx, &pair); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // status prints a pair's state in a fixed layout; times are absolute.
 func TestStatusTable(t *testing.T) {
 	setup(t)
-	ctx := context.Background()
-	var pair tandemv1.HAPair
-	if err := server.Client.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "shop"}, &pair); err != nil {
-		t.Fatal(err)
-	}
 	at := metav1.NewTime(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	pair.Status = tandemv1.HAPairStatus{
+	setPairStatus(t, "shop", tandemv1.HAPairStatus{
 		ActiveCluster: "dc-east", StandbyCluster: "dc-west", Epoch: 3, LocalRole: tandemv1.RoleActive,
 		Peer: &tandemv1.PeerStatus{Cluster: "dc-west", Reachable: true, LastProbeTime: &at, LastSuccessTime: &at},
 		Sync: &tandemv1.SyncSummary{Selected: 3, InSync: 3, LastFullSync: &at, Lag: &metav1.Duration{Duration: 12 * time.Millisecond}},
@@ -186,10 +196,7 @@ func TestStatusTable(t *testing.T) {
 			{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Succeeded", Message: "3 objects in sync on dc-west", LastTransitionTime: at},
 			{Type: "PeerReachable", Status: metav1.ConditionTrue, Reason: "PeerConnected", Message: "dc-west answers its probes", LastTransitionTime: at},
 		},
-	}
-	if err := server.Client.Status().Update(ctx, &pair); err != nil {
-		t.Fatal(err)
-	}
+	})
 	got := runPlugin(t, "status", "shop", "-n", "shop")
 	want := `HAPair           shop/shop
 Roles            dc-east active, dc-west standby, epoch 3; this cluster is Active

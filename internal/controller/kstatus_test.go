@@ -43,15 +43,12 @@ func kstatusOf(t *testing.T, obj runtime.Object) *status.Result {
 // the object as the global obj, the returned table's status and message.
 func argoHealth(t *testing.T, obj map[string]any) (string, string) {
 	t.Helper()
-	script, err := os.ReadFile(filepath.Join("..", "..", "config", "argocd", "health.lua"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	script := argoHealthScript(t)
 	L := lua.NewState(lua.Options{SkipOpenLibs: true})
 	defer L.Close()
 	lua.OpenBase(L)
 	L.SetGlobal("obj", toLua(L, obj))
-	if err := L.DoString(string(script)); err != nil {
+	if err := L.DoString(script); err != nil {
 		t.Fatalf("the health check fails: %v", err)
 	}
 	hs, ok := L.Get(-1).(*lua.LTable)
@@ -59,6 +56,16 @@ func argoHealth(t *testing.T, obj map[string]any) (string, string) {
 		t.Fatalf("the health check returned %v, not a table", L.Get(-1))
 	}
 	return hs.RawGetString("status").String(), hs.RawGetString("message").String()
+}
+
+// argoHealthScript is the health check the project ships for Argo CD.
+func argoHealthScript(t *testing.T) string {
+	t.Helper()
+	script, err := os.ReadFile(filepath.Join("..", "..", "config", "argocd", "health.lua"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(script)
 }
 
 // toLua converts a JSON value the way Argo CD hands objects to its scripts.
@@ -90,16 +97,13 @@ func toLua(L *lua.LState, v any) lua.LValue {
 
 // The health check docs/api.md tells users to paste is the one tested.
 func TestTheDocumentedArgoCDHealthCheckIsTheTestedOne(t *testing.T) {
-	script, err := os.ReadFile(filepath.Join("..", "..", "config", "argocd", "health.lua"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	script := argoHealthScript(t)
 	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "api.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var body []string
-	for _, line := range strings.Split(strings.TrimSpace(string(script)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(script), "\n") {
 		if !strings.HasPrefix(line, "--") {
 			body = append(body, "  "+line)
 		}

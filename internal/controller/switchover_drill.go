@@ -254,7 +254,6 @@ func (r *SwitchoverReconciler) jobCheck(ctx context.Context, s *switchoverScope,
 	return true, nil
 }
 
-// hold keeps a live drill on the standby for holdFor.
 // holdFor is how long a live drill's standby serves before it switches
 // back.
 func holdFor(s *switchoverScope) time.Duration {
@@ -264,6 +263,7 @@ func holdFor(s *switchoverScope) time.Duration {
 	return 5 * time.Minute
 }
 
+// hold keeps a live drill on the standby for holdFor.
 func (r *SwitchoverReconciler) hold(_ context.Context, s *switchoverScope) (switchover.Result, error) {
 	holdFor := holdFor(s)
 	var since time.Time

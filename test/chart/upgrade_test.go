@@ -1,10 +1,8 @@
 package chart
 
 import (
-	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -62,17 +60,11 @@ func TestHelmUpgradeFromThePreviousChartUpgradesTheCRDs(t *testing.T) {
 	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	home := t.TempDir()
-	release := func(args ...string) string {
+	release := func(args ...string) {
 		t.Helper()
-		var out bytes.Buffer
-		cmd := exec.Command(pinnedTool(t, "helm", "HELM"), append(args, "--kubeconfig", kubeconfig, "--namespace", "tandem-system")...)
-		cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+home, "HELM_CONFIG_HOME="+home, "HELM_DATA_HOME="+home)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		if out, err := helm(t, append(args, "--kubeconfig", kubeconfig, "--namespace", "tandem-system")...); err != nil {
+			t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
-		return out.String()
 	}
 	pair := testbed.MustDecode(t, withAAAA)[0]
 	applyPair := func(dryRun bool) error {
