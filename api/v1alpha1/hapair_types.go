@@ -294,6 +294,10 @@ type TrafficSpec struct {
 	// VerifyTimeout bounds how long a flip waits for every authoritative
 	// server to answer the new targets before the step fails.
 	// +kubebuilder:default="2m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('1h')",message="spec.traffic.verifyTimeout must be between 1s and 1h"
 	// +optional
 	VerifyTimeout *metav1.Duration `json:"verifyTimeout,omitempty"`
 

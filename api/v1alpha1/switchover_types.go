@@ -212,6 +212,7 @@ type JobCheck struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="spec.drill.checks[].job.timeout must be between 1s and 24h"
 	// +optional
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }

@@ -166,6 +166,14 @@ func TestHAPairRules(t *testing.T) {
 			"spec.traffic.rfc2136", "spec.traffic.rfc2136 is required when spec.traffic.provider is RFC2136"},
 		{"ExternalDNS provider without servers to verify", []edit{set("spec.traffic.provider", "ExternalDNS")},
 			"spec.traffic.externalDNS", "spec.traffic.externalDNS.verifyServers is required for DNS records with the ExternalDNS provider"},
+		{"verify timeout zero", []edit{set("spec.traffic.verifyTimeout", "0s")},
+			"spec.traffic.verifyTimeout", "spec.traffic.verifyTimeout must be between 1s and 1h"},
+		{"verify timeout in words", []edit{set("spec.traffic.verifyTimeout", "soon")},
+			"spec.traffic.verifyTimeout", "should match"},
+		// Before it had a range, this one was stored and then broke the
+		// decoding of every HAPair list on the cluster.
+		{"verify timeout beyond int64", []edit{set("spec.traffic.verifyTimeout", "99999999999999999999h")},
+			"spec.traffic.verifyTimeout", "spec.traffic.verifyTimeout"},
 		{"probe period too short", []edit{set("spec.failover.probePeriod", "0s")},
 			"spec.failover.probePeriod", "spec.failover.probePeriod must be between 1s and 5m"},
 		{"probe period too long", []edit{set("spec.failover.probePeriod", "1h")},
@@ -316,6 +324,9 @@ func TestSwitchoverCreateRules(t *testing.T) {
 			"spec.drill.checks[0]", "spec.drill.checks[] must set exactly one of http or job"},
 		{"step timeout too short", []edit{set("spec.stepTimeout", "0s")},
 			"spec.stepTimeout", "spec.stepTimeout must be between 1s and 24h"},
+		{"check Job timeout beyond a day", []edit{set("spec.type", "Drill"), set("spec.drill", map[string]any{"mode": "Isolated", "checks": []any{map[string]any{
+			"name": "smoke", "job": map[string]any{"namespace": "shop", "image": "busybox", "timeout": "48h"}}}})},
+			"spec.drill.checks[0].job.timeout", "spec.drill.checks[].job.timeout must be between 1s and 24h"},
 		{"unknown type", []edit{set("spec.type", "Teleport")},
 			"spec.type", "Unsupported value"},
 		{"no target", []edit{remove("spec.targetCluster")},
