@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -630,6 +631,14 @@ func (d *chaosDriver) settle(bound time.Duration) (string, error) {
 		if err := available(ctx, d.clusters[active].Client, d.ns, "web", d.appReplicas); err != nil {
 			return false, fmt.Errorf("web on the active %s: %w", active, err)
 		}
+		if door, ok := d.frontDoors[active]; ok {
+			// On real nodes a settled pair serves: the active side's app
+			// answers through its fence (the status above may be a
+			// restarted operator's last word).
+			if _, err := testbed.NewAppClient(door).Status(ctx); err != nil {
+				return false, fmt.Errorf("the app on the active %s: %w", active, err)
+			}
+		}
 		return true, nil
 	})
 	return active, err
@@ -660,9 +669,22 @@ func (d *chaosDriver) present(active string) map[int]bool {
 		d.rec.Unlock()
 		for _, dc := range sides {
 			app := testbed.NewAppClient(d.frontDoors[dc])
+		reads:
 			for _, w := range writes {
+				// Only the app's own "no such record" is a lost write; a
+				// read that fails otherwise is retried, then reported, and
+				// the side is not read further.
 				key := fmt.Sprintf("w-%06d", w.Seq)
-				if _, _, err := app.Get(context.Background(), key); err == nil {
+				var last error
+				err := testbed.Poll(context.Background(), 30*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+					_, _, last = app.Get(ctx, key)
+					return last == nil || errors.Is(last, testbed.ErrNoRecord), last
+				})
+				switch {
+				case err != nil:
+					d.t.Errorf("reading write %d on %s: %v", w.Seq, dc, last)
+					break reads
+				case last == nil:
 					found[w.Seq] = true
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -203,11 +204,18 @@ func (a *AppClient) Get(ctx context.Context, key string) (string, string, error)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusNotFound {
+		return "", "", fmt.Errorf("GET %s/records/%s: %w: %s", a.Base, key, ErrNoRecord, bytes.TrimSpace(body))
+	}
 	if resp.StatusCode != http.StatusOK {
 		return "", "", fmt.Errorf("GET %s/records/%s: %s: %s", a.Base, key, resp.Status, bytes.TrimSpace(body))
 	}
 	return string(body), resp.Header.Get("X-Served-By"), nil
 }
+
+// ErrNoRecord is the app's answer for a key its volume lacks; any other
+// error (a closed fence, a pod restarting) says nothing about the data.
+var ErrNoRecord = errors.New("no such record")
 
 // Status reads the app's status.
 func (a *AppClient) Status(ctx context.Context) (AppStatus, error) {
