@@ -220,6 +220,17 @@ func (r *SwitchoverReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if !switchover.Finished(obj.Status.Phase) {
+		// A running Switchover is read again past the cache. The step
+		// machine requeues itself a millisecond after each status write,
+		// sooner than the watch brings that write back: from the cached
+		// copy it would run the step it has just recorded a second time,
+		// and then lose the status write to the optimistic lock. Ended
+		// ones, the many, stay on the cache.
+		if err := r.reader().Get(ctx, req.NamespacedName, obj); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+	}
 	s := &switchoverScope{obj: obj, pair: &tandemv1.HAPair{}, patch: newPatcher(r.Client, obj), timeout: 2 * time.Minute,
 		cancelled: obj.Spec.Cancel || !obj.DeletionTimestamp.IsZero()}
 	if switchover.Finished(obj.Status.Phase) {

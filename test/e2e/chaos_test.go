@@ -261,10 +261,23 @@ func (d *chaosDriver) state(c *testbed.Cluster) string {
 	for _, so := range sos.Items {
 		fmt.Fprintf(&b, "switchover %s (%s to %s): %s\n", so.Name, so.Spec.Type, so.Spec.TargetCluster, so.Status.Phase)
 		for _, st := range so.Status.Steps {
-			fmt.Fprintf(&b, "  %-18s %-9s %s\n", st.Name, st.Phase, oneLineOf(st.Message))
+			fmt.Fprintf(&b, "  %-18s %-9s %s %s\n", st.Name, st.Phase, stepTimes(st), oneLineOf(st.Message))
 		}
 	}
 	return b.String()
+}
+
+// stepTimes is when a step started and how long it ran (or has run so
+// far), to tell which step a slow switchover waited on.
+func stepTimes(st tandemv1.StepStatus) string {
+	if st.StartTime == nil {
+		return "-"
+	}
+	start := st.StartTime.Format("15:04:05.000")
+	if st.EndTime == nil {
+		return fmt.Sprintf("%s+running", start)
+	}
+	return fmt.Sprintf("%s+%s", start, st.EndTime.Sub(st.StartTime.Time).Round(time.Millisecond))
 }
 
 func eventTime(e corev1.Event) time.Time {

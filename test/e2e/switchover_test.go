@@ -203,7 +203,7 @@ func verifyCopies(t *testing.T, from, to *testbed.Cluster, ns, policyName string
 func TestPlannedSwitchoverAndBack(t *testing.T) {
 	ctx := context.Background()
 	const ns = "shop"
-	clusters, _ := runningPair(t, ns, true)
+	clusters, ops := runningPair(t, ns, true)
 	east, west := clusters[testbed.East], clusters[testbed.West]
 
 	// A write just before the switchover starts must arrive.
@@ -223,6 +223,11 @@ func TestPlannedSwitchoverAndBack(t *testing.T) {
 	acked, refused := writer.stop()
 	t.Logf("planned switchover to dc-west: RTO %s", so.Status.RTO.Duration)
 	logSteps(t, so)
+	// With nothing failing, no step ran from a stale copy of the status
+	// and lost its write to the optimistic lock.
+	if errs := ops[testbed.East].ReconcileErrors("switchover"); len(errs) > 0 {
+		t.Errorf("the switchover controller on dc-east failed %d reconciles of a switchover with nothing failing, the first: %s", len(errs), errs[0])
+	}
 	if st := findStepStatus(so, "FinalSync"); st == nil || !strings.Contains(st.Message, "identical on dc-west (compared by content hash)") {
 		t.Fatalf("FinalSync did not compare the copies: %+v", st)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -210,6 +211,20 @@ func (o *Operator) Logs() string {
 		data = append([]byte("...\n"), data[len(data)-max:]...)
 	}
 	return string(bytes.TrimSpace(data))
+}
+
+// ReconcileErrors returns the lines of the operator's log in which the
+// named controller reported a failed reconcile, as controller-runtime logs
+// them ("Reconciler error").
+func (o *Operator) ReconcileErrors(controller string) []string {
+	data, _ := os.ReadFile(o.LogPath)
+	var errs []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, `"Reconciler error"`) && strings.Contains(line, `"controller":"`+controller+`"`) {
+			errs = append(errs, line)
+		}
+	}
+	return errs
 }
 
 // FindCondition returns the status condition of the given type of an
