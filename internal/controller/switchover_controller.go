@@ -157,13 +157,17 @@ type verdict struct {
 // the service half moved (a side promoted with its workloads at 0, a
 // drill's copy running next to production), so a timeout marks it overdue
 // and it goes on. waits is how long the step waits by design (a live
-// drill's hold), added to the step timeout.
+// drill's hold), added to the step timeout. doneEarlier finds the mark an
+// earlier run left when it did the step's work and then crashed or lost
+// its status write: the step is then done, run again or not, and even
+// past its timeout, since undoing it is no longer up to this side.
 type step struct {
 	name        string
 	run         func(context.Context, *switchoverScope) (switchover.Result, error)
 	canRollBack bool
 	mustFinish  bool
 	waits       func(*switchoverScope) time.Duration
+	doneEarlier func(context.Context, *switchoverScope) (switchover.Result, bool)
 }
 
 // runner is one type of switchover: its table of steps, where it runs, and
@@ -174,6 +178,14 @@ type runner interface {
 	// why.
 	runsHere(s *switchoverScope) (bool, string)
 	rollBack(ctx context.Context, s *switchoverScope) (switchover.Result, error)
+}
+
+// earlierRun is what an earlier run of the step left done, if anything.
+func (st step) earlierRun(ctx context.Context, s *switchoverScope) (switchover.Result, bool) {
+	if st.doneEarlier == nil {
+		return switchover.Result{}, false
+	}
+	return st.doneEarlier(ctx, s)
 }
 
 func stepNames(steps []step) []string {
@@ -332,6 +344,9 @@ func (r *SwitchoverReconciler) decide(ctx context.Context, s *switchoverScope, r
 	case switchover.TimeOut:
 		st := obj.Status.Steps[d.Step]
 		def, _ := stepNamed(steps, st.Name)
+		if res, ok := def.earlierRun(ctx, s); ok {
+			return r.recordStep(s, steps, d.Step, res), nil
+		}
 		msg := fmt.Sprintf("timed out after %s: %s", s.timeout, st.Message)
 		switch {
 		case def.waits != nil && st.StartTime != nil && now.Sub(st.StartTime.Time) <= s.timeout+def.waits(s):
@@ -343,14 +358,6 @@ func (r *SwitchoverReconciler) decide(ctx context.Context, s *switchoverScope, r
 			// The step goes on; the Switchover says it is overdue and on
 			// what.
 			s.overdue = true
-		case st.Name == switchover.StepConfirmLoss:
-			// A run that took the witness Lease just before the timeout
-			// (and lost its status write) has confirmed the loss: the old
-			// side is demoting itself, so this failover must go on.
-			if res, ok := r.leaseTakenEarlier(ctx, s); ok {
-				return r.recordStep(s, steps, d.Step, res), nil
-			}
-			fallthrough
 		default:
 			switchover.EndStep(&obj.Status, d.Step, tandemv1.StepFailed, msg, now)
 			s.verdict = &verdict{metav1.ConditionFalse, tandemv1.StepTimedOutReason, fmt.Sprintf("Step %s %s", st.Name, msg)}
@@ -369,6 +376,9 @@ func (r *SwitchoverReconciler) decide(ctx context.Context, s *switchoverScope, r
 	}
 	do := run.rollBack
 	if st, ok := stepNamed(steps, name); ok {
+		if res, ok := st.earlierRun(ctx, s); ok {
+			return r.recordStep(s, steps, d.Step, res), nil
+		}
 		do = st.run
 	} else if name != switchover.StepRollBack {
 		do = func(context.Context, *switchoverScope) (switchover.Result, error) {

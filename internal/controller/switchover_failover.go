@@ -25,7 +25,10 @@ type failoverRunner struct{ r *SwitchoverReconciler }
 func (f *failoverRunner) steps(*switchoverScope) []step {
 	r := f.r
 	return []step{
-		{name: switchover.StepConfirmLoss, run: r.confirmLoss},
+		// A run that took the witness Lease and then lost its status
+		// write has confirmed the loss: the old side is demoting itself,
+		// so the failover goes on, timed out or not.
+		{name: switchover.StepConfirmLoss, run: r.confirmLoss, doneEarlier: r.leaseTakenEarlier},
 		// Once the Lease is taken the old side demotes itself: from here
 		// on, the failover must finish.
 		{name: switchover.StepBumpEpoch, run: r.promote, mustFinish: true},
@@ -101,9 +104,6 @@ func setRTO(s *switchoverScope, now time.Time) {
 // proves the old active side has stopped: it fences itself when it can
 // renew neither the Lease nor reach this side.
 func (r *SwitchoverReconciler) confirmLoss(ctx context.Context, s *switchoverScope) (switchover.Result, error) {
-	if res, ok := r.leaseTakenEarlier(ctx, s); ok {
-		return res, nil
-	}
 	age, fresh, err := r.Heartbeats.Fresh(ctx, r.Client, s.pair, r.now())
 	if err != nil {
 		return switchover.Result{}, err
