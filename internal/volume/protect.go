@@ -376,12 +376,19 @@ func newSourceSnapshot(pair PairRef, c claim, name string) *snapv1.VolumeSnapsho
 	labels := pairLabels(pair)
 	labels[ClaimLabel] = claimLabelValue(c.pvc.Name)
 	labels[RoleLabel] = string(RoleSource)
+	ann := map[string]string{ClaimAnnotation: c.pvc.Name}
+	// The PVC as it is here, so this side can restore its own snapshot
+	// when it becomes active again before the peer took a newer one (see
+	// Restore). Without it the snapshot is only ever shipped.
+	if spec, err := claimTemplate(c, pair, tandemv1.Transforms{}); err == nil {
+		ann[ClaimSpecAnnotation] = spec
+	}
 	return &snapv1.VolumeSnapshot{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace:   c.pvc.Namespace,
 			Name:        name,
 			Labels:      labels,
-			Annotations: map[string]string{ClaimAnnotation: c.pvc.Name},
+			Annotations: ann,
 		},
 		Spec: snapv1.VolumeSnapshotSpec{
 			Source:                  snapv1.VolumeSnapshotSource{PersistentVolumeClaimName: ptr.To(c.pvc.Name)},
@@ -412,7 +419,7 @@ func ship(ctx context.Context, sides Sides, c claim, src *snapv1.VolumeSnapshot,
 	if err != nil {
 		return fmt.Errorf("SyncPolicy %s: %w", c.policy.Name, err)
 	}
-	claimSpec, err := claimTemplate(c, sides.Pair)
+	claimSpec, err := claimTemplate(c, sides.Pair, c.policy.Spec.Transforms)
 	if err != nil {
 		return err
 	}
@@ -473,10 +480,11 @@ func ship(ctx context.Context, sides Sides, c claim, src *snapv1.VolumeSnapshot,
 	return nil
 }
 
-// claimTemplate is the PVC a restore creates: the source's, transformed
-// like every copied object (storage classes mapped for the standby), minus
-// what belongs to the source's volume.
-func claimTemplate(c claim, pair PairRef) (string, error) {
+// claimTemplate is the PVC a restore creates, as JSON: the source's,
+// transformed like every copied object (with the policy's transforms for
+// the standby, none for this side's own snapshots), minus what belongs to
+// the source's volume.
+func claimTemplate(c claim, pair PairRef, transforms tandemv1.Transforms) (string, error) {
 	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(c.pvc)
 	if err != nil {
 		return "", err
@@ -485,7 +493,7 @@ func claimTemplate(c claim, pair PairRef) (string, error) {
 	u.SetAPIVersion("v1")
 	u.SetKind("PersistentVolumeClaim")
 	out, _, err := replicate.Transform(u, replicate.Options{
-		Pair: pair.Name, Policy: c.policy.Name, Mode: c.policy.Spec.StandbyMode, Transforms: c.policy.Spec.Transforms,
+		Pair: pair.Name, Policy: c.policy.Name, Mode: c.policy.Spec.StandbyMode, Transforms: transforms,
 	})
 	if err != nil {
 		return "", fmt.Errorf("transforming PVC %s/%s for the standby: %w", c.pvc.Namespace, c.pvc.Name, err)

@@ -50,7 +50,8 @@ type RestoreResult struct {
 }
 
 // Restore creates, on the cluster becoming active, each claim's PVC from
-// its newest snapshot usable there, before any workload starts. With final
+// its newest snapshot usable there (see restorable), before any workload
+// starts. With final
 // set (a planned switchover), it uses the final snapshots of that
 // Switchover instead, so nothing written before the quiesce is lost. A PVC
 // already there and not restored from the chosen snapshot is replaced, its
@@ -67,13 +68,10 @@ func Restore(ctx context.Context, target Cluster, pair PairRef, opts RestoreOpti
 	for i := range snaps {
 		vs := &snaps[i]
 		s := ToSnap(vs, nil)
-		if s.Role != RoleReplica || s.Claim == "" {
+		if s.Claim == "" || !restorable(s, vs, final) {
 			continue
 		}
 		k := s.Key()
-		if final != "" && s.Final != final {
-			continue
-		}
 		keys[k] = true
 		if !s.Ready {
 			continue
@@ -122,6 +120,30 @@ func Restore(ctx context.Context, target Cluster, pair PairRef, opts RestoreOpti
 	}
 	res.Message = strings.Join(parts, "; ")
 	return res, nil
+}
+
+// restorable says whether a restore may use the snapshot. A planned
+// switchover's restore uses its final snapshots, shipped here. Any other
+// takes the newest of the copies shipped here and of this side's own
+// snapshots from when it was last active: the active side shipped each
+// snapshot the peer restored, so whichever was taken last holds the newest
+// data both sides had. When this side went through a planned switchover
+// away and the peer never took a snapshot of its own before it was lost,
+// the newest is this side's final snapshot (taken after the quiesce, and
+// the very one the peer restored); the copies here predate it, and
+// restoring them lost every write of this side's last term. Kept
+// snapshots (a retired PVC's data) are never used: they may hold writes
+// the peer never had, and their time says when they were kept, not when
+// the data stopped.
+func restorable(s Snap, vs *snapv1.VolumeSnapshot, final string) bool {
+	switch {
+	case final != "":
+		return s.Role == RoleReplica && s.Final == final
+	case s.Role == RoleReplica:
+		return true
+	default:
+		return s.Role == RoleSource && vs.Annotations[ClaimSpecAnnotation] != ""
+	}
 }
 
 // restoreClaim makes one claim's PVC exist from vs; it returns false with

@@ -120,3 +120,79 @@ func TestARetiredClaimIsNotHeldByItsUnreadySnapshots(t *testing.T) {
 		t.Fatalf("a PVC the snapshot controller does not hold: %q, %v", held, err)
 	}
 }
+
+// A failover restores the newest data both sides had. Seed 2 of the fault
+// suite: dc-west was active, moved the service to dc-east in a planned
+// switchover (its final snapshot taken after the quiesce, restored on
+// dc-east), and dc-east was lost a second later, before it took a snapshot
+// of its own. The failover back to dc-west restored the newest copy dc-east
+// had shipped, from dc-east's term before, and every write of dc-west's
+// term (56 acknowledged) was lost, outside the reported window. Its own
+// final snapshot is the newest; a copy taken later wins over it; a kept
+// snapshot (a retired PVC's data) and a snapshot without the PVC to
+// restore are never used.
+func TestAFailoverRestoresTheNewestSnapshotOfEitherSide(t *testing.T) {
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = snapv1.AddToScheme(scheme)
+	pair := PairRef{Namespace: "shop", Name: "shop"}
+	base := time.Date(2026, 12, 3, 10, 13, 0, 0, time.UTC)
+	claimSpec := `{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"orders"},"spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}}}`
+	snap := func(name string, role Role, taken time.Duration, withSpec bool) *snapv1.VolumeSnapshot {
+		l := pairLabels(pair)
+		l[ClaimLabel], l[RoleLabel] = "orders", string(role)
+		ann := map[string]string{ClaimAnnotation: "orders"}
+		if withSpec {
+			ann[ClaimSpecAnnotation] = claimSpec
+		}
+		vs := &snapv1.VolumeSnapshot{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, Labels: l, Annotations: ann},
+			Status:     &snapv1.VolumeSnapshotStatus{ReadyToUse: ptr.To(true)},
+		}
+		if role == RoleReplica {
+			ann[TakenAnnotation] = base.Add(taken).Format(time.RFC3339Nano)
+		} else {
+			vs.Status.CreationTime = ptr.To(metav1.NewTime(base.Add(taken)))
+		}
+		return vs
+	}
+	cases := []struct {
+		name  string
+		snaps []*snapv1.VolumeSnapshot
+		want  string
+	}{
+		{"own final snapshot newer than every copy", []*snapv1.VolumeSnapshot{
+			snap("orders-snap-east", RoleReplica, 18*time.Second, true),
+			snap("orders-final-west", RoleSource, 46*time.Second, true),
+		}, "orders-final-west"},
+		{"a copy taken after it", []*snapv1.VolumeSnapshot{
+			snap("orders-final-west", RoleSource, 46*time.Second, true),
+			snap("orders-snap-east", RoleReplica, 70*time.Second, true),
+		}, "orders-snap-east"},
+		{"kept and specless snapshots are not restored", []*snapv1.VolumeSnapshot{
+			snap("orders-snap-east", RoleReplica, 18*time.Second, true),
+			snap("orders-kept-west", RoleKept, 58*time.Second, true),
+			snap("orders-snap-west-old", RoleSource, 50*time.Second, false),
+		}, "orders-snap-east"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := fake.NewClientBuilder().WithScheme(scheme)
+			for _, vs := range tc.snaps {
+				b = b.WithObjects(vs)
+			}
+			c := b.Build()
+			res, err := Restore(context.Background(), Cluster{Name: "dc-west", Read: c, Write: c}, pair, RestoreOptions{Epoch: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pvc corev1.PersistentVolumeClaim
+			if err := c.Get(context.Background(), client.ObjectKey{Namespace: "shop", Name: "orders"}, &pvc); err != nil {
+				t.Fatalf("no PVC restored (%s): %v", res.Message, err)
+			}
+			if ds := pvc.Spec.DataSource; ds == nil || ds.Name != tc.want {
+				t.Fatalf("PVC restored from %+v, want %s", ds, tc.want)
+			}
+		})
+	}
+}
