@@ -10,12 +10,12 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/test/testbed"
 )
 
 // kstatusOf is what Flux and `kubectl wait`-style pipelines read of obj:
@@ -24,11 +24,7 @@ import (
 // when Argo CD would read it otherwise.
 func kstatusOf(t *testing.T, obj runtime.Object) *status.Result {
 	t.Helper()
-	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := status.Compute(&unstructured.Unstructured{Object: u})
+	res, u, err := testbed.Kstatus(obj)
 	if err != nil {
 		t.Fatal(err)
 	}

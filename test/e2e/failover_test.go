@@ -13,8 +13,6 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -885,11 +883,7 @@ func TestAFailoverPastItsStepTimeoutFinishesMovingTheService(t *testing.T) {
 // kstatusOf is what Flux, Argo CD and kubectl-wait pipelines read of obj.
 func kstatusOf(t *testing.T, obj client.Object) *kstatus.Result {
 	t.Helper()
-	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := kstatus.Compute(&unstructured.Unstructured{Object: u})
+	res, _, err := testbed.Kstatus(obj)
 	if err != nil {
 		t.Fatal(err)
 	}
