@@ -60,6 +60,12 @@ const (
 	// (for example a reference to an object that does not exist); the
 	// message names the field.
 	InvalidSpecReason = "InvalidSpec"
+
+	// NotGrantedReason: the spec reaches a namespace or a cluster-scoped
+	// kind its namespace is not granted (annotations tandem.dev/sync-*
+	// on the Namespace); that part is neither copied nor acted on, and the
+	// message names the field.
+	NotGrantedReason = "NotGranted"
 )
 
 // Reasons about the peer and witness clusters.

@@ -58,9 +58,14 @@ func sample(t *testing.T, file string) *unstructured.Unstructured {
 	return obj
 }
 
+// namespace makes a namespace for one case. The fixtures refer to
+// namespace shop from elsewhere: the cases are about the CRDs' own rules,
+// so the namespace is granted every other (the tenant boundary has its
+// own cases, TestTenancyRules).
 func namespace(t *testing.T) string {
 	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("t%d", seq.Add(1))}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("t%d", seq.Add(1)),
+		Annotations: map[string]string{"tandem.dev/sync-namespaces": "*"}}}
 	if err := k8s.Create(context.Background(), ns); err != nil {
 		t.Fatalf("creating namespace: %v", err)
 	}
@@ -475,4 +480,95 @@ func TestHAPairActiveClusterChangesOnlyWithAHigherEpoch(t *testing.T) {
 		t.Fatalf("promotion at the next epoch: %v", err)
 	}
 	wantRefused(t, setRecord("dc-east", 1), "status", "status.epoch may never decrease")
+}
+
+// The tenant boundary at admission (config/admission/tenancy_policy.yaml):
+// in a namespace granted nothing, each field that reaches another
+// namespace is refused, naming the field; granted by name, it is accepted;
+// and an update that leaves such a field as it was passes after the grant
+// is withdrawn (the operator narrows the object instead).
+func TestTenancyRules(t *testing.T) {
+	ctx := context.Background()
+	bare := func(t *testing.T, grant string) string {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("t%d", seq.Add(1))}}
+		if grant != "" {
+			ns.Annotations = map[string]string{"tandem.dev/sync-namespaces": grant}
+		}
+		if err := k8s.Create(ctx, ns); err != nil {
+			t.Fatal(err)
+		}
+		return ns.Name
+	}
+	in := func(t *testing.T, file, ns string, edits ...func(*unstructured.Unstructured)) *unstructured.Unstructured {
+		obj := sample(t, file)
+		obj.SetNamespace(ns)
+		for _, e := range edits {
+			e(obj)
+		}
+		return obj
+	}
+	jobCheck := []any{map[string]any{"name": "smoke", "job": map[string]any{"namespace": "team-b", "image": "registry.example/smoke:1"}}}
+	cases := []struct {
+		name, file string
+		edits      []func(*unstructured.Unstructured)
+		field      string
+	}{
+		{"a policy naming another namespace", "tandem_v1alpha1_syncpolicy.yaml",
+			[]func(*unstructured.Unstructured){set("spec.namespaces.names", []any{"team-b"})}, "spec.namespaces.names: namespace team-b"},
+		{"a pair routing in another namespace", "tandem_v1alpha1_hapair.yaml",
+			[]func(*unstructured.Unstructured){set("spec.traffic.routes", []any{map[string]any{"kind": "Ingress", "namespace": "team-b", "name": "web"}}),
+				set("spec.drills.template.checks", []any{})}, "spec.traffic.routes: namespace team-b"},
+		{"a pair's drill checking from another namespace", "tandem_v1alpha1_hapair.yaml",
+			[]func(*unstructured.Unstructured){set("spec.traffic.routes", []any{}), set("spec.drills.template.checks", jobCheck)},
+			"spec.drills.template.checks: a check Job in namespace team-b"},
+		{"a drill checking from another namespace", "tandem_v1alpha1_switchover.yaml",
+			[]func(*unstructured.Unstructured){set("spec.type", "Drill"), set("spec.drill", map[string]any{"mode": "Isolated", "checks": jobCheck})},
+			"spec.drill.checks: a check Job in namespace team-b"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := k8s.Create(ctx, in(t, tc.file, bare(t, ""), tc.edits...))
+			if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), tc.field) || !strings.Contains(err.Error(), "tandem.dev/sync-namespaces") {
+				t.Fatalf("want it refused naming %q and the annotation, got %v", tc.field, err)
+			}
+			if err := k8s.Create(ctx, in(t, tc.file, bare(t, "team-c, team-b"), tc.edits...)); err != nil {
+				t.Fatalf("granted team-b by name, it was refused: %v", err)
+			}
+		})
+	}
+
+	// Granted, created, then the grant withdrawn: an edit of another field
+	// passes, one that names a new namespace does not.
+	ns := bare(t, "team-b")
+	policy := in(t, "tandem_v1alpha1_syncpolicy.yaml", ns, set("spec.namespaces.names", []any{"team-b"}))
+	if err := k8s.Create(ctx, policy); err != nil {
+		t.Fatal(err)
+	}
+	var nsObj corev1.Namespace
+	if err := k8s.Get(ctx, client.ObjectKey{Name: ns}, &nsObj); err != nil {
+		t.Fatal(err)
+	}
+	nsObj.Annotations = nil
+	if err := k8s.Update(ctx, &nsObj); err != nil {
+		t.Fatal(err)
+	}
+	err := testbed.Poll(ctx, 30*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		probe := in(t, "tandem_v1alpha1_syncpolicy.yaml", ns, set("spec.namespaces.names", []any{"team-b"}))
+		probe.SetName("probe-" + fmt.Sprint(seq.Add(1)))
+		return apierrors.IsForbidden(k8s.Create(ctx, probe)), nil
+	})
+	if err != nil {
+		t.Fatalf("the withdrawn grant was never enforced: %v", err)
+	}
+	if err := k8s.Get(ctx, client.ObjectKeyFromObject(policy), policy); err != nil {
+		t.Fatal(err)
+	}
+	_ = unstructured.SetNestedField(policy.Object, true, "spec", "suspend")
+	if err := k8s.Update(ctx, policy); err != nil {
+		t.Fatalf("an edit leaving spec.namespaces as it was: %v", err)
+	}
+	_ = unstructured.SetNestedStringSlice(policy.Object, []string{"team-b", "team-d"}, "spec", "namespaces", "names")
+	if err := k8s.Update(ctx, policy); !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "spec.namespaces.names: namespace team-b") {
+		t.Fatalf("an edit naming more namespaces: %v; want it refused", err)
+	}
 }

@@ -48,7 +48,7 @@ func run() error {
 			return err
 		}
 	}
-	if err := copyFile(filepath.Join("config", "admission", "switchover_target_policy.yaml"), filepath.Join(chart, "files", "admission.yaml")); err != nil {
+	if err := concatFiles(filepath.Join("config", "admission", "*.yaml"), filepath.Join(chart, "files", "admission.yaml")); err != nil {
 		return err
 	}
 
@@ -90,10 +90,24 @@ func keepCRD(from, to string) error {
 	return os.WriteFile(to, data, 0o644)
 }
 
-func copyFile(from, to string) error {
-	data, err := os.ReadFile(from)
+// concatFiles writes the YAML files matching pattern, in name order, to
+// one multi-document file; a kustomization is not a manifest.
+func concatFiles(pattern, to string) error {
+	files, err := filepath.Glob(pattern)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(to, data, 0o644)
+	var out []byte
+	files = slices.DeleteFunc(files, func(f string) bool { return filepath.Base(f) == "kustomization.yaml" })
+	for i, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			out = append(out, "---\n"...)
+		}
+		out = append(out, data...)
+	}
+	return os.WriteFile(to, out, 0o644)
 }

@@ -410,8 +410,11 @@ func (r *HAPairReconciler) reconcileSync(ctx context.Context, s *hapairScope) (c
 		}
 		key := replicate.Key{Namespace: pair.Namespace, Pair: pair.Name, Policy: policy.Name}
 		spec := replicate.Directed(policy.Spec, pair.Spec.Primary, s.peer.Name)
+		// The grant narrows the spec without changing its generation: a
+		// grant given or withdrawn restarts the sync with its new reach.
+		reach := fmt.Sprint(spec.Namespaces.Names, spec.Namespaces.Selector, spec.Resources.Include)
 		if err := r.Syncs.Ensure(ctx, key, spec, target, excludedFromSync(pair),
-			fmt.Sprintf("%s/%d/%d/%s", fingerprint, pair.Generation, policy.Generation, s.peer.Name)); err != nil {
+			fmt.Sprintf("%s/%d/%d/%s/%s", fingerprint, pair.Generation, policy.Generation, s.peer.Name, reach)); err != nil {
 			return ctrl.Result{}, fmt.Errorf("starting the sync of SyncPolicy %s/%s: %w", pair.Namespace, policy.Name, err)
 		}
 		keep[policy.Name] = true

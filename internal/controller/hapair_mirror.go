@@ -108,7 +108,7 @@ func (r *HAPairReconciler) reconcileMirror(ctx context.Context, s *hapairScope) 
 	if err := r.mirror(ctx, s.peerClient, s.peer.Name, pair, theirs, localActive, pair, writePair); err != nil {
 		return ctrl.Result{}, err
 	}
-	policies, _, err := pairPolicies(ctx, r.Client, pair)
+	policies, _, err := pairPoliciesAsWritten(ctx, r.Client, pair)
 	if err != nil {
 		return ctrl.Result{}, err
 	}

@@ -100,7 +100,11 @@ func (r *HAPairReconciler) peerBusyWith(ctx context.Context, s *hapairScope) ([]
 // updates, or the flip endpoint until the servers answer it (then it goes,
 // as after a flip).
 func (r *HAPairReconciler) publishTraffic(ctx context.Context, cfg traffic.Config, pair *tandemv1.HAPair, seen []traffic.Seen) error {
-	if _, _, err := traffic.SetRoutes(ctx, r.Client, pair.Spec.Traffic.Routes, true); err != nil {
+	routes, err := routesWithinGrant(ctx, r.Client, pair)
+	if err != nil {
+		return err
+	}
+	if _, _, err := traffic.SetRoutes(ctx, r.Client, routes, true); err != nil {
 		return routesError{err}
 	}
 	if !cfg.HasDNS() {
@@ -140,9 +144,9 @@ func (r *HAPairReconciler) publishTraffic(ctx context.Context, cfg traffic.Confi
 // name answering nothing. drills says whether a leftover drill endpoint
 // goes too (no drill runs).
 func withdrawTraffic(ctx context.Context, c client.Client, cfg traffic.Config, pair *tandemv1.HAPair, drills bool) error {
-	var routes []tandemv1.RouteRef
-	if pair.Spec.Traffic != nil {
-		routes = pair.Spec.Traffic.Routes
+	routes, err := routesWithinGrant(ctx, c, pair)
+	if err != nil {
+		return err
 	}
 	if _, _, err := traffic.SetRoutes(ctx, c, routes, false); err != nil {
 		return routesError{err}

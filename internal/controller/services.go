@@ -37,9 +37,23 @@ func allPairPolicies(ctx context.Context, c client.Reader, pair *tandemv1.HAPair
 	return policies, nil
 }
 
-// pairPolicies reads the SyncPolicies a pair refers to, in its order, and
-// names those that do not exist.
-func pairPolicies(ctx context.Context, c client.Reader, pair *tandemv1.HAPair) (found []tandemv1.SyncPolicy, missing []string, err error) {
+// pairPolicies reads the SyncPolicies a pair refers to, in its order,
+// each narrowed to what its namespace is granted (withinGrant): every
+// copy and every local action works from these. It names those that do
+// not exist.
+func pairPolicies(ctx context.Context, c client.Reader, pair *tandemv1.HAPair) ([]tandemv1.SyncPolicy, []string, error) {
+	found, missing, err := pairPoliciesAsWritten(ctx, c, pair)
+	if err != nil {
+		return nil, nil, err
+	}
+	found, _, err = withinGrant(ctx, c, found)
+	return found, missing, err
+}
+
+// pairPoliciesAsWritten reads the SyncPolicies a pair refers to as their
+// authors wrote them (what mirroring carries to the peer, whose own grant
+// applies there), and names those that do not exist.
+func pairPoliciesAsWritten(ctx context.Context, c client.Reader, pair *tandemv1.HAPair) (found []tandemv1.SyncPolicy, missing []string, err error) {
 	for _, ref := range pair.Spec.SyncPolicyRefs {
 		var p tandemv1.SyncPolicy
 		if err := c.Get(ctx, client.ObjectKey{Namespace: pair.Namespace, Name: ref.Name}, &p); err != nil {

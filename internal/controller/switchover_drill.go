@@ -216,6 +216,9 @@ func (r *SwitchoverReconciler) jobCheck(ctx context.Context, s *switchoverScope,
 	if s.peer == nil {
 		return false, fmt.Errorf("cannot reach %s: %v", s.obj.Spec.TargetCluster, s.peerErr)
 	}
+	if err := jobNamespaceGranted(ctx, r.Client, s.obj.Namespace, c.Namespace); err != nil {
+		return false, err
+	}
 	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: truncate(s.obj.Name+"-"+name, 63),
 		Labels: map[string]string{PairLabel: s.pair.Name, replicate.DrillLabel: s.obj.Name}}}
 	err := s.peer.Get(ctx, client.ObjectKeyFromObject(job), job)

@@ -253,9 +253,9 @@ func (r *SwitchoverReconciler) flipTrafficAfter(available string) func(context.C
 // m.From when it answers (a side that does not disables its own when it
 // rejoins as the standby).
 func flipRoutes(ctx context.Context, m switchover.Move) (string, error) {
-	var routes []tandemv1.RouteRef
-	if t := m.Pair.Spec.Traffic; t != nil {
-		routes = t.Routes
+	routes, err := routesWithinGrant(ctx, m.Local, m.Pair)
+	if err != nil {
+		return "", err
 	}
 	if len(routes) == 0 {
 		return "", nil

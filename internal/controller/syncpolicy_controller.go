@@ -69,8 +69,15 @@ func (r *SyncPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	patch := newPatcher(r.Client, obj)
+	_, denied, err := withinGrant(ctx, r.Client, []tandemv1.SyncPolicy{*obj})
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	defer func() {
 		before := patch.Before()
+		if len(denied) > 0 {
+			setPolicyNotGranted(obj, denied)
+		}
 		setSyncPolicySummary(obj)
 		if observedSpec(retErr) {
 			obj.Status.ObservedGeneration = obj.Generation

@@ -89,6 +89,17 @@ func setPlanValid(obj *tandemv1.SyncPolicy, p *plan.Plan) {
 	}
 }
 
+// setPolicyNotGranted says which parts of the spec reach beyond the
+// namespace's grant: they are left out of the plan, so it is not valid as
+// written, and only an admin's grant or an edit of the spec mends it.
+func setPolicyNotGranted(obj *tandemv1.SyncPolicy, denied []string) {
+	msg := strings.Join(denied[:min(len(denied), 3)], "; ")
+	if len(denied) > 3 {
+		msg += fmt.Sprintf("; and %d more", len(denied)-3)
+	}
+	setCondition(obj, tandemv1.PlanValidCondition, metav1.ConditionFalse, tandemv1.NotGrantedReason, msg+"; the rest of the policy is copied")
+}
+
 // setSyncPolicySummary derives Ready from Synced and PlanValid, and
 // Reconciling and Stalled from Ready.
 func setSyncPolicySummary(obj *tandemv1.SyncPolicy) {

@@ -39,6 +39,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/tenancy"
 	"github.com/tandem-dev/tandem/test/testbed"
 )
 
@@ -402,7 +403,9 @@ func startOperator(ctx context.Context, east, west *testbed.Cluster, dir string)
 	}
 	for _, o := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tandem-system"}},
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench-pair"}},
+		// The policy selects the bench namespaces by label: the platform
+		// team grants its namespace every namespace (docs/security.md).
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench-pair", Annotations: map[string]string{tenancy.NamespacesAnnotation: "*"}}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "bench-pair", Name: "dc-west-kubeconfig"}, Data: map[string][]byte{"kubeconfig": kc}},
 	} {
 		if err := east.Client.Create(ctx, o); err != nil {

@@ -1,0 +1,106 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/tenancy"
+)
+
+// grantOf reads what the platform team granted the policies and pairs of
+// namespace ns (internal/tenancy). A malformed grant is an error: the
+// caller reports it, and meanwhile only ns itself is reached.
+func grantOf(ctx context.Context, c client.Reader, ns string) (tenancy.Grant, error) {
+	var obj corev1.Namespace
+	if err := c.Get(ctx, client.ObjectKey{Name: ns}, &obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return tenancy.Of(ns, nil)
+		}
+		return tenancy.Grant{}, fmt.Errorf("reading Namespace %s for its grant: %w", ns, err)
+	}
+	return tenancy.Of(ns, &obj)
+}
+
+// withinGrant narrows each policy's spec to its namespace's grant, so
+// nothing the caller does with them (copy, park, fence, snapshot, retire)
+// reaches beyond it, and returns what was left out, each naming its field.
+// Policies are namespaced, and a pair refers only to its own namespace's.
+func withinGrant(ctx context.Context, c client.Reader, policies []tandemv1.SyncPolicy) ([]tandemv1.SyncPolicy, []string, error) {
+	if len(policies) == 0 {
+		return policies, nil, nil
+	}
+	g, gerr := grantOf(ctx, c, policies[0].Namespace)
+	if gerr != nil && g.Own == "" {
+		return nil, nil, gerr
+	}
+	scoped := clusterScopedBy(c)
+	var denied []string
+	if gerr != nil {
+		denied = append(denied, gerr.Error())
+	}
+	out := make([]tandemv1.SyncPolicy, len(policies))
+	for i := range policies {
+		out[i] = policies[i]
+		var d []string
+		out[i].Spec, d = g.Narrow(policies[i].Spec, scoped)
+		for _, m := range d {
+			denied = append(denied, "SyncPolicy "+policies[i].Name+": "+m)
+		}
+	}
+	return out, denied, nil
+}
+
+// clusterScopedBy says from c's REST mapper whether a kind is
+// cluster-scoped; a kind the mapper does not know, or a reader without a
+// mapper, counts as cluster-scoped: denied unless granted.
+func clusterScopedBy(c client.Reader) func(schema.GroupKind) bool {
+	mc, ok := c.(interface{ RESTMapper() meta.RESTMapper })
+	return func(gk schema.GroupKind) bool {
+		if !ok {
+			return true
+		}
+		m, err := mc.RESTMapper().RESTMapping(gk)
+		return err != nil || m.Scope.Name() == meta.RESTScopeNameRoot
+	}
+}
+
+// routesWithinGrant returns the pair's routes in namespaces its namespace
+// is granted; a route elsewhere is never enabled or disabled (admission
+// refuses it; this holds when the grant was withdrawn later).
+func routesWithinGrant(ctx context.Context, c client.Reader, pair *tandemv1.HAPair) ([]tandemv1.RouteRef, error) {
+	if pair.Spec.Traffic == nil || len(pair.Spec.Traffic.Routes) == 0 {
+		return nil, nil
+	}
+	g, err := grantOf(ctx, c, pair.Namespace)
+	if err != nil && g.Own == "" {
+		return nil, err
+	}
+	var out []tandemv1.RouteRef
+	for _, rt := range pair.Spec.Traffic.Routes {
+		if g.Namespace(rt.Namespace) {
+			out = append(out, rt)
+		}
+	}
+	return out, nil
+}
+
+// jobNamespaceGranted refuses a drill's check Job in a namespace the
+// Switchover's namespace is not granted.
+func jobNamespaceGranted(ctx context.Context, c client.Reader, own, ns string) error {
+	g, err := grantOf(ctx, c, own)
+	if err != nil && g.Own == "" {
+		return err
+	}
+	if !g.Namespace(ns) {
+		return fmt.Errorf("spec.drill.checks: a check Job in namespace %s is not granted to namespace %s (a cluster admin grants it with the annotation %s on Namespace %s)",
+			ns, own, tenancy.NamespacesAnnotation, own)
+	}
+	return nil
+}
