@@ -152,7 +152,7 @@ func TestRenderedManifestsPassAServerSideDryRun(t *testing.T) {
 			}
 		}
 		t.Logf("%s values: %d objects dry-run applied: %v", name, len(objs), kinds)
-		if kinds["CustomResourceDefinition"] != 3 || kinds["Deployment"] != 1 || kinds["ValidatingAdmissionPolicy"] != 1 {
+		if kinds["CustomResourceDefinition"] != 3 || kinds["Deployment"] != 1 || kinds["ValidatingAdmissionPolicy"] != 2 { // switchover-target and tenancy
 			t.Fatalf("%s values rendered %v", name, kinds)
 		}
 		if name == "full" && (kinds["ServiceMonitor"] != 1 || kinds["PrometheusRule"] != 1 || kinds["Secret"] != 1 || kinds["ConfigMap"] != 1) {
