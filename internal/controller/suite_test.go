@@ -130,11 +130,9 @@ func kubeconfigSecret(t *testing.T, ns, name string, data []byte) {
 	}
 }
 
-const pairAndPolicy = `
-apiVersion: v1
-kind: Namespace
-metadata: {name: NS}
----
+// pairOfApp is the HAPair "shop" of namespace NS, dc-east primary,
+// syncing SyncPolicy "app" to dc-west.
+const pairOfApp = `
 apiVersion: tandem.dev/v1alpha1
 kind: HAPair
 metadata: {name: shop, namespace: NS}
@@ -145,7 +143,13 @@ spec:
     kubeconfigSecretRef: {name: dc-west-kubeconfig}
   primary: dc-east
   syncPolicyRefs: [{name: app}]
----
+`
+
+const pairAndPolicy = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: NS}
+---` + pairOfApp + `---
 apiVersion: tandem.dev/v1alpha1
 kind: SyncPolicy
 metadata: {name: app, namespace: NS}

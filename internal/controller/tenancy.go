@@ -15,17 +15,20 @@ import (
 )
 
 // grantOf reads what the platform team granted the policies and pairs of
-// namespace ns (internal/tenancy). A malformed grant is an error: the
-// caller reports it, and meanwhile only ns itself is reached.
-func grantOf(ctx context.Context, c client.Reader, ns string) (tenancy.Grant, error) {
+// namespace ns (internal/tenancy). It fails only when the Namespace cannot
+// be read; a malformed grant comes back as invalid, for the caller to
+// report, with the grant reaching only what it lists well-formed.
+func grantOf(ctx context.Context, c client.Reader, ns string) (g tenancy.Grant, invalid, err error) {
 	var obj corev1.Namespace
 	if err := c.Get(ctx, client.ObjectKey{Name: ns}, &obj); err != nil {
-		if apierrors.IsNotFound(err) {
-			return tenancy.Of(ns, nil)
+		if !apierrors.IsNotFound(err) {
+			return tenancy.Grant{}, nil, fmt.Errorf("reading Namespace %s for its grant: %w", ns, err)
 		}
-		return tenancy.Grant{}, fmt.Errorf("reading Namespace %s for its grant: %w", ns, err)
+		g, invalid = tenancy.Of(ns, nil)
+		return g, invalid, nil
 	}
-	return tenancy.Of(ns, &obj)
+	g, invalid = tenancy.Of(ns, &obj)
+	return g, invalid, nil
 }
 
 // withinGrant narrows each policy's spec to its namespace's grant, so
@@ -36,15 +39,15 @@ func withinGrant(ctx context.Context, c client.Reader, policies []tandemv1.SyncP
 	if len(policies) == 0 {
 		return policies, nil, nil
 	}
-	g, gerr := grantOf(ctx, c, policies[0].Namespace)
-	if gerr != nil && g.Own == "" {
-		return nil, nil, gerr
+	g, invalid, err := grantOf(ctx, c, policies[0].Namespace)
+	if err != nil {
+		return nil, nil, err
+	}
+	var denied []string
+	if invalid != nil {
+		denied = append(denied, invalid.Error())
 	}
 	scoped := clusterScopedBy(c)
-	var denied []string
-	if gerr != nil {
-		denied = append(denied, gerr.Error())
-	}
 	out := make([]tandemv1.SyncPolicy, len(policies))
 	for i := range policies {
 		out[i] = policies[i]
@@ -78,8 +81,8 @@ func routesWithinGrant(ctx context.Context, c client.Reader, pair *tandemv1.HAPa
 	if pair.Spec.Traffic == nil || len(pair.Spec.Traffic.Routes) == 0 {
 		return nil, nil
 	}
-	g, err := grantOf(ctx, c, pair.Namespace)
-	if err != nil && g.Own == "" {
+	g, _, err := grantOf(ctx, c, pair.Namespace)
+	if err != nil {
 		return nil, err
 	}
 	var out []tandemv1.RouteRef
@@ -94,8 +97,8 @@ func routesWithinGrant(ctx context.Context, c client.Reader, pair *tandemv1.HAPa
 // jobNamespaceGranted refuses a drill's check Job in a namespace the
 // Switchover's namespace is not granted.
 func jobNamespaceGranted(ctx context.Context, c client.Reader, own, ns string) error {
-	g, err := grantOf(ctx, c, own)
-	if err != nil && g.Own == "" {
+	g, _, err := grantOf(ctx, c, own)
+	if err != nil {
 		return err
 	}
 	if !g.Namespace(ns) {

@@ -79,18 +79,7 @@ spec:
 
 	// A selector and a cluster-scoped kind cannot be judged at admission:
 	// the operator narrows them.
-	apply(t, east.Client, own, `
-apiVersion: tandem.dev/v1alpha1
-kind: HAPair
-metadata: {name: shop, namespace: NS}
-spec:
-  clusters:
-  - name: dc-east
-  - name: dc-west
-    kubeconfigSecretRef: {name: dc-west-kubeconfig}
-  primary: dc-east
-  syncPolicyRefs: [{name: app}]
----
+	apply(t, east.Client, own, pairOfApp+`---
 apiVersion: tandem.dev/v1alpha1
 kind: SyncPolicy
 metadata: {name: app, namespace: NS}

@@ -51,9 +51,9 @@ type RestoreResult struct {
 
 // Restore creates, on the cluster becoming active, each claim's PVC from
 // its newest snapshot usable there (see restorable), before any workload
-// starts. With final
-// set (a planned switchover), it uses the final snapshots of that
-// Switchover instead, so nothing written before the quiesce is lost. A PVC
+// starts. With final set (a planned switchover), it uses the final
+// snapshots of that Switchover instead, so nothing written before the
+// quiesce is lost. A PVC
 // already there and not restored from the chosen snapshot is replaced, its
 // data kept in a snapshot first.
 func Restore(ctx context.Context, target Cluster, pair PairRef, opts RestoreOptions) (RestoreResult, error) {
