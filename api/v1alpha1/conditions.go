@@ -66,6 +66,11 @@ const (
 	// on the Namespace); that part is neither copied nor acted on, and the
 	// message names the field.
 	NotGrantedReason = "NotGranted"
+
+	// UndecodableReason: the stored object does not decode (a value
+	// written below admission, or by an older schema); nothing acts on it
+	// until the field the message names is fixed.
+	UndecodableReason = "Undecodable"
 )
 
 // Reasons about the peer and witness clusters.

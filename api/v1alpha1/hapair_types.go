@@ -781,6 +781,9 @@ type HAPair struct {
 
 	Spec   HAPairSpec   `json:"spec,omitempty"`
 	Status HAPairStatus `json:"status,omitempty"`
+
+	// undecodable is set when the stored object did not decode (decode.go).
+	undecodable *DecodeError `json:"-"`
 }
 
 // GetConditions returns the status conditions.

@@ -373,6 +373,9 @@ type Switchover struct {
 
 	Spec   SwitchoverSpec   `json:"spec,omitempty"`
 	Status SwitchoverStatus `json:"status,omitempty"`
+
+	// undecodable is set when the stored object did not decode (decode.go).
+	undecodable *DecodeError `json:"-"`
 }
 
 // GetConditions returns the status conditions.

@@ -301,6 +301,9 @@ type SyncPolicy struct {
 
 	Spec   SyncPolicySpec   `json:"spec,omitempty"`
 	Status SyncPolicyStatus `json:"status,omitempty"`
+
+	// undecodable is set when the stored object did not decode (decode.go).
+	undecodable *DecodeError `json:"-"`
 }
 
 // GetConditions returns the status conditions.

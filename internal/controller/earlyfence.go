@@ -85,7 +85,7 @@ func (f *EarlyFence) round(ctx context.Context) {
 	}
 	for i := range pairs.Items {
 		pair := &pairs.Items[i]
-		if pair.Spec.Suspend || pair.Status.ActiveCluster != f.ClusterName || pair.Status.LocalRole == tandemv1.RoleStandby ||
+		if pair.Undecodable() != nil || pair.Spec.Suspend || pair.Status.ActiveCluster != f.ClusterName || pair.Status.LocalRole == tandemv1.RoleStandby ||
 			pair.Status.LocalRole == tandemv1.RoleFenced {
 			continue
 		}
@@ -106,7 +106,7 @@ func (f *EarlyFence) settle(ctx context.Context, pair *tandemv1.HAPair) error {
 	if peer.KubeconfigSecretRef != nil {
 		if c, err := f.client(ctx, pair, *peer.KubeconfigSecretRef); err == nil {
 			var theirs tandemv1.HAPair
-			switch err := c.Get(ctx, client.ObjectKeyFromObject(pair), &theirs); {
+			switch err := readPair(ctx, c, client.ObjectKeyFromObject(pair), &theirs); {
 			case err == nil:
 				rec := recordOf(&theirs)
 				v.Peer, v.PeerAnswered = &rec, true

@@ -181,6 +181,12 @@ func (r *HAPairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		r.Syncs.StopPair(req.Namespace, req.Name, nil)
 		return ctrl.Result{}, nil
 	}
+	if obj.Undecodable() != nil {
+		// Its spec is unknown: its sync stops (the copies stay), and
+		// nothing probes, renews or fences for it until it is fixed.
+		r.Syncs.StopPair(req.Namespace, req.Name, nil)
+		return ctrl.Result{}, reportUndecodable(ctx, r.Client, r.Events, obj)
+	}
 
 	s := &hapairScope{pair: obj, patch: newPatcher(r.Client, obj)}
 	defer func() {
@@ -303,7 +309,7 @@ func (r *HAPairReconciler) reconcilePeer(ctx context.Context, s *hapairScope) (c
 		return ctrl.Result{}, nil
 	}
 	var theirs tandemv1.HAPair
-	switch err := c.Get(ctx, client.ObjectKeyFromObject(pair), &theirs); {
+	switch err := readPair(ctx, c, client.ObjectKeyFromObject(pair), &theirs); {
 	case err == nil:
 		s.peerPair, s.peerAnswered = &theirs, true
 	case apierrors.IsNotFound(err):
@@ -400,7 +406,8 @@ func (r *HAPairReconciler) reconcileSync(ctx context.Context, s *hapairScope) (c
 	fingerprint := remote.Fingerprint(target)
 
 	policies, missing, err := pairPolicies(ctx, r.Client, pair)
-	if err != nil {
+	undecodable := err
+	if err != nil && !isUndecodable(err) {
 		return ctrl.Result{}, err
 	}
 	keep := map[string]bool{}
@@ -424,6 +431,11 @@ func (r *HAPairReconciler) reconcileSync(ctx context.Context, s *hapairScope) (c
 	s.summary = summarize(r.Syncs, pair, keep)
 	pair.Status.Sync = s.summary.status()
 	setSyncedFromSummary(pair, s.peer.Name, missing, s.summary)
+	if undecodable != nil {
+		// The others sync on; this one only its author can mend.
+		setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionFalse, tandemv1.InvalidSpecReason,
+			fmt.Sprintf("spec.syncPolicyRefs: %v; it is not synced", undecodable))
+	}
 	return ctrl.Result{}, nil
 }
 

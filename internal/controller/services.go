@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -43,17 +44,29 @@ func allPairPolicies(ctx context.Context, c client.Reader, pair *tandemv1.HAPair
 // not exist.
 func pairPolicies(ctx context.Context, c client.Reader, pair *tandemv1.HAPair) ([]tandemv1.SyncPolicy, []string, error) {
 	found, missing, err := pairPoliciesAsWritten(ctx, c, pair)
-	if err != nil {
+	if err != nil && !isUndecodable(err) {
 		return nil, nil, err
 	}
-	found, _, err = withinGrant(ctx, c, found)
+	found, _, gerr := withinGrant(ctx, c, found)
+	if gerr != nil {
+		return nil, nil, gerr
+	}
 	return found, missing, err
 }
 
 // pairPoliciesAsWritten reads the SyncPolicies a pair refers to as their
 // authors wrote them (what mirroring carries to the peer, whose own grant
-// applies there), and names those that do not exist.
+// applies there), and names those that do not exist. Those that do not
+// decode are left out and named in an error isUndecodable recognizes:
+// what can read on without them (mirror, sync) does, what must act on the
+// whole pair (park, fence, switch over) stops there.
 func pairPoliciesAsWritten(ctx context.Context, c client.Reader, pair *tandemv1.HAPair) (found []tandemv1.SyncPolicy, missing []string, err error) {
+	var undecodable []error
+	defer func() {
+		if err == nil {
+			err = errors.Join(undecodable...)
+		}
+	}()
 	for _, ref := range pair.Spec.SyncPolicyRefs {
 		var p tandemv1.SyncPolicy
 		if err := c.Get(ctx, client.ObjectKey{Namespace: pair.Namespace, Name: ref.Name}, &p); err != nil {
@@ -62,6 +75,10 @@ func pairPoliciesAsWritten(ctx context.Context, c client.Reader, pair *tandemv1.
 				continue
 			}
 			return nil, nil, fmt.Errorf("reading SyncPolicy %s/%s: %w", pair.Namespace, ref.Name, err)
+		}
+		if p.Undecodable() != nil {
+			undecodable = append(undecodable, undecodableRef("SyncPolicy", &p))
+			continue
 		}
 		found = append(found, p)
 	}
@@ -77,17 +94,23 @@ type Workloads struct {
 	Policies client.Reader
 }
 
-// On lists the pair's protected workloads on the cluster c reaches.
+// On lists the pair's protected workloads on the cluster c reaches. With
+// a policy that does not decode, it lists those of the others and returns
+// that error too.
 func (w Workloads) On(ctx context.Context, c client.Client, pair *tandemv1.HAPair) ([]*unstructured.Unstructured, error) {
 	policies, _, err := pairPolicies(ctx, w.Policies, pair)
-	if err != nil {
+	if err != nil && !isUndecodable(err) {
 		return nil, err
 	}
 	specs := make([]tandemv1.SyncPolicySpec, len(policies))
 	for i := range policies {
 		specs[i] = policies[i].Spec
 	}
-	return replicate.Workloads(ctx, c, specs, replicate.PairSecrets(pair))
+	ws, werr := replicate.Workloads(ctx, c, specs, replicate.PairSecrets(pair))
+	if werr != nil {
+		return nil, werr
+	}
+	return ws, err
 }
 
 // Park scales the pair's workloads on the cluster c reaches to 0, their
@@ -117,9 +140,12 @@ const workloadWorkers = 16
 // each runs do on every workload of the pair in parallel.
 func (w Workloads) each(ctx context.Context, c client.Client, pair *tandemv1.HAPair,
 	do func(context.Context, client.Writer, *unstructured.Unstructured) (bool, error)) (workloadRun, error) {
-	ws, err := w.On(ctx, c, pair)
-	if err != nil {
-		return workloadRun{}, err
+	// A policy that does not decode fails the run, but only after the
+	// others' workloads are done: a fence that parks what it can read
+	// leaves fewer pods serving than one that parks nothing.
+	ws, undecodable := w.On(ctx, c, pair)
+	if undecodable != nil && !isUndecodable(undecodable) {
+		return workloadRun{}, undecodable
 	}
 	var mu sync.Mutex
 	run := workloadRun{total: len(ws)}
@@ -142,9 +168,9 @@ func (w Workloads) each(ctx context.Context, c client.Client, pair *tandemv1.HAP
 			return nil
 		})
 	}
-	err = g.Wait()
+	err := g.Wait()
 	sort.Strings(run.waiting)
-	return run, err
+	return run, errors.Join(err, undecodable)
 }
 
 // pairRefField indexes Switchovers by spec.pairRef.

@@ -243,6 +243,11 @@ func (r *SwitchoverReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
 	}
+	if obj.Undecodable() != nil {
+		// Its steps are unknown, so none is run or rolled back, and its
+		// finalizer stays until the field is fixed or removed by hand.
+		return ctrl.Result{}, reportUndecodable(ctx, r.Client, r.Events, obj)
+	}
 	s := &switchoverScope{obj: obj, pair: &tandemv1.HAPair{}, patch: newPatcher(r.Client, obj), timeout: 2 * time.Minute,
 		cancelled: obj.Spec.Cancel || !obj.DeletionTimestamp.IsZero()}
 	if switchover.Finished(obj.Status.Phase) {
@@ -263,6 +268,10 @@ func (r *SwitchoverReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 		r.failFast(s, tandemv1.InvalidSpecReason, fmt.Sprintf("spec.pairRef: HAPair %s/%s does not exist on %s", obj.Namespace, obj.Spec.PairRef, r.ClusterName))
 		return ctrl.Result{}, nil
+	}
+	if s.pair.Undecodable() != nil {
+		// Retried with back-off: the step waits for the pair to be fixed.
+		return ctrl.Result{}, fmt.Errorf("spec.pairRef: %w", undecodableRef("HAPair", s.pair))
 	}
 	run := r.runnerFor(obj.Spec.Type)
 	if here, why := run.runsHere(s); !here {

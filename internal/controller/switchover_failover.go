@@ -165,7 +165,7 @@ func (r *SwitchoverReconciler) peerFenced(ctx context.Context, s *switchoverScop
 		return false
 	}
 	var theirs tandemv1.HAPair
-	if err := s.peer.Get(ctx, client.ObjectKeyFromObject(s.pair), &theirs); err != nil {
+	if err := readPair(ctx, s.peer, client.ObjectKeyFromObject(s.pair), &theirs); err != nil {
 		return false
 	}
 	return fencedPeer(&theirs, s.pair, s.pair.Status.ActiveCluster)

@@ -125,7 +125,7 @@ func (r *SwitchoverReconciler) plannedPreconditions(ctx context.Context, s *swit
 	}
 	if s.peer != nil {
 		var theirs tandemv1.HAPair
-		err := s.peer.Get(ctx, client.ObjectKeyFromObject(s.pair), &theirs)
+		err := readPair(ctx, s.peer, client.ObjectKeyFromObject(s.pair), &theirs)
 		switch {
 		case err == nil:
 			check.PeerPair = &theirs
@@ -247,7 +247,7 @@ func (r *SwitchoverReconciler) swapRoles(ctx context.Context, s *switchoverScope
 		return switchover.Waiting(fmt.Sprintf("cannot reach %s to write its role record: %v", target, s.peerErr), time.Second), nil
 	}
 	var theirs tandemv1.HAPair
-	if err := s.peer.Get(ctx, client.ObjectKeyFromObject(s.pair), &theirs); err != nil {
+	if err := readPair(ctx, s.peer, client.ObjectKeyFromObject(s.pair), &theirs); err != nil {
 		return switchover.Waiting(fmt.Sprintf("reading the pair on %s: %v", target, err), time.Second), nil
 	}
 	if recordOf(&theirs) != want {
@@ -274,7 +274,7 @@ func (r *SwitchoverReconciler) reverseSync(ctx context.Context, s *switchoverSco
 		return switchover.Waiting(fmt.Sprintf("cannot reach %s: %v", target, s.peerErr), time.Second), nil
 	}
 	var theirs tandemv1.HAPair
-	if err := s.peer.Get(ctx, client.ObjectKeyFromObject(s.pair), &theirs); err != nil {
+	if err := readPair(ctx, s.peer, client.ObjectKeyFromObject(s.pair), &theirs); err != nil {
 		return switchover.Waiting(fmt.Sprintf("reading the pair on %s: %v", target, err), time.Second), nil
 	}
 	var swapped *metav1.MicroTime

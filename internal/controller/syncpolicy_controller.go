@@ -68,6 +68,9 @@ func (r *SyncPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if obj.Undecodable() != nil {
+		return ctrl.Result{}, reportUndecodable(ctx, r.Client, r.Events, obj)
+	}
 	patch := newPatcher(r.Client, obj)
 	_, denied, err := withinGrant(ctx, r.Client, []tandemv1.SyncPolicy{*obj})
 	if err != nil {
