@@ -139,10 +139,14 @@ type FieldRemoval struct {
 	// Target selects the objects.
 	Target ObjectTarget `json:"target"`
 
-	// Paths are dot-separated field paths.
+	// Paths are dot-separated field paths. Not kind, apiVersion or
+	// metadata, which the sync owns, apart from single labels and
+	// annotations outside tandem.dev/.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MaxLength=512
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:XValidation:rule="self.all(p, !(p in ['kind', 'apiVersion']) && !(p == 'metadata' || (p.startsWith('metadata.') && !p.matches('^metadata[.](labels|annotations)[.].+'))) && !p.matches('^metadata[.](labels|annotations)[.]tandem[.]'))",message="spec.transforms.removeFields[].paths may not remove kind, apiVersion or metadata, which the sync owns, apart from single labels and annotations outside tandem.dev/"
 	// +listType=atomic
 	Paths []string `json:"paths"`
 }
@@ -236,6 +240,7 @@ type VolumeProtection struct {
 // HandleMapping maps snapshot handles between the sites' storage systems.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'Template' || (has(self.template) && self.template.contains('{{.Handle}}'))",message="spec.volumes.handleMapping.template is required when mode is Template and must contain {{.Handle}}",fieldPath=".template"
+// +kubebuilder:validation:XValidation:rule="!has(self.template) || (self.template.indexOf('{{.Handle}}') == self.template.lastIndexOf('{{.Handle}}') && !self.template.replace('{{.Handle}}', '').replace('{{.Namespace}}', '').replace('{{.Name}}', '').contains('{{') && !self.template.replace('{{.Handle}}', '').replace('{{.Namespace}}', '').replace('{{.Name}}', '').contains('}}'))",message="spec.volumes.handleMapping.template must contain {{.Handle}} exactly once, and no placeholder but {{.Handle}}, {{.Namespace}} and {{.Name}}",fieldPath=".template"
 type HandleMapping struct {
 	// Mode Same uses the handle unchanged; Template renders Template.
 	// +kubebuilder:validation:Enum=Same;Template
@@ -243,7 +248,11 @@ type HandleMapping struct {
 	// +optional
 	Mode string `json:"mode,omitempty"`
 
-	// Template renders the standby handle; {{.Handle}} is the source handle.
+	// Template is the standby handle with the source's substituted for
+	// {{.Handle}}, which it contains exactly once; {{.Namespace}} and
+	// {{.Name}} (the VolumeSnapshot's) may also appear. A fixed
+	// substitution, not a template language: no loops, no conditions, so
+	// every source handle maps to its own standby handle.
 	// +kubebuilder:validation:MaxLength=512
 	// +optional
 	Template string `json:"template,omitempty"`

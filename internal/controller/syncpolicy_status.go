@@ -100,6 +100,23 @@ func setPolicyNotGranted(obj *tandemv1.SyncPolicy, denied []string) {
 	setCondition(obj, tandemv1.PlanValidCondition, metav1.ConditionFalse, tandemv1.NotGrantedReason, msg+"; the rest of the policy is copied")
 }
 
+// setPolicyPatchesInvalid says which of the policy's JSON patches the
+// sync refuses (replicate.CheckPatch: no JSON patch, too many operations,
+// a path the sync owns). CEL cannot parse the JSON, so this is where the
+// author learns it; the objects they match fail to copy.
+func setPolicyPatchesInvalid(obj *tandemv1.SyncPolicy) {
+	var bad []string
+	for i, p := range obj.Spec.Transforms.Patches {
+		if _, err := replicate.CheckPatch(p.Patch); err != nil {
+			bad = append(bad, fmt.Sprintf("spec.transforms.patches[%d].patch: %v", i, err))
+		}
+	}
+	if len(bad) > 0 {
+		setCondition(obj, tandemv1.PlanValidCondition, metav1.ConditionFalse, tandemv1.InvalidSpecReason,
+			strings.Join(bad, "; ")+"; the objects they match are not copied")
+	}
+}
+
 // setSyncPolicySummary derives Ready from Synced and PlanValid, and
 // Reconciling and Stalled from Ready.
 func setSyncPolicySummary(obj *tandemv1.SyncPolicy) {

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
@@ -283,26 +282,6 @@ func mapStorageClass(obj *unstructured.Unstructured, ref plan.Ref, m tandemv1.Ma
 			_ = unstructured.SetNestedSlice(obj.Object, templates, "spec", "volumeClaimTemplates")
 		}
 	}
-}
-
-func applyJSONPatch(obj *unstructured.Unstructured, patch string) (*unstructured.Unstructured, error) {
-	p, err := jsonpatch.DecodePatch([]byte(patch))
-	if err != nil {
-		return nil, fmt.Errorf("decoding the JSON patch: %w", err)
-	}
-	doc, err := json.Marshal(obj.Object)
-	if err != nil {
-		return nil, err
-	}
-	out, err := p.Apply(doc)
-	if err != nil {
-		return nil, fmt.Errorf("applying the JSON patch: %w", err)
-	}
-	patched := &unstructured.Unstructured{}
-	if err := json.Unmarshal(out, &patched.Object); err != nil {
-		return nil, err
-	}
-	return patched, nil
 }
 
 // contentHash is a stable hash of the object: encoding/json sorts map keys.

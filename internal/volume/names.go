@@ -1,12 +1,10 @@
 package volume
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"strings"
-	"text/template"
 	"time"
 
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
@@ -89,25 +87,26 @@ func truncate(s string, n int) string {
 
 // StandbyHandle maps a snapshot handle on the active side's storage to the
 // handle of its replica on the standby's, as spec.volumes.handleMapping
-// says.
+// says: a fixed substitution into a template that holds {{.Handle}}
+// exactly once, so distinct source handles map to distinct standby
+// handles. (A template language let a template hide the handle in a branch
+// never taken, and render one constant handle for every snapshot.) The
+// CRD checks the same; this holds for objects stored before it did.
 func StandbyHandle(m tandemv1.HandleMapping, handle string, s *snapv1.VolumeSnapshot) (string, error) {
 	if m.Mode != "Template" {
 		return handle, nil
 	}
-	t, err := template.New("handle").Option("missingkey=error").Parse(m.Template)
-	if err != nil {
-		return "", fmt.Errorf("spec.volumes.handleMapping.template: %w", err)
+	rest := strings.NewReplacer(handlePlaceholder, "", "{{.Namespace}}", "", "{{.Name}}", "").Replace(m.Template)
+	if strings.Count(m.Template, handlePlaceholder) != 1 || strings.Contains(rest, "{{") || strings.Contains(rest, "}}") {
+		return "", fmt.Errorf("spec.volumes.handleMapping.template %q must contain {{.Handle}} exactly once, and no placeholder but {{.Handle}}, {{.Namespace}} and {{.Name}}", m.Template)
 	}
-	var out bytes.Buffer
-	data := map[string]string{"Handle": handle, "Namespace": s.Namespace, "Name": s.Name}
-	if err := t.Execute(&out, data); err != nil {
-		return "", fmt.Errorf("spec.volumes.handleMapping.template: %w", err)
-	}
-	if out.Len() == 0 {
-		return "", fmt.Errorf("spec.volumes.handleMapping.template rendered an empty handle for %q", handle)
-	}
-	return out.String(), nil
+	// One pass: a handle that itself holds "{{.Name}}" is not substituted
+	// again.
+	return strings.NewReplacer(handlePlaceholder, handle, "{{.Namespace}}", s.Namespace, "{{.Name}}", s.Name).Replace(m.Template), nil
 }
+
+const handlePlaceholder = "{{.Handle}}"
+
 
 // ToSnap reads what planning needs from a VolumeSnapshot Tandem made.
 func ToSnap(s *snapv1.VolumeSnapshot, inUse map[string]bool) Snap {

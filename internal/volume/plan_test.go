@@ -146,6 +146,12 @@ func TestStandbyHandle(t *testing.T) {
 		{mapping: tandemv1.HandleMapping{Mode: "Template", Template: "dr/{{.Namespace}}/{{.Handle}}"}, want: "dr/shop/snap-123"},
 		{mapping: tandemv1.HandleMapping{Mode: "Template", Template: "{{.Handle"}, err: "spec.volumes.handleMapping.template"},
 		{mapping: tandemv1.HandleMapping{Mode: "Template", Template: "{{.Nope}}{{.Handle}}"}, err: "spec.volumes.handleMapping.template"},
+		// A handle hidden in a branch never taken would map every
+		// snapshot to one handle; a doubled one, and loops, are refused
+		// the same way.
+		{mapping: tandemv1.HandleMapping{Mode: "Template", Template: "{{if false}}{{.Handle}}{{end}}"}, err: "exactly once"},
+		{mapping: tandemv1.HandleMapping{Mode: "Template", Template: "{{.Handle}}-{{.Handle}}"}, err: "exactly once"},
+		{mapping: tandemv1.HandleMapping{Mode: "Template", Template: "{{range .}}{{range .}}{{end}}{{end}}{{.Handle}}"}, err: "exactly once"},
 	}
 	for _, c := range cases {
 		got, err := StandbyHandle(c.mapping, "snap-123", vs)

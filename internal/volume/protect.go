@@ -425,14 +425,13 @@ func ship(ctx context.Context, sides Sides, c claim, src *snapv1.VolumeSnapshot,
 	}
 	taken := ToSnap(src, nil).Taken
 
-	// A replica under the same handle is the same storage object as the
-	// source: deleting it must not delete the source's data, so the
-	// standby's content retains it. A renamed replica is the standby's
-	// own, and goes with its content.
-	policy := snapv1.VolumeSnapshotContentDelete
-	if vol.HandleMapping.Mode != "Template" {
-		policy = snapv1.VolumeSnapshotContentRetain
-	}
+	// The storage object behind a replica is the storage's, not Tandem's:
+	// under the same handle it is the source's own data, and under a
+	// mapped one the storage's replication made it, and a mapping may name
+	// what another content also points at. So pruning a replica never
+	// deletes storage data: its content retains it, and the storage's own
+	// retention removes it.
+	policy := snapv1.VolumeSnapshotContentRetain
 	labels := pairLabels(sides.Pair)
 	labels[ClaimLabel] = claimLabelValue(c.pvc.Name)
 	labels[RoleLabel] = string(RoleReplica)

@@ -1,0 +1,96 @@
+package controller_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+)
+
+// A JSON patch that would move a copy into another namespace, a patch bomb
+// and a patch that is no JSON patch at all pass admission (CEL cannot read
+// the JSON), so the operator refuses them: the policy's PlanValid names
+// each patch, the objects they match are not copied (nothing lands in the
+// other namespace), and the rest of the policy is.
+func TestPatchesBeyondTheirBoundsAreRefused(t *testing.T) {
+	ctx := context.Background()
+	ns := "patch-bounds"
+	kc, err := west.Kubeconfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bomb := `[{"op":"add","path":"/data/b","value":"` + strings.Repeat("x", 1000) + `"}` +
+		strings.Repeat(`,{"op":"copy","from":"/data","path":"/data/c"}`, 60) + `]`
+	apply(t, east.Client, ns, `
+apiVersion: v1
+kind: Namespace
+metadata: {name: NS}
+---`+pairOfApp+`---
+apiVersion: tandem.dev/v1alpha1
+kind: SyncPolicy
+metadata: {name: app, namespace: NS}
+spec:
+  namespaces: {names: [NS]}
+  transforms:
+    patches:
+    - target: {kind: ConfigMap, name: escape}
+      patch: '[{"op":"replace","path":"/metadata/namespace","value":"default"}]'
+    - target: {kind: ConfigMap, name: bomb}
+      patch: '`+bomb+`'
+    - target: {kind: ConfigMap, name: nothing}
+      patch: '[{"op": "replace"]'
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: escape, namespace: NS}
+data: {a: b}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: bomb, namespace: NS}
+data: {a: b}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: config, namespace: NS}
+data: {a: b}`)
+	kubeconfigSecret(t, ns, "dc-west-kubeconfig", kc)
+
+	waitFor(t, "the unpatched ConfigMap reaches dc-west", func(ctx context.Context) (bool, error) {
+		return west.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "config"}, &corev1.ConfigMap{}) == nil, nil
+	})
+	policy := &tandemv1.SyncPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}
+	kstatusIs(t, east.Client, policy, kstatus.FailedStatus, "spec.transforms.patches[0].patch: operation 0 (replace \"/metadata/namespace\"): metadata is the sync's")
+	if err := east.Client.Get(ctx, client.ObjectKeyFromObject(policy), policy); err != nil {
+		t.Fatal(err)
+	}
+	msg := condition(policy.Status.Conditions, tandemv1.PlanValidCondition).Message
+	if !strings.Contains(msg, "spec.transforms.patches[2].patch: not an RFC 6902 JSON patch") {
+		t.Errorf("PlanValid %q does not name the patch that is not one", msg)
+	}
+	// The bomb decodes: it is refused where it is applied, on its object.
+	waitFor(t, "the bomb's object fails, naming the copy limit", func(ctx context.Context) (bool, error) {
+		if err := east.Client.Get(ctx, client.ObjectKeyFromObject(policy), policy); err != nil {
+			return false, err
+		}
+		for _, f := range policy.Status.Failures {
+			if strings.HasSuffix(f.Object, "/bomb") && strings.Contains(f.Message, "spec.transforms.patches[1]") && strings.Contains(f.Message, "262144") {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("failures %+v", policy.Status.Failures)
+	})
+	for _, key := range []client.ObjectKey{{Namespace: "default", Name: "escape"}, {Namespace: ns, Name: "escape"}, {Namespace: ns, Name: "bomb"}} {
+		if err := west.Client.Get(ctx, key, &corev1.ConfigMap{}); !apierrors.IsNotFound(err) {
+			t.Errorf("ConfigMap %s on dc-west: %v, want it not copied", key, err)
+		}
+	}
+}
