@@ -107,7 +107,6 @@ func StandbyHandle(m tandemv1.HandleMapping, handle string, s *snapv1.VolumeSnap
 
 const handlePlaceholder = "{{.Handle}}"
 
-
 // ToSnap reads what planning needs from a VolumeSnapshot Tandem made.
 func ToSnap(s *snapv1.VolumeSnapshot, inUse map[string]bool) Snap {
 	out := Snap{
