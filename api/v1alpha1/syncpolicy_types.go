@@ -240,7 +240,7 @@ type VolumeProtection struct {
 // HandleMapping maps snapshot handles between the sites' storage systems.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'Template' || (has(self.template) && self.template.contains('{{.Handle}}'))",message="spec.volumes.handleMapping.template is required when mode is Template and must contain {{.Handle}}",fieldPath=".template"
-// +kubebuilder:validation:XValidation:rule="!has(self.template) || (self.template.indexOf('{{.Handle}}') == self.template.lastIndexOf('{{.Handle}}') && !self.template.replace('{{.Handle}}', ”).replace('{{.Namespace}}', ”).replace('{{.Name}}', ”).contains('{{') && !self.template.replace('{{.Handle}}', ”).replace('{{.Namespace}}', ”).replace('{{.Name}}', ”).contains('}}'))",message="spec.volumes.handleMapping.template must contain {{.Handle}} exactly once, and no placeholder but {{.Handle}}, {{.Namespace}} and {{.Name}}",fieldPath=".template"
+// +kubebuilder:validation:XValidation:rule="!has(self.template) || (self.template.indexOf('{{.Handle}}') == self.template.lastIndexOf('{{.Handle}}') && !self.template.replace('{{.Handle}}', 'x').replace('{{.Namespace}}', 'x').replace('{{.Name}}', 'x').contains('{{') && !self.template.replace('{{.Handle}}', 'x').replace('{{.Namespace}}', 'x').replace('{{.Name}}', 'x').contains('}}'))",message="spec.volumes.handleMapping.template must contain {{.Handle}} exactly once, and no placeholder but {{.Handle}}, {{.Namespace}} and {{.Name}}",fieldPath=".template"
 type HandleMapping struct {
 	// Mode Same uses the handle unchanged; Template renders Template.
 	// +kubebuilder:validation:Enum=Same;Template
