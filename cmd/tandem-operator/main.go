@@ -46,6 +46,10 @@ type options struct {
 	retryPeriod             time.Duration
 	allowKubeconfigExec     bool
 	allowInsecureKubeconfig bool
+	allowKubeconfigProxy    bool
+	allowRequestCIDRs       string
+	denyRequestCIDRs        string
+	requests                remote.AddressPolicy
 	peerQPS                 float64
 	peerBurst               int
 	kubeQPS                 float64
@@ -64,7 +68,10 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 2*time.Second, "How often candidates try to take the leader Lease.")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; the pod's namespace when empty (required when running outside a cluster with --leader-elect).")
 	fs.BoolVar(&o.allowKubeconfigExec, "allow-kubeconfig-exec", false, "Allow exec credential plugins in peer and witness kubeconfig Secrets (they run binaries inside the operator).")
-	fs.BoolVar(&o.allowInsecureKubeconfig, "allow-insecure-kubeconfig", false, "Allow insecure-skip-tls-verify in peer and witness kubeconfig Secrets.")
+	fs.BoolVar(&o.allowInsecureKubeconfig, "allow-insecure-kubeconfig", false, "Allow insecure-skip-tls-verify and plain http servers in peer and witness kubeconfig Secrets.")
+	fs.BoolVar(&o.allowKubeconfigProxy, "allow-kubeconfig-proxy", false, "Allow proxy-url in peer and witness kubeconfig Secrets (the operator's requests and credentials then go through that proxy).")
+	fs.StringVar(&o.allowRequestCIDRs, "allow-request-cidrs", "", "Comma-separated CIDRs that probe endpoints and drill HTTP checks may reach although loopback or link-local (refused otherwise: the operator's own ports, a cloud's metadata service).")
+	fs.StringVar(&o.denyRequestCIDRs, "deny-request-cidrs", "", "Comma-separated CIDRs that probe endpoints and drill HTTP checks may never reach: this cluster's pod and service networks, say.")
 	fs.Float64Var(&o.peerQPS, "peer-qps", 1000, "Client-side rate limit of requests to the peer cluster.")
 	fs.IntVar(&o.peerBurst, "peer-burst", 2000, "Client-side burst of requests to the peer cluster.")
 	fs.Float64Var(&o.kubeQPS, "kube-api-qps", 50, "Client-side rate limit of requests to this cluster (volume protection reads and writes a few objects per PVC each round).")
@@ -78,6 +85,13 @@ func (o *options) validate() error {
 	}
 	if len(o.clusterName) > 63 || !clusterNamePattern.MatchString(o.clusterName) {
 		return fmt.Errorf("--cluster-name %q must be a DNS label (lower-case letters, digits and '-', at most 63 characters)", o.clusterName)
+	}
+	var err error
+	if o.requests.Allowed, err = remote.ParsePrefixes(o.allowRequestCIDRs); err != nil {
+		return fmt.Errorf("--allow-request-cidrs: %w", err)
+	}
+	if o.requests.Denied, err = remote.ParsePrefixes(o.denyRequestCIDRs); err != nil {
+		return fmt.Errorf("--deny-request-cidrs: %w", err)
 	}
 	return nil
 }
@@ -155,7 +169,7 @@ func run(opts options) error {
 		return fmt.Errorf("adding the sync manager: %w", err)
 	}
 	kubeconfigPolicy := remote.Policy{
-		AllowExec: opts.allowKubeconfigExec, AllowInsecure: opts.allowInsecureKubeconfig,
+		AllowExec: opts.allowKubeconfigExec, AllowInsecure: opts.allowInsecureKubeconfig, AllowProxy: opts.allowKubeconfigProxy,
 		QPS: float32(opts.peerQPS), Burst: opts.peerBurst,
 	}
 	recorder := mgr.GetEventRecorder("tandem-operator")
@@ -165,7 +179,7 @@ func run(opts options) error {
 	if err := controller.SetupIndexes(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the field indexes: %w", err)
 	}
-	peers, witness, heartbeats, grants := &remote.Peers{Scheme: scheme}, &fence.Witness{}, &controller.Heartbeats{}, &controller.PeerGrants{}
+	peers, witness, heartbeats, grants := &remote.Peers{Scheme: scheme, Addresses: opts.requests}, &fence.Witness{}, &controller.Heartbeats{}, &controller.PeerGrants{}
 	workloads := controller.Workloads{Policies: mgr.GetClient()}
 	switchovers := controller.Switchovers{Reader: mgr.GetClient()}
 

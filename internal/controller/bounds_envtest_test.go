@@ -94,3 +94,39 @@ data: {a: b}`)
 		}
 	}
 }
+
+// Probe endpoints the operator refuses (its own loopback, the cloud's
+// metadata address) are not probed: the pair says which, naming the field,
+// and the peer is still judged by what may be probed, never failed for it.
+func TestProbeEndpointsTheOperatorRefusesAreNamed(t *testing.T) {
+	ns := "probe-bounds"
+	kc, err := west.Kubeconfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, east.Client, ns, `
+apiVersion: v1
+kind: Namespace
+metadata: {name: NS}
+---
+apiVersion: tandem.dev/v1alpha1
+kind: HAPair
+metadata: {name: shop, namespace: NS}
+spec:
+  clusters:
+  - name: dc-east
+  - name: dc-west
+    kubeconfigSecretRef: {name: dc-west-kubeconfig}
+  primary: dc-east
+  failover:
+    endpoints:
+    - {cluster: dc-west, url: "http://127.0.0.1:8081/healthz"}
+    - {cluster: dc-west, url: "http://169.254.169.254/latest/meta-data/"}`)
+	kubeconfigSecret(t, ns, "dc-west-kubeconfig", kc)
+	pair, _ := waitPair(t, ns, tandemv1.PeerReachableCondition, "the peer is probed", func(_ *tandemv1.HAPair, c *metav1.Condition) bool {
+		return c.Status == metav1.ConditionTrue
+	})
+	kstatusIs(t, east.Client, pair, kstatus.FailedStatus,
+		"spec.failover.endpoints[0].url: 127.0.0.1 is a loopback address, refused unless the operator's --allow-request-cidrs names it; "+
+			"spec.failover.endpoints[1].url: 169.254.169.254 is a link-local address")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -287,10 +288,22 @@ func (r *HAPairReconciler) reconcilePeer(ctx context.Context, s *hapairScope) (c
 	s.peerConfig = cfg
 
 	var endpoints []tandemv1.ProbeEndpoint
-	for _, e := range pair.Spec.Failover.Endpoints {
-		if e.Cluster == s.peer.Name {
-			endpoints = append(endpoints, e)
+	var refused []string
+	for i, e := range pair.Spec.Failover.Endpoints {
+		if e.Cluster != s.peer.Name {
+			continue
 		}
+		// A URL the operator refuses is the spec's fault, not the peer's:
+		// it is not probed rather than counted as a failed probe, which
+		// would start a failover.
+		if err := r.Peers.Addresses.CheckURL(e.URL); err != nil {
+			refused = append(refused, fmt.Sprintf("spec.failover.endpoints[%d].url: %v", i, err))
+			continue
+		}
+		endpoints = append(endpoints, e)
+	}
+	if len(refused) > 0 {
+		s.stall = &metav1.Condition{Reason: tandemv1.InvalidSpecReason, Message: strings.Join(refused, "; ") + "; not probed"}
 	}
 	spec := remote.ProbeSpec{
 		Namespace: pair.Namespace, Pair: pair.Name, Peer: s.peer.Name, Config: cfg, Endpoints: endpoints,

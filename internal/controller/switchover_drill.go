@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
-	"github.com/tandem-dev/tandem/internal/remote"
 	"github.com/tandem-dev/tandem/internal/replicate"
 	"github.com/tandem-dev/tandem/internal/switchover"
 	"github.com/tandem-dev/tandem/internal/volume"
@@ -183,7 +182,7 @@ func (r *SwitchoverReconciler) runChecks(ctx context.Context, s *switchoverScope
 		var pending bool
 		switch {
 		case c.HTTP != nil:
-			if err = remote.CheckHTTP(ctx, nil, c.HTTP.URL, c.HTTP.ExpectStatus, 10*time.Second); err != nil {
+			if err = r.Peers.CheckHTTP(ctx, c.HTTP.URL, c.HTTP.ExpectStatus, 10*time.Second); err != nil {
 				err = fmt.Errorf("%s %w", c.HTTP.URL, err)
 			}
 		case c.Job != nil:

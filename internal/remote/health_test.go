@@ -114,14 +114,14 @@ func TestCheckHTTPQuotesTheAnswer(t *testing.T) {
 		http.Error(w, "record \"order-7\" not found on dc-west\nsecond line", http.StatusNotFound)
 	}))
 	defer srv.Close()
-	if err := CheckHTTP(context.Background(), srv.Client(), srv.URL+"/ok", 0, time.Second); err != nil {
+	if err := checkHTTP(context.Background(), srv.Client(), srv.URL+"/ok", 0, time.Second); err != nil {
 		t.Fatalf("a 200 failed the check: %v", err)
 	}
-	err := CheckHTTP(context.Background(), srv.Client(), srv.URL+"/orders/7", 0, time.Second)
+	err := checkHTTP(context.Background(), srv.Client(), srv.URL+"/orders/7", 0, time.Second)
 	if err == nil || err.Error() != `answered 404: record "order-7" not found on dc-west` {
 		t.Fatalf("error = %v", err)
 	}
-	err = CheckHTTP(context.Background(), srv.Client(), srv.URL+"/orders/7", 200, time.Second)
+	err = checkHTTP(context.Background(), srv.Client(), srv.URL+"/orders/7", 200, time.Second)
 	if err == nil || err.Error() != `answered 404, want 200: record "order-7" not found on dc-west` {
 		t.Fatalf("error = %v", err)
 	}

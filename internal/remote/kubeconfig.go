@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -29,8 +30,13 @@ type Policy struct {
 	// AllowExec permits exec credential plugins (they run a binary inside the
 	// operator's container).
 	AllowExec bool
-	// AllowInsecure permits insecure-skip-tls-verify.
+	// AllowInsecure permits insecure-skip-tls-verify and a plain http
+	// server.
 	AllowInsecure bool
+	// AllowProxy permits proxy-url: through a proxy the operator's
+	// requests, credentials included, go where the kubeconfig's author
+	// chose.
+	AllowProxy bool
 	// Timeout of every request; 10s when zero.
 	Timeout time.Duration
 	// QPS and Burst of the client; 1000 and 2000 when zero, because the
@@ -108,6 +114,12 @@ func ParseKubeconfig(data []byte, p Policy) (*rest.Config, error) {
 	}
 	if cluster.Server == "" {
 		return nil, fmt.Errorf("cluster %q has no server", kctx.Cluster)
+	}
+	if u, err := url.Parse(cluster.Server); err != nil || u.Host == "" || (u.Scheme != "https" && (u.Scheme != "http" || !p.AllowInsecure)) {
+		return nil, fmt.Errorf("cluster %q: server must be an https URL (plain http only with the operator's --allow-insecure-kubeconfig)", kctx.Cluster)
+	}
+	if cluster.ProxyURL != "" && !p.AllowProxy {
+		return nil, fmt.Errorf("cluster %q sets proxy-url, which the operator refuses (--allow-kubeconfig-proxy)", kctx.Cluster)
 	}
 	if cluster.InsecureSkipTLSVerify && !p.AllowInsecure {
 		return nil, fmt.Errorf("cluster %q sets insecure-skip-tls-verify, which the operator refuses (--allow-insecure-kubeconfig)", kctx.Cluster)

@@ -35,6 +35,11 @@ func TestParseKubeconfig(t *testing.T) {
 		{"token file", strings.Replace(good, "token: abc", "tokenFile: /var/run/token", 1), Policy{}, "reads credentials from files"},
 		{"CA file", strings.Replace(good, `certificate-authority-data: ""`, "certificate-authority: /etc/ca.crt", 1), Policy{}, "reads certificate-authority from a file"},
 		{"no server", strings.Replace(good, `server: "https://127.0.0.1:6443", `, "", 1), Policy{}, "has no server"},
+		{"plain http", strings.Replace(good, "https://", "http://", 1), Policy{}, "server must be an https URL"},
+		{"plain http allowed", strings.Replace(good, "https://", "http://", 1), Policy{AllowInsecure: true}, ""},
+		{"no scheme", strings.Replace(good, "https://", "", 1), Policy{}, "server must be an https URL"},
+		{"proxy", strings.Replace(good, `certificate-authority-data: ""`, `proxy-url: "http://proxy.example:3128"`, 1), Policy{}, "sets proxy-url, which the operator refuses"},
+		{"proxy allowed", strings.Replace(good, `certificate-authority-data: ""`, `proxy-url: "http://proxy.example:3128"`, 1), Policy{AllowProxy: true}, ""},
 		{"dangling context", strings.Replace(good, "context: {cluster: west", "context: {cluster: east", 1), Policy{}, `names cluster "east", which is not defined`},
 	}
 	for _, tc := range cases {

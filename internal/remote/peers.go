@@ -48,9 +48,14 @@ func init() {
 type Peers struct {
 	// Clock is injected by tests; the real clock when nil.
 	Clock clock.PassiveClock
-	// HTTP probes the endpoints; a client with no timeout of its own when
-	// nil (each probe carries its timeout in its context).
-	HTTP *http.Client
+	// Addresses bounds what probe endpoints and drill HTTP checks reach
+	// (requests.go); its zero value refuses loopback and link-local.
+	Addresses AddressPolicy
+	// HTTP probes the endpoints and runs the drills' HTTP checks;
+	// Addresses.HTTPClient() when nil. It needs no timeout of its own:
+	// each request carries its timeout in its context.
+	HTTP     *http.Client
+	httpOnce sync.Once
 	// Scheme of the clients handed out by Client and ClientFor.
 	Scheme *runtime.Scheme
 
@@ -334,26 +339,41 @@ func probeAPI(ctx context.Context, api rest.Interface, timeout time.Duration) er
 }
 
 func (p *Peers) probeEndpoint(ctx context.Context, e tandemv1.ProbeEndpoint, timeout time.Duration) error {
-	return CheckHTTP(ctx, p.HTTP, e.URL, e.ExpectStatus, timeout)
+	return p.CheckHTTP(ctx, e.URL, e.ExpectStatus, timeout)
 }
 
-// CheckHTTP GETs url within timeout and checks the answer: expect when it
-// is set, any 2xx otherwise. Peer probes and drill checks both use it.
-func CheckHTTP(ctx context.Context, c *http.Client, url string, expect int32, timeout time.Duration) error {
+// CheckHTTP GETs url within timeout and checks the answer (checkHTTP),
+// within the address policy: a URL it refuses is refused without a
+// request. Peer probes and drill checks both use it.
+func (p *Peers) CheckHTTP(ctx context.Context, url string, expect int32, timeout time.Duration) error {
+	if err := p.Addresses.CheckURL(url); err != nil {
+		return err
+	}
+	p.httpOnce.Do(func() {
+		if p.HTTP == nil {
+			p.HTTP = p.Addresses.HTTPClient()
+		}
+	})
+	return checkHTTP(ctx, p.HTTP, url, expect, timeout)
+}
+
+// checkHTTP GETs url with c within timeout and checks the answer: expect
+// when it is set, any 2xx otherwise.
+func checkHTTP(ctx context.Context, c *http.Client, url string, expect int32, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	if c == nil {
-		c = http.DefaultClient
-	}
 	resp, err := c.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	if expect != int32(resp.StatusCode) && resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		return fmt.Errorf("answered %d to %.200s (redirects are not followed)", resp.StatusCode, resp.Header.Get("Location"))
+	}
 	if expect != 0 && resp.StatusCode != int(expect) {
 		return fmt.Errorf("answered %d, want %d%s", resp.StatusCode, expect, bodyLine(resp.Body))
 	}

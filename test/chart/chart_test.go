@@ -210,6 +210,23 @@ func TestDeploymentIsRestricted(t *testing.T) {
 	if !strings.Contains(strings.Join(c.Args, " "), "--cluster-name=dc-east") {
 		t.Fatalf("args %v", c.Args)
 	}
+	if strings.Contains(strings.Join(c.Args, " "), "request-cidrs") {
+		t.Fatalf("args %v: address rules by default", c.Args)
+	}
+}
+
+// The platform team's address rules for probes and drill checks reach the
+// operator's flags.
+func TestRequestAddressRulesReachTheOperator(t *testing.T) {
+	d := find[appsv1.Deployment](t, render(t, "--set", "clusterName=dc-east",
+		"--set", "operator.requests.allowCIDRs={127.0.0.0/8}", "--set", "operator.requests.denyCIDRs={10.96.0.0/12,10.244.0.0/16}"),
+		"Deployment", "tandem-operator")
+	args := strings.Join(d.Spec.Template.Spec.Containers[0].Args, " ")
+	for _, want := range []string{"--allow-request-cidrs=127.0.0.0/8", "--deny-request-cidrs=10.96.0.0/12,10.244.0.0/16", "--allow-kubeconfig-proxy=false"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args %s lack %s", args, want)
+		}
+	}
 }
 
 // The chart's ClusterRole is the kustomize base's (generated from the
