@@ -82,15 +82,24 @@ func decodeTolerantly(data []byte, into any, keep func(header, *DecodeError)) er
 	return nil
 }
 
+// locateBudget bounds the decodes locate tries: an object with long lists
+// would otherwise cost one decode per element on every informer event.
+const locateBudget = 200
+
 // locate finds a value that stops data from decoding into a value like
 // into: it removes fields until the rest decodes, and then looks inside the
-// last one removed. Only a failed decode pays for this.
+// last one removed. Only a failed decode pays for this; past the budget it
+// names the path found so far.
 func locate(data []byte, into any) string {
 	var doc any
 	if json.Unmarshal(data, &doc) != nil {
 		return ""
 	}
+	budget := locateBudget
 	decodes := func() bool {
+		if budget--; budget < 0 {
+			return false
+		}
 		b, err := json.Marshal(doc)
 		if err != nil {
 			return false

@@ -2,6 +2,7 @@ package v1alpha1_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,6 +32,12 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		// Fuzzing (FuzzDecode) needs no API server, and each fuzz worker
+		// would start one.
+		os.Exit(m.Run())
+	}
 	ctx := context.Background()
 	s, err := testbed.StartAPIServer(ctx, "validation")
 	if err != nil {
