@@ -68,6 +68,7 @@ type HAPairSpec struct {
 	// +kubebuilder:validation:MinItems=2
 	// +kubebuilder:validation:MaxItems=2
 	// +kubebuilder:validation:XValidation:rule="self.size() == 2 && self[0].name != self[1].name",message="spec.clusters must list exactly two clusters with distinct names"
+	// +kubebuilder:validation:XValidation:rule="self.all(c, oldSelf.exists(o, o.name == c.name))",message="spec.clusters[].name cannot change once created: the pair's role record, its Leases and its copy on the peer name the clusters; create a new HAPair to pair other clusters"
 	// +listType=map
 	// +listMapKey=name
 	Clusters []ClusterSpec `json:"clusters"`

@@ -72,7 +72,14 @@ const (
 // SwitchoverSpec asks to move a pair's service. It cannot change once
 // created, except to set cancel.
 //
-// +kubebuilder:validation:XValidation:rule="self.pairRef == oldSelf.pairRef && self.type == oldSelf.type && self.targetCluster == oldSelf.targetCluster && has(self.stepTimeout) == has(oldSelf.stepTimeout) && (!has(self.stepTimeout) || duration(self.stepTimeout) == duration(oldSelf.stepTimeout)) && has(self.drill) == has(oldSelf.drill) && has(self.reason) == has(oldSelf.reason) && (!has(self.reason) || self.reason == oldSelf.reason)",message="spec is immutable once created, except spec.cancel; create a new Switchover instead"
+// Each field is immutable on its own, so the message names the one that
+// changed.
+// +kubebuilder:validation:XValidation:rule="self.pairRef == oldSelf.pairRef",message="spec.pairRef is immutable once created; create a new Switchover instead",fieldPath=".pairRef"
+// +kubebuilder:validation:XValidation:rule="self.type == oldSelf.type",message="spec.type is immutable once created; create a new Switchover instead",fieldPath=".type"
+// +kubebuilder:validation:XValidation:rule="self.targetCluster == oldSelf.targetCluster",message="spec.targetCluster is immutable once created; create a new Switchover instead",fieldPath=".targetCluster"
+// +kubebuilder:validation:XValidation:rule="has(self.stepTimeout) == has(oldSelf.stepTimeout) && (!has(self.stepTimeout) || duration(self.stepTimeout) == duration(oldSelf.stepTimeout))",message="spec.stepTimeout is immutable once created; create a new Switchover instead",fieldPath=".stepTimeout"
+// +kubebuilder:validation:XValidation:rule="has(self.drill) == has(oldSelf.drill)",message="spec.drill is immutable once created; create a new Switchover instead",fieldPath=".drill"
+// +kubebuilder:validation:XValidation:rule="has(self.reason) == has(oldSelf.reason) && (!has(self.reason) || self.reason == oldSelf.reason)",message="spec.reason is immutable once created; create a new Switchover instead",fieldPath=".reason"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",message="spec.cancel cannot be unset once set",fieldPath=".cancel"
 // +kubebuilder:validation:XValidation:rule="!has(self.drill) || self.type == 'Drill'",message="spec.drill is only valid when spec.type is Drill",fieldPath=".drill"
 type SwitchoverSpec struct {
@@ -103,7 +110,7 @@ type SwitchoverSpec struct {
 	StepTimeout *metav1.Duration `json:"stepTimeout,omitempty"`
 
 	// Drill options, for type Drill.
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable once created, except spec.cancel; create a new Switchover instead"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.drill is immutable once created; create a new Switchover instead"
 	// +optional
 	Drill *DrillOptions `json:"drill,omitempty"`
 

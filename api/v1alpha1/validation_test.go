@@ -397,6 +397,20 @@ func TestSwitchoverTargetMustBeAClusterOfThePair(t *testing.T) {
 	}
 }
 
+// A live pair's clusters cannot be renamed: its role record names them.
+func TestHAPairClustersCannotBeRenamed(t *testing.T) {
+	ctx := context.Background()
+	obj := sample(t, "tandem_v1alpha1_hapair.yaml")
+	if err := k8s.Create(ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+	changed := obj.DeepCopy()
+	clusters, _, _ := unstructured.NestedSlice(changed.Object, "spec", "clusters")
+	clusters[1].(map[string]any)["name"] = "dc-north"
+	_ = unstructured.SetNestedSlice(changed.Object, clusters, "spec", "clusters")
+	wantRefused(t, k8s.Update(ctx, changed), "spec.clusters", "spec.clusters[].name cannot change once created")
+}
+
 func TestSwitchoverSpecIsImmutableExceptCancel(t *testing.T) {
 	ctx := context.Background()
 	obj := sample(t, "tandem_v1alpha1_switchover.yaml")
@@ -412,10 +426,16 @@ func TestSwitchoverSpecIsImmutableExceptCancel(t *testing.T) {
 		{"spec.pairRef", "other"},
 		{"spec.stepTimeout", "5m"},
 		{"spec.reason", "changed my mind"},
+		{"spec.drill", map[string]any{"mode": "Isolated"}},
 	} {
 		changed := obj.DeepCopy()
 		set(e.path, e.value)(changed)
-		wantRefused(t, k8s.Update(ctx, changed), "spec", "spec is immutable once created, except spec.cancel")
+		// The message names the field that changed, and only that one.
+		err := k8s.Update(ctx, changed)
+		wantRefused(t, err, e.path, e.path+" is immutable once created")
+		if strings.Count(err.Error(), "is immutable") != 1 {
+			t.Errorf("changing %s: %v; want one message", e.path, err)
+		}
 	}
 
 	_ = unstructured.SetNestedField(obj.Object, true, "spec", "cancel")
