@@ -145,6 +145,7 @@ type WitnessSpec struct {
 	// Namespace on the witness cluster where the pair's Lease lives.
 	// +kubebuilder:default=tandem-system
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
 
@@ -268,6 +269,8 @@ type ProbeEndpoint struct {
 
 // TrafficSpec is what follows the active side.
 //
+// +kubebuilder:validation:XValidation:rule="!has(self.rfc2136) || !has(self.dns) || self.dns.all(r, (r.name.endsWith('.') ? r.name : r.name + '.') == (self.rfc2136.zone.endsWith('.') ? self.rfc2136.zone : self.rfc2136.zone + '.') || (r.name.endsWith('.') ? r.name : r.name + '.').endsWith('.' + (self.rfc2136.zone.endsWith('.') ? self.rfc2136.zone : self.rfc2136.zone + '.')))",message="spec.traffic.dns[].name must be in spec.traffic.rfc2136.zone",fieldPath=".dns"
+// +kubebuilder:validation:XValidation:rule="!has(self.rfc2136) || !has(self.dns) || self.dns.all(r, !has(r.drillName) || size(r.drillName) == 0 || (r.drillName.endsWith('.') ? r.drillName : r.drillName + '.').endsWith('.' + (self.rfc2136.zone.endsWith('.') ? self.rfc2136.zone : self.rfc2136.zone + '.')))",message="spec.traffic.dns[].drillName must be in spec.traffic.rfc2136.zone",fieldPath=".dns"
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'RFC2136' || has(self.rfc2136)",message="spec.traffic.rfc2136 is required when spec.traffic.provider is RFC2136",fieldPath=".rfc2136"
 // +kubebuilder:validation:XValidation:rule="!has(self.dns) || size(self.dns) == 0 || (has(self.provider) && self.provider == 'RFC2136') || has(self.externalDNS)",message="spec.traffic.externalDNS.verifyServers is required for DNS records with the ExternalDNS provider: Tandem verifies every flip there",fieldPath=".externalDNS"
 type TrafficSpec struct {
@@ -311,6 +314,10 @@ type TrafficSpec struct {
 }
 
 // DNSRecord is a name that follows the active side.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.type) || self.type != 'A' || self.targets.all(t, t.values.all(v, isIP(v) && ip(v).family() == 4))",message="spec.traffic.dns[].targets[].values of an A record must be IPv4 addresses",fieldPath=".targets"
+// +kubebuilder:validation:XValidation:rule="!has(self.type) || self.type != 'AAAA' || self.targets.all(t, t.values.all(v, isIP(v) && ip(v).family() == 6))",message="spec.traffic.dns[].targets[].values of an AAAA record must be IPv6 addresses",fieldPath=".targets"
+// +kubebuilder:validation:XValidation:rule="!has(self.type) || self.type != 'CNAME' || self.targets.all(t, size(t.values) == 1 && t.values[0].matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?[.])*[a-z0-9]([-a-z0-9]*[a-z0-9])?[.]?$'))",message="spec.traffic.dns[].targets[].values of a CNAME record must be one host name",fieldPath=".targets"
 type DNSRecord struct {
 	// Name is the fully qualified record name, e.g. shop.example.com.
 	// +kubebuilder:validation:MinLength=1
@@ -344,6 +351,7 @@ type DNSRecord struct {
 	// isolated drill and removed afterwards; the production name is not
 	// touched.
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^(([a-z0-9*]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?\.?)?$`
 	// +optional
 	DrillName string `json:"drillName,omitempty"`
 }
@@ -353,12 +361,14 @@ type ClusterTargets struct {
 	// Cluster the values belong to.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Cluster string `json:"cluster"`
 
 	// Values of the record: IPv4 addresses for A, IPv6 addresses for AAAA,
 	// one host name for CNAME.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=253
 	// +listType=atomic
 	Values []string `json:"values"`
 }
@@ -372,6 +382,7 @@ type ExternalDNSSpec struct {
 	// of them answers yet.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:Pattern=`^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?):[0-9]{1,5}$`
 	// +listType=set
 	VerifyServers []string `json:"verifyServers"`
 }
@@ -383,12 +394,14 @@ type RFC2136Spec struct {
 	// of them must answer the new target before a flip counts as done.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:Pattern=`^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?):[0-9]{1,5}$`
 	// +listType=set
 	Servers []string `json:"servers"`
 
 	// Zone the records belong to, e.g. example.com.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?\.?$`
 	Zone string `json:"zone"`
 
 	// TSIGKeyName is the name of the TSIG key.
@@ -415,11 +428,13 @@ type RouteRef struct {
 	// Namespace of the route.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Namespace string `json:"namespace"`
 
 	// Name of the route.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
 }
 
@@ -431,6 +446,7 @@ type DrillSchedule struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:XValidation:rule="self.matches('^(CRON_TZ=[A-Za-z0-9_+/-]+[ ]+)?(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every[ ]+([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+|[-0-9A-Za-z*,/?]+([ ]+[-0-9A-Za-z*,/?]+){4})$')",message="spec.drills.schedule must be a cron expression with five fields, a descriptor like @daily, or @every <duration>"
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('@every') || duration(self.substring(6).trim()) >= duration('10s')",message="spec.drills.schedule: @every must be at least 10s apart"
 	Schedule string `json:"schedule"`
 
 	// Suspend stops new drills from being created; running ones finish.

@@ -86,6 +86,7 @@ type SwitchoverSpec struct {
 	// PairRef is the name of the HAPair, in the same namespace, to move.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	PairRef string `json:"pairRef"`
 
 	// Type Planned moves a healthy pair with no data loss; Failover
@@ -98,6 +99,7 @@ type SwitchoverSpec struct {
 	// clusters.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	TargetCluster string `json:"targetCluster"`
 
 	// StepTimeout bounds each step.
@@ -165,6 +167,7 @@ type DrillCheck struct {
 	// Name of the check, unique within the drill.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Name string `json:"name"`
 
 	// HTTP sends a GET and expects a status.
@@ -195,6 +198,7 @@ type JobCheck struct {
 	// Namespace to run the Job in.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Namespace string `json:"namespace"`
 
 	// Image of the Job's container.
@@ -211,6 +215,7 @@ type JobCheck struct {
 
 	// ServiceAccountName the Job runs as.
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$`
 	// +optional
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
 

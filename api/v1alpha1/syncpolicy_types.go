@@ -31,7 +31,11 @@ type SyncPolicySpec struct {
 	// +optional
 	Resources ResourceFilter `json:"resources,omitempty"`
 
-	// Selector copies only objects with matching labels.
+	// Selector copies only objects with matching labels; without it,
+	// every object of the selected kinds and namespaces.
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="spec.selector.matchExpressions[].operator must be In, NotIn, Exists or DoesNotExist"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, !(e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist']) || (e.operator in ['In', 'NotIn']) == (has(e.values) && size(e.values) > 0))",message="spec.selector.matchExpressions[].values are required with In and NotIn, and not allowed with Exists and DoesNotExist"
+	// +kubebuilder:validation:XValidation:rule="(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)",message="spec.selector must have at least one term; omit it to copy every object"
 	// +optional
 	Selector *metav1.LabelSelector `json:"selector,omitempty"`
 
@@ -76,11 +80,15 @@ type NamespaceSelection struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=256
 	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +listType=set
 	// +optional
 	Names []string `json:"names,omitempty"`
 
 	// Selector matches namespace labels.
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="spec.namespaces.selector.matchExpressions[].operator must be In, NotIn, Exists or DoesNotExist"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, !(e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist']) || (e.operator in ['In', 'NotIn']) == (has(e.values) && size(e.values) > 0))",message="spec.namespaces.selector.matchExpressions[].values are required with In and NotIn, and not allowed with Exists and DoesNotExist"
+	// +kubebuilder:validation:XValidation:rule="(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)",message="spec.namespaces.selector must have at least one term: an empty selector selects every namespace"
 	// +optional
 	Selector *metav1.LabelSelector `json:"selector,omitempty"`
 }
@@ -216,11 +224,13 @@ type VolumeProtection struct {
 	// SnapshotClassName is the VolumeSnapshotClass used on the active side.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	SnapshotClassName string `json:"snapshotClassName"`
 
 	// StandbySnapshotClassName is the VolumeSnapshotClass of the
 	// pre-provisioned snapshots on the standby; the same name when unset.
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$`
 	// +optional
 	StandbySnapshotClassName string `json:"standbySnapshotClassName,omitempty"`
 
