@@ -95,6 +95,11 @@ const (
 	// uses something refused by policy (exec plugins, insecure TLS).
 	PeerKubeconfigInvalidReason = "PeerKubeconfigInvalid"
 
+	// PeerForbiddenReason: the peer answers, but the identity of the
+	// kubeconfig Secret may not do what the sync needs there; binding it
+	// to the ClusterRole tandem-peer (docs/security.md) mends it.
+	PeerForbiddenReason = "PeerForbidden"
+
 	// PeerConnectedReason: the peer answers its probes.
 	PeerConnectedReason = "PeerConnected"
 

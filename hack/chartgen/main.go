@@ -71,7 +71,27 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(chart, "files", "rules.yaml"), append([]byte(header), out...), 0o644)
+	if err := os.WriteFile(filepath.Join(chart, "files", "rules.yaml"), append([]byte(header), out...), 0o644); err != nil {
+		return err
+	}
+	return writeRules(filepath.Join("config", "rbac", "peer_role.yaml"), filepath.Join(chart, "files", "peer-rules.yaml"))
+}
+
+// writeRules writes the rules of the ClusterRole in from, alone, to to.
+func writeRules(from, to string) error {
+	data, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	var role rbacv1.ClusterRole
+	if err := yaml.Unmarshal(data, &role); err != nil {
+		return fmt.Errorf("%s: %w", from, err)
+	}
+	out, err := yaml.Marshal(role.Rules)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, append([]byte(header), out...), 0o644)
 }
 
 // keepCRD copies a CRD with helm.sh/resource-policy: keep added to the

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
@@ -171,6 +172,11 @@ type syncCounts struct {
 // with the same reasons and messages on both.
 func setSyncedVerdict(obj conditioned, standby string, c syncCounts) {
 	switch {
+	case apierrors.IsForbidden(c.err):
+		// Not a peer that is away: one that says no, until someone
+		// changes what its identity may do.
+		setCondition(obj, tandemv1.SyncedCondition, metav1.ConditionFalse, tandemv1.PeerForbiddenReason,
+			fmt.Sprintf("The peer identity may not sync to %s: %v; bind it to the ClusterRole tandem-peer, or add the kind to it (docs/security.md)", standby, c.err))
 	case c.err != nil:
 		setCondition(obj, tandemv1.SyncedCondition, metav1.ConditionUnknown, tandemv1.PeerUnreachableReason,
 			fmt.Sprintf("Cannot sync to the standby %s: %v", standby, c.err))
@@ -244,7 +250,7 @@ func setHAPairSummary(pair *tandemv1.HAPair, stall *metav1.Condition) {
 // until someone changes its spec, a Secret or the peer's installation.
 func userMustFix(synced, peer, degraded *metav1.Condition) *metav1.Condition {
 	for _, c := range []*metav1.Condition{synced, peer} {
-		if c != nil && (c.Reason == tandemv1.InvalidSpecReason || c.Reason == tandemv1.PeerKubeconfigInvalidReason) {
+		if c != nil && (c.Reason == tandemv1.InvalidSpecReason || c.Reason == tandemv1.PeerKubeconfigInvalidReason || c.Reason == tandemv1.PeerForbiddenReason) {
 			return c
 		}
 	}

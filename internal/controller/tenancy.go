@@ -3,10 +3,13 @@ package controller
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -53,11 +56,49 @@ func withinGrant(ctx context.Context, c client.Reader, policies []tandemv1.SyncP
 		out[i] = policies[i]
 		var d []string
 		out[i].Spec, d = g.Narrow(policies[i].Spec, scoped)
-		for _, m := range d {
+		beyond, err := selectedBeyond(ctx, c, g, policies[i].Spec.Namespaces)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, m := range append(d, beyond...) {
 			denied = append(denied, "SyncPolicy "+policies[i].Name+": "+m)
 		}
 	}
 	return out, denied, nil
+}
+
+// selectedBeyond names the namespaces a policy's namespace selector matches
+// that its grant leaves out: Narrow limits the selector to the grant
+// silently, and a team must learn why a namespace it labelled is not
+// copied.
+func selectedBeyond(ctx context.Context, c client.Reader, g tenancy.Grant, sel tandemv1.NamespaceSelection) ([]string, error) {
+	if sel.Selector == nil || len(sel.Names) > 0 {
+		return nil, nil
+	}
+	s, err := metav1.LabelSelectorAsSelector(sel.Selector)
+	if err != nil {
+		return []string{fmt.Sprintf("spec.namespaces.selector: %v", err)}, nil
+	}
+	var list corev1.NamespaceList
+	if err := c.List(ctx, &list, client.MatchingLabelsSelector{Selector: s}); err != nil {
+		return nil, fmt.Errorf("listing the namespaces spec.namespaces.selector matches: %w", err)
+	}
+	var left []string
+	for _, ns := range list.Items {
+		if !g.Namespace(ns.Name) {
+			left = append(left, ns.Name)
+		}
+	}
+	if len(left) == 0 {
+		return nil, nil
+	}
+	sort.Strings(left)
+	shown := strings.Join(left[:min(len(left), 3)], ", ")
+	if len(left) > 3 {
+		shown += fmt.Sprintf(" and %d more", len(left)-3)
+	}
+	return []string{fmt.Sprintf("spec.namespaces.selector matches namespace %s, not granted to the policies of namespace %s (a cluster admin grants it with the annotation %s on Namespace %s); left out",
+		shown, g.Own, tenancy.NamespacesAnnotation, g.Own)}, nil
 }
 
 // clusterScopedBy says from c's REST mapper whether a kind is

@@ -116,6 +116,10 @@ spec:
 		t.Fatalf("PlanValid = %+v; want False saying %q", c, want)
 	}
 	kstatusIs(t, east.Client, &policy, kstatus.FailedStatus, want)
+	if c := condition(policy.Status.Conditions, tandemv1.PlanValidCondition); !strings.Contains(c.Message,
+		"spec.namespaces.selector matches namespace team-b, not granted to the policies of namespace team-a") {
+		t.Errorf("PlanValid %q does not name team-b, which the selector matches", c.Message)
+	}
 	if policy.Status.Selected != 3 {
 		t.Errorf("selected %d, want 3 (team-a's Namespace, ConfigMap and Deployment)", policy.Status.Selected)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -376,6 +377,47 @@ func TestSchemaRefusesUnknownAndBadValues(t *testing.T) {
 		out, err := helm(t, "template", "tandem", chart, "--set", "clusterName=dc-east", "--set", c.set)
 		if err == nil || !strings.Contains(out, c.says) {
 			t.Errorf("--set %s: %v, want an error naming %q:\n%s", c.set, err, c.says, out)
+		}
+	}
+}
+
+// The chart's peer ClusterRole is config/rbac/peer_role.yaml (the one
+// TestThePeerRoleIsEnoughToSync proves), bound to the tandem-peer
+// ServiceAccount, plus the kinds the values add; peer.create=false makes
+// none of it.
+func TestPeerRoleMatchesTheKustomizeBase(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testbed.RepoRoot(), "config", "rbac", "peer_role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var base rbacv1.ClusterRole
+	if err := yaml.Unmarshal(data, &base); err != nil {
+		t.Fatal(err)
+	}
+	objs := render(t, "--set", "clusterName=dc-east")
+	role := find[rbacv1.ClusterRole](t, objs, "ClusterRole", "tandem-peer")
+	want, _ := yaml.Marshal(normalise(base.Rules))
+	got, _ := yaml.Marshal(normalise(role.Rules))
+	if !bytes.Equal(want, got) {
+		t.Fatalf("the chart's peer rules differ from config/rbac/peer_role.yaml:\nchart:\n%s\nbase:\n%s", got, want)
+	}
+	binding := find[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding", "tandem-peer")
+	if binding.RoleRef.Name != "tandem-peer" || len(binding.Subjects) != 1 || binding.Subjects[0].Name != "tandem-peer" {
+		t.Fatalf("binding %+v", binding)
+	}
+	find[corev1.ServiceAccount](t, objs, "ServiceAccount", "tandem-peer")
+
+	more := find[rbacv1.ClusterRole](t, render(t, "--set", "clusterName=dc-east",
+		"--set", "peer.syncResources[0].apiGroups={monitoring.coreos.com}", "--set", "peer.syncResources[0].resources={servicemonitors}"),
+		"ClusterRole", "tandem-peer")
+	last := more.Rules[len(more.Rules)-1]
+	if len(more.Rules) != len(base.Rules)+1 || last.APIGroups[0] != "monitoring.coreos.com" || last.Resources[0] != "servicemonitors" ||
+		!slices.Contains(last.Verbs, "create") || !slices.Contains(last.Verbs, "delete") {
+		t.Fatalf("with peer.syncResources, last rule %+v of %d", last, len(more.Rules))
+	}
+	for _, u := range render(t, "--set", "clusterName=dc-east", "--set", "peer.create=false") {
+		if strings.HasPrefix(u.GetName(), "tandem-peer") {
+			t.Fatalf("peer.create=false rendered %s %s", u.GetKind(), u.GetName())
 		}
 	}
 }
