@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
@@ -50,6 +51,7 @@ type options struct {
 	allowRequestCIDRs       string
 	denyRequestCIDRs        string
 	requests                remote.AddressPolicy
+	checkJobImages          string
 	peerQPS                 float64
 	peerBurst               int
 	kubeQPS                 float64
@@ -71,6 +73,7 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&o.allowInsecureKubeconfig, "allow-insecure-kubeconfig", false, "Allow insecure-skip-tls-verify and plain http servers in peer and witness kubeconfig Secrets.")
 	fs.BoolVar(&o.allowKubeconfigProxy, "allow-kubeconfig-proxy", false, "Allow proxy-url in peer and witness kubeconfig Secrets (the operator's requests and credentials then go through that proxy).")
 	fs.StringVar(&o.allowRequestCIDRs, "allow-request-cidrs", "", "Comma-separated CIDRs that probe endpoints and drill HTTP checks may reach although loopback or link-local (refused otherwise: the operator's own ports, a cloud's metadata service).")
+	fs.StringVar(&o.checkJobImages, "check-job-images", "", "Comma-separated image prefixes a drill's check Job may run (registry.example.com/checks/, say); any image when empty.")
 	fs.StringVar(&o.denyRequestCIDRs, "deny-request-cidrs", "", "Comma-separated CIDRs that probe endpoints and drill HTTP checks may never reach: this cluster's pod and service networks, say.")
 	fs.Float64Var(&o.peerQPS, "peer-qps", 1000, "Client-side rate limit of requests to the peer cluster.")
 	fs.IntVar(&o.peerBurst, "peer-burst", 2000, "Client-side burst of requests to the peer cluster.")
@@ -199,7 +202,7 @@ func run(opts options) error {
 	}
 	if err := (&controller.SwitchoverReconciler{
 		Client: mgr.GetClient(), ClusterName: opts.clusterName, LocalConfig: mgr.GetConfig(),
-		Peers: peers, Witness: witness, Syncs: syncs, Workloads: workloads, Switchovers: switchovers,
+		CheckImages: splitList(opts.checkJobImages), Peers: peers, Witness: witness, Syncs: syncs, Workloads: workloads, Switchovers: switchovers,
 		Events: recorder, APIReader: mgr.GetAPIReader(), Heartbeats: heartbeats, Grants: grants,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Switchover controller: %w", err)
@@ -249,4 +252,15 @@ func trySend(ch chan<- event.GenericEvent, obj client.Object) {
 	case ch <- event.GenericEvent{Object: obj}:
 	default:
 	}
+}
+
+// splitList reads a comma-separated flag value.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
+	"github.com/tandem-dev/tandem/internal/controller"
 )
 
 // A JSON patch that would move a copy into another namespace, a patch bomb
@@ -129,4 +130,50 @@ spec:
 	kstatusIs(t, east.Client, pair, kstatus.FailedStatus,
 		"spec.failover.endpoints[0].url: 127.0.0.1 is a loopback address, refused unless the operator's --allow-request-cidrs names it; "+
 			"spec.failover.endpoints[1].url: 169.254.169.254 is a link-local address")
+}
+
+// A drill's check Job runs as a ServiceAccount only when whoever manages
+// it lent it to drill checks, and only an image the operator allows: the
+// Job is a pod the operator creates for whoever writes the Switchover.
+func TestACheckJobBorrowsNoServiceAccountAndRunsOnlyAllowedImages(t *testing.T) {
+	ctx := context.Background()
+	ns := "check-jobs"
+	apply(t, west.Client, ns, `
+apiVersion: v1
+kind: Namespace
+metadata: {name: NS}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: deployer, namespace: NS}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: smoke, namespace: NS, annotations: {tandem.dev/drill-checks: "true"}}`)
+	job := func(sa, image string) *tandemv1.JobCheck {
+		return &tandemv1.JobCheck{Namespace: ns, ServiceAccountName: sa, Image: image}
+	}
+	images := []string{"registry.example/checks/"}
+	cases := []struct {
+		job *tandemv1.JobCheck
+		err string
+	}{
+		{job("deployer", "registry.example/checks/smoke:1"), `spec.drill.checks[smoke].job.serviceAccountName: ServiceAccount check-jobs/deployer on dc-west is not lent to drill checks (annotation tandem.dev/drill-checks: "true"`},
+		{job("nobody", "registry.example/checks/smoke:1"), "ServiceAccount check-jobs/nobody does not exist on dc-west"},
+		{job("smoke", "docker.io/library/alpine:3"), "spec.drill.checks[smoke].job.image docker.io/library/alpine:3 is not one the operator runs (--check-job-images: registry.example/checks/)"},
+		{job("smoke", "registry.example/checks/smoke:1"), ""},
+		{job("", "registry.example/checks/smoke:1"), ""},
+	}
+	for _, c := range cases {
+		err := controller.CheckJobAllowed(ctx, west.Client, "dc-west", "smoke", c.job, images)
+		switch {
+		case c.err == "" && err != nil:
+			t.Errorf("%+v: %v, want it allowed", c.job, err)
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("%+v: %v, want %q", c.job, err, c.err)
+		}
+	}
+	if err := controller.CheckJobAllowed(ctx, west.Client, "dc-west", "smoke", job("", "docker.io/library/alpine:3"), nil); err != nil {
+		t.Errorf("without --check-job-images any image runs: %v", err)
+	}
 }

@@ -36,3 +36,9 @@ func FenceWrites(ctx context.Context, c client.Client, cluster string, so *tande
 func LiftWriteFence(ctx context.Context, c client.Client, so *tandemv1.Switchover) error {
 	return (&SwitchoverReconciler{Client: c}).liftWriteFence(ctx, so)
 }
+
+// CheckJobAllowed exposes the check Job rules to the tests against a real
+// API server.
+func CheckJobAllowed(ctx context.Context, c client.Reader, cluster, check string, job *tandemv1.JobCheck, images []string) error {
+	return checkJobAllowed(ctx, c, cluster, check, job, images)
+}

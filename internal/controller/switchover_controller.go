@@ -37,6 +37,9 @@ const SwitchoverFinalizer = "tandem.dev/switchover"
 // standby through its kubeconfig.
 type SwitchoverReconciler struct {
 	client.Client
+	// CheckImages are the image prefixes a drill's check Job may run
+	// (--check-job-images); any image when empty.
+	CheckImages []string
 	// ClusterName is the data center this operator runs in (--cluster-name).
 	ClusterName string
 	// LocalConfig reaches this cluster; the final sync check reads it.

@@ -218,6 +218,9 @@ func (r *SwitchoverReconciler) jobCheck(ctx context.Context, s *switchoverScope,
 	if err := jobNamespaceGranted(ctx, r.Client, s.obj.Namespace, c.Namespace); err != nil {
 		return false, err
 	}
+	if err := checkJobAllowed(ctx, s.peer, s.obj.Spec.TargetCluster, name, c, r.CheckImages); err != nil {
+		return false, err
+	}
 	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: truncate(s.obj.Name+"-"+name, 63),
 		Labels: map[string]string{PairLabel: s.pair.Name, replicate.DrillLabel: s.obj.Name}}}
 	err := s.peer.Get(ctx, client.ObjectKeyFromObject(job), job)
@@ -228,7 +231,14 @@ func (r *SwitchoverReconciler) jobCheck(ctx context.Context, s *switchoverScope,
 			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 				RestartPolicy:      corev1.RestartPolicyNever,
 				ServiceAccountName: c.ServiceAccountName,
-				Containers:         []corev1.Container{{Name: "check", Image: c.Image, Command: c.Command}},
+				// A token only for a ServiceAccount its owner lent to checks.
+				AutomountServiceAccountToken: ptr.To(c.ServiceAccountName != ""),
+				Containers: []corev1.Container{{Name: "check", Image: c.Image, Command: c.Command,
+					SecurityContext: &corev1.SecurityContext{
+						AllowPrivilegeEscalation: ptr.To(false),
+						Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+						SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+					}}},
 			}},
 		}
 		if err := s.peer.Create(ctx, job); err != nil {

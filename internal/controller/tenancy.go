@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -133,6 +134,37 @@ func routesWithinGrant(ctx context.Context, c client.Reader, pair *tandemv1.HAPa
 		}
 	}
 	return out, nil
+}
+
+// DrillChecksAnnotation on a ServiceAccount lends it to drill check Jobs
+// ("true"). A check Job is a pod the operator creates for whoever may
+// write a Switchover or a pair's drill template: naming a ServiceAccount
+// must not hand them its rights unless whoever manages it agreed.
+const DrillChecksAnnotation = "tandem.dev/drill-checks"
+
+// checkJobAllowed refuses a check Job whose ServiceAccount was not lent to
+// drill checks, on the cluster c reaches (where the Job runs), or whose
+// image has none of the prefixes the operator allows.
+func checkJobAllowed(ctx context.Context, c client.Reader, cluster, check string, job *tandemv1.JobCheck, images []string) error {
+	field := "spec.drill.checks[" + check + "].job"
+	if len(images) > 0 && !slices.ContainsFunc(images, func(p string) bool { return strings.HasPrefix(job.Image, p) }) {
+		return fmt.Errorf("%s.image %s is not one the operator runs (--check-job-images: %s)", field, job.Image, strings.Join(images, ", "))
+	}
+	if job.ServiceAccountName == "" {
+		return nil
+	}
+	var sa corev1.ServiceAccount
+	if err := c.Get(ctx, client.ObjectKey{Namespace: job.Namespace, Name: job.ServiceAccountName}, &sa); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("%s.serviceAccountName: ServiceAccount %s/%s does not exist on %s", field, job.Namespace, job.ServiceAccountName, cluster)
+		}
+		return fmt.Errorf("reading ServiceAccount %s/%s on %s: %w", job.Namespace, job.ServiceAccountName, cluster, err)
+	}
+	if sa.Annotations[DrillChecksAnnotation] != "true" {
+		return fmt.Errorf("%s.serviceAccountName: ServiceAccount %s/%s on %s is not lent to drill checks (annotation %s: \"true\", set by whoever manages it); the check did not run",
+			field, job.Namespace, job.ServiceAccountName, cluster, DrillChecksAnnotation)
+	}
+	return nil
 }
 
 // jobNamespaceGranted refuses a drill's check Job in a namespace the

@@ -220,10 +220,11 @@ func TestDeploymentIsRestricted(t *testing.T) {
 // operator's flags.
 func TestRequestAddressRulesReachTheOperator(t *testing.T) {
 	d := find[appsv1.Deployment](t, render(t, "--set", "clusterName=dc-east",
-		"--set", "operator.requests.allowCIDRs={127.0.0.0/8}", "--set", "operator.requests.denyCIDRs={10.96.0.0/12,10.244.0.0/16}"),
+		"--set", "operator.requests.allowCIDRs={127.0.0.0/8}", "--set", "operator.requests.denyCIDRs={10.96.0.0/12,10.244.0.0/16}",
+		"--set", "operator.checkJobImages={registry.example/checks/}"),
 		"Deployment", "tandem-operator")
 	args := strings.Join(d.Spec.Template.Spec.Containers[0].Args, " ")
-	for _, want := range []string{"--allow-request-cidrs=127.0.0.0/8", "--deny-request-cidrs=10.96.0.0/12,10.244.0.0/16", "--allow-kubeconfig-proxy=false"} {
+	for _, want := range []string{"--allow-request-cidrs=127.0.0.0/8", "--deny-request-cidrs=10.96.0.0/12,10.244.0.0/16", "--allow-kubeconfig-proxy=false", "--check-job-images=registry.example/checks/"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args %s lack %s", args, want)
 		}
