@@ -57,9 +57,9 @@ func pairPolicies(ctx context.Context, c client.Reader, pair *tandemv1.HAPair) (
 // pairPoliciesAsWritten reads the SyncPolicies a pair refers to as their
 // authors wrote them (what mirroring carries to the peer, whose own grant
 // applies there), and names those that do not exist. Those that do not
-// decode are left out and named in an error isUndecodable recognizes:
-// what can read on without them (mirror, sync) does, what must act on the
-// whole pair (park, fence, switch over) stops there.
+// decode are left out and named in an error isUndecodable recognizes: the
+// mirror and the sync go on without them, parking and fencing act on the
+// rest and then fail naming them, a switchover step stops there.
 func pairPoliciesAsWritten(ctx context.Context, c client.Reader, pair *tandemv1.HAPair) (found []tandemv1.SyncPolicy, missing []string, err error) {
 	var undecodable []error
 	defer func() {
