@@ -72,7 +72,7 @@ func (r *SyncPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, reportUndecodable(ctx, r.Client, r.Events, obj)
 	}
 	patch := newPatcher(r.Client, obj)
-	_, denied, err := withinGrant(ctx, r.Client, []tandemv1.SyncPolicy{*obj})
+	denied, err := deniedOf(ctx, r.Client, obj)
 	if err != nil {
 		return ctrl.Result{}, err
 	}

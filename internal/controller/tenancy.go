@@ -57,32 +57,50 @@ func withinGrant(ctx context.Context, c client.Reader, policies []tandemv1.SyncP
 		out[i] = policies[i]
 		var d []string
 		out[i].Spec, d = g.Narrow(policies[i].Spec, scoped)
-		beyond, err := selectedBeyond(ctx, c, g, policies[i].Spec.Namespaces)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, m := range append(d, beyond...) {
+		for _, m := range d {
 			denied = append(denied, "SyncPolicy "+policies[i].Name+": "+m)
 		}
 	}
 	return out, denied, nil
 }
 
+// deniedOf is what the policy's status says its grant leaves out: what
+// withinGrant drops, and the namespaces its selector matches beyond the
+// grant. Only the policy's own reconcile needs the second, which lists
+// Namespaces, so the readers that narrow (the sync, parking, fencing) do
+// not pay for it.
+func deniedOf(ctx context.Context, c client.Reader, policy *tandemv1.SyncPolicy) ([]string, error) {
+	_, denied, err := withinGrant(ctx, c, []tandemv1.SyncPolicy{*policy})
+	if err != nil {
+		return nil, err
+	}
+	sel := policy.Spec.Namespaces
+	if sel.Selector == nil || len(sel.Names) > 0 {
+		return denied, nil
+	}
+	g, _, err := grantOf(ctx, c, policy.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	beyond, err := selectedBeyond(ctx, c, g, sel.Selector)
+	if err != nil || beyond == "" {
+		return denied, err
+	}
+	return append(denied, "SyncPolicy "+policy.Name+": "+beyond), nil
+}
+
 // selectedBeyond names the namespaces a policy's namespace selector matches
 // that its grant leaves out: Narrow limits the selector to the grant
 // silently, and a team must learn why a namespace it labelled is not
 // copied.
-func selectedBeyond(ctx context.Context, c client.Reader, g tenancy.Grant, sel tandemv1.NamespaceSelection) ([]string, error) {
-	if sel.Selector == nil || len(sel.Names) > 0 {
-		return nil, nil
-	}
-	s, err := metav1.LabelSelectorAsSelector(sel.Selector)
+func selectedBeyond(ctx context.Context, c client.Reader, g tenancy.Grant, sel *metav1.LabelSelector) (string, error) {
+	s, err := metav1.LabelSelectorAsSelector(sel)
 	if err != nil {
-		return []string{fmt.Sprintf("spec.namespaces.selector: %v", err)}, nil
+		return fmt.Sprintf("spec.namespaces.selector: %v", err), nil
 	}
 	var list corev1.NamespaceList
 	if err := c.List(ctx, &list, client.MatchingLabelsSelector{Selector: s}); err != nil {
-		return nil, fmt.Errorf("listing the namespaces spec.namespaces.selector matches: %w", err)
+		return "", fmt.Errorf("listing the namespaces spec.namespaces.selector matches: %w", err)
 	}
 	var left []string
 	for _, ns := range list.Items {
@@ -91,15 +109,15 @@ func selectedBeyond(ctx context.Context, c client.Reader, g tenancy.Grant, sel t
 		}
 	}
 	if len(left) == 0 {
-		return nil, nil
+		return "", nil
 	}
 	sort.Strings(left)
 	shown := strings.Join(left[:min(len(left), 3)], ", ")
 	if len(left) > 3 {
 		shown += fmt.Sprintf(" and %d more", len(left)-3)
 	}
-	return []string{fmt.Sprintf("spec.namespaces.selector matches namespace %s, not granted to the policies of namespace %s (a cluster admin grants it with the annotation %s on Namespace %s); left out",
-		shown, g.Own, tenancy.NamespacesAnnotation, g.Own)}, nil
+	return fmt.Sprintf("spec.namespaces.selector matches namespace %s, not granted to the policies of namespace %s (a cluster admin grants it with the annotation %s on Namespace %s); left out",
+		shown, g.Own, tenancy.NamespacesAnnotation, g.Own), nil
 }
 
 // clusterScopedBy says from c's REST mapper whether a kind is
