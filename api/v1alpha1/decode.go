@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -106,7 +107,7 @@ func locate(data []byte, into any) string {
 		}
 		// A fresh value of into's type each time: a failed decode leaves
 		// a value half filled.
-		fresh := newLike(into)
+		fresh := reflect.New(reflect.TypeOf(into).Elem()).Interface()
 		return kjson.UnmarshalCaseSensitivePreserveInts(b, fresh) == nil
 	}
 	var path strings.Builder
@@ -149,19 +150,6 @@ func narrow(node any, decodes func() bool) (any, string) {
 		}
 	}
 	return nil, ""
-}
-
-// newLike returns a pointer to a new zero value of *into's type.
-func newLike(into any) any {
-	switch into.(type) {
-	case *plainHAPair:
-		return &plainHAPair{}
-	case *plainSyncPolicy:
-		return &plainSyncPolicy{}
-	case *plainSwitchover:
-		return &plainSwitchover{}
-	}
-	panic(fmt.Sprintf("newLike: %T", into))
 }
 
 // The plain types decode without the tolerant UnmarshalJSON methods.

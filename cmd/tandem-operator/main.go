@@ -90,10 +90,10 @@ func (o *options) validate() error {
 		return fmt.Errorf("--cluster-name %q must be a DNS label (lower-case letters, digits and '-', at most 63 characters)", o.clusterName)
 	}
 	var err error
-	if o.requests.Allowed, err = remote.ParsePrefixes(o.allowRequestCIDRs); err != nil {
+	if o.requests.Allowed, err = remote.ParsePrefixes(splitList(o.allowRequestCIDRs)); err != nil {
 		return fmt.Errorf("--allow-request-cidrs: %w", err)
 	}
-	if o.requests.Denied, err = remote.ParsePrefixes(o.denyRequestCIDRs); err != nil {
+	if o.requests.Denied, err = remote.ParsePrefixes(splitList(o.denyRequestCIDRs)); err != nil {
 		return fmt.Errorf("--deny-request-cidrs: %w", err)
 	}
 	return nil

@@ -52,33 +52,19 @@ func run() error {
 		return err
 	}
 
-	data, err := os.ReadFile(filepath.Join("config", "rbac", "role.yaml"))
-	if err != nil {
+	// The chart's rbac.readAll adds the operator's read-all rule itself.
+	readAll := func(r rbacv1.PolicyRule) bool {
+		return slices.Contains(r.APIGroups, "*") && slices.Contains(r.Resources, "*")
+	}
+	if err := writeRules(filepath.Join("config", "rbac", "role.yaml"), filepath.Join(chart, "files", "rules.yaml"), readAll); err != nil {
 		return err
 	}
-	var role rbacv1.ClusterRole
-	if err := yaml.Unmarshal(data, &role); err != nil {
-		return fmt.Errorf("config/rbac/role.yaml: %w", err)
-	}
-	var rules []rbacv1.PolicyRule
-	for _, r := range role.Rules {
-		if slices.Contains(r.APIGroups, "*") && slices.Contains(r.Resources, "*") {
-			continue // the chart's rbac.readAll
-		}
-		rules = append(rules, r)
-	}
-	out, err := yaml.Marshal(rules)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(chart, "files", "rules.yaml"), append([]byte(header), out...), 0o644); err != nil {
-		return err
-	}
-	return writeRules(filepath.Join("config", "rbac", "peer_role.yaml"), filepath.Join(chart, "files", "peer-rules.yaml"))
+	return writeRules(filepath.Join("config", "rbac", "peer_role.yaml"), filepath.Join(chart, "files", "peer-rules.yaml"), nil)
 }
 
-// writeRules writes the rules of the ClusterRole in from, alone, to to.
-func writeRules(from, to string) error {
+// writeRules writes the rules of the ClusterRole in from, but those drop
+// says to leave out (drop may be nil), alone to to.
+func writeRules(from, to string, drop func(rbacv1.PolicyRule) bool) error {
 	data, err := os.ReadFile(from)
 	if err != nil {
 		return err
@@ -87,7 +73,11 @@ func writeRules(from, to string) error {
 	if err := yaml.Unmarshal(data, &role); err != nil {
 		return fmt.Errorf("%s: %w", from, err)
 	}
-	out, err := yaml.Marshal(role.Rules)
+	rules := role.Rules
+	if drop != nil {
+		rules = slices.DeleteFunc(rules, drop)
+	}
+	out, err := yaml.Marshal(rules)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package remote
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -30,13 +29,10 @@ type AddressPolicy struct {
 	Denied []netip.Prefix
 }
 
-// ParsePrefixes reads a comma-separated list of CIDRs (a flag's value).
-func ParsePrefixes(s string) ([]netip.Prefix, error) {
+// ParsePrefixes reads CIDRs (a flag's list).
+func ParsePrefixes(cidrs []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
+	for _, f := range cidrs {
 		p, err := netip.ParsePrefix(f)
 		if err != nil {
 			return nil, err
@@ -111,9 +107,7 @@ func (p AddressPolicy) HTTPClient() *http.Client {
 	}}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Proxy = nil
-	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return dialer.DialContext(ctx, network, addr)
-	}
+	t.DialContext = dialer.DialContext
 	return &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}

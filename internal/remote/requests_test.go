@@ -11,11 +11,11 @@ import (
 )
 
 func TestAddressPolicyRefusesWhatOnlyTheOperatorReaches(t *testing.T) {
-	allow, err := ParsePrefixes("127.0.0.0/8, 10.0.0.0/8")
+	allow, err := ParsePrefixes([]string{"127.0.0.0/8", "10.0.0.0/8"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	deny, err := ParsePrefixes("10.96.0.0/12")
+	deny, err := ParsePrefixes([]string{"10.96.0.0/12"})
 	if err != nil {
 		t.Fatal(err)
 	}
