@@ -589,11 +589,14 @@ type PeerStatus struct {
 	// +optional
 	ConsecutiveFailures int32 `json:"consecutiveFailures,omitempty"`
 
-	// LastProbeTime is when the last probe round finished.
+	// LastProbeTime is when the last probe round finished. While neither
+	// reachability nor the failure count changes it is written at most
+	// every 30 seconds, not every round.
 	// +optional
 	LastProbeTime *metav1.Time `json:"lastProbeTime,omitempty"`
 
-	// LastSuccessTime is when a probe round last succeeded.
+	// LastSuccessTime is when a probe round last succeeded (written with
+	// lastProbeTime).
 	// +optional
 	LastSuccessTime *metav1.Time `json:"lastSuccessTime,omitempty"`
 }

@@ -93,17 +93,47 @@ type NamespaceSelection struct {
 	Selector *metav1.LabelSelector `json:"selector,omitempty"`
 }
 
+// KindSelection is a kind to copy and, optionally, which of its objects.
+// With names or a selector, the entry's objects are chosen by them alone:
+// spec.selector does not apply to them.
+//
+// +kubebuilder:validation:XValidation:rule="(!has(self.names) && !has(self.selector)) || self.kind != '*'",message="spec.resources.include[].names and selector need one kind, not *"
+type KindSelection struct {
+	GroupKind `json:",inline"`
+
+	// Names copies only the objects of the kind with these names (in each
+	// selected namespace, for a namespaced kind). RBAC names may hold a
+	// colon (system:aggregate-to-view), so only / and % are refused.
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^[^/%]+$`
+	// +listType=set
+	// +optional
+	Names []string `json:"names,omitempty"`
+
+	// Selector copies the objects of the kind whose labels match, in place
+	// of spec.selector. Its operators and values are checked by the
+	// operator (PlanValid), not at admission: CEL over every entry's
+	// expressions would exceed the API server's cost budget.
+	// +kubebuilder:validation:XValidation:rule="(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)",message="spec.resources.include[].selector must have at least one term; omit it for every object"
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+}
+
 // ResourceFilter includes and excludes kinds.
 type ResourceFilter struct {
 	// Include names kinds to copy. When it names a namespaced kind, only the
 	// namespaced kinds it names are copied; otherwise every namespaced kind
 	// is. Cluster-scoped kinds (CRDs, ClusterRoles, StorageClasses...) are
 	// copied only when named here; Namespaces always come with
-	// spec.namespaces.
+	// spec.namespaces. An entry may narrow its kind to some objects by
+	// names or by its own selector (a vendor's CRDs carry no label of
+	// yours); an APIService is copied only when named so.
 	// +kubebuilder:validation:MaxItems=128
 	// +listType=atomic
 	// +optional
-	Include []GroupKind `json:"include,omitempty"`
+	Include []KindSelection `json:"include,omitempty"`
 
 	// Exclude removes these kinds, after Include.
 	// +kubebuilder:validation:MaxItems=128

@@ -609,3 +609,65 @@ func TestTenancyRules(t *testing.T) {
 		t.Fatalf("an edit naming more namespaces: %v; want it refused", err)
 	}
 }
+
+// TestDNSNamesNeedAGrant: a pair points names through external-dns only
+// where its Namespace's tandem.dev/dns-names grants them; an RFC 2136 pair
+// brings its own key and needs no grant.
+func TestDNSNamesNeedAGrant(t *testing.T) {
+	ctx := context.Background()
+	withGrant := func(t *testing.T, grant string) string {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("d%d", seq.Add(1))}}
+		if grant != "" {
+			ns.Annotations = map[string]string{"tandem.dev/dns-names": grant}
+		}
+		if err := k8s.Create(ctx, ns); err != nil {
+			t.Fatal(err)
+		}
+		return ns.Name
+	}
+	pair := func(t *testing.T, ns, provider string, names ...string) *unstructured.Unstructured {
+		obj := sample(t, "tandem_v1alpha1_hapair.yaml")
+		obj.SetNamespace(ns)
+		var dns []any
+		for _, n := range names {
+			dns = append(dns, map[string]any{"name": n, "drillName": "drill." + n,
+				"targets": []any{map[string]any{"cluster": "dc-east", "values": []any{"192.0.2.10"}}}})
+		}
+		set("spec.traffic.dns", dns)(obj)
+		set("spec.traffic.provider", provider)(obj)
+		set("spec.traffic.routes", []any{})(obj)
+		set("spec.drills.template.checks", []any{})(obj)
+		if provider == "ExternalDNS" {
+			unstructured.RemoveNestedField(obj.Object, "spec", "traffic", "rfc2136")
+			set("spec.traffic.externalDNS", map[string]any{"verifyServers": []any{"ns1.example.com:53"}})(obj)
+		}
+		return obj
+	}
+	cases := []struct {
+		name, grant, provider string
+		names                 []string
+		refused               string // the name the refusal names; "" if admitted
+	}{
+		{"no grant", "", "ExternalDNS", []string{"shop.example.com"}, "shop.example.com"},
+		{"another name granted", "cart.example.com", "ExternalDNS", []string{"shop.example.com"}, "shop.example.com"},
+		{"the name granted but not its drill name", "shop.example.com", "ExternalDNS", []string{"shop.example.com"}, "drill.shop.example.com"},
+		{"a sibling subtree", "*.team-a.example.com", "ExternalDNS", []string{"shop.evilteam-a.example.com"}, "shop.evilteam-a.example.com"},
+		{"names and subtree granted", "shop.example.com, *.shop.example.com.", "ExternalDNS", []string{"shop.example.com."}, ""},
+		{"everything granted", "*", "ExternalDNS", []string{"shop.example.com"}, ""},
+		{"RFC 2136 needs no grant", "", "RFC2136", []string{"shop.example.com"}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := k8s.Create(ctx, pair(t, withGrant(t, tc.grant), tc.provider, tc.names...))
+			if tc.refused == "" {
+				if err != nil {
+					t.Fatalf("want it admitted, got %v", err)
+				}
+				return
+			}
+			if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "spec.traffic.dns: "+tc.refused+" is not granted") || !strings.Contains(err.Error(), "tandem.dev/dns-names") {
+				t.Fatalf("want it refused naming spec.traffic.dns, %s and the annotation, got %v", tc.refused, err)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,8 +16,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -57,6 +60,8 @@ type options struct {
 	kubeQPS                 float64
 	kubeBurst               int
 	syncWorkers             int
+	namespaces              string
+	scope                   replicate.Scope
 }
 
 func (o *options) bind(fs *flag.FlagSet) {
@@ -80,6 +85,7 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.Float64Var(&o.kubeQPS, "kube-api-qps", 50, "Client-side rate limit of requests to this cluster (volume protection reads and writes a few objects per PVC each round).")
 	fs.IntVar(&o.kubeBurst, "kube-api-burst", 100, "Client-side burst of requests to this cluster.")
 	fs.IntVar(&o.syncWorkers, "sync-workers", 16, "Objects applied to the standby in parallel, per SyncPolicy.")
+	fs.StringVar(&o.namespaces, "namespaces", "", "Comma-separated namespaces the operator watches and acts in, when its rights are Roles there rather than a ClusterRole (the chart's rbac.namespaces); every namespace when empty. Pairs elsewhere are not seen, and the sync reads and writes namespaced objects only in these namespaces, on both clusters.")
 }
 
 func (o *options) validate() error {
@@ -95,6 +101,14 @@ func (o *options) validate() error {
 	}
 	if o.requests.Denied, err = remote.ParsePrefixes(splitList(o.denyRequestCIDRs)); err != nil {
 		return fmt.Errorf("--deny-request-cidrs: %w", err)
+	}
+	for _, ns := range splitList(o.namespaces) {
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return fmt.Errorf("--namespaces: %q is not a namespace name: %s", ns, strings.Join(errs, "; "))
+		}
+		if !slices.Contains(o.scope, ns) {
+			o.scope = append(o.scope, ns)
+		}
 	}
 	return nil
 }
@@ -137,8 +151,20 @@ func run(opts options) error {
 
 	cfg := ctrl.GetConfigOrDie()
 	cfg.QPS, cfg.Burst = float32(opts.kubeQPS), opts.kubeBurst
+	// Nothing reads managedFields from the caches; they are a large part
+	// of every cached object.
+	watched := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	if !opts.scope.Cluster() {
+		// Roles in these namespaces are all the rights the operator has on
+		// namespaced kinds: its caches must not list anything elsewhere.
+		watched.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range opts.scope {
+			watched.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
+		Cache:                   watched,
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  opts.probeAddr,
 		LeaderElection:          opts.leaderElect,
@@ -163,7 +189,7 @@ func run(opts options) error {
 		trySend(pairEvents, &tandemv1.HAPair{ObjectMeta: metav1.ObjectMeta{Namespace: k.Namespace, Name: k.Pair}})
 		trySend(policyEvents, &tandemv1.SyncPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: k.Namespace, Name: k.Policy}})
 	}
-	syncs, err := replicate.NewManager(mgr.GetConfig(), notify, ctrl.Log.WithName("sync"))
+	syncs, err := replicate.NewManager(mgr.GetConfig(), opts.scope, notify, ctrl.Log.WithName("sync"))
 	if err != nil {
 		return fmt.Errorf("creating the sync manager: %w", err)
 	}
@@ -182,12 +208,16 @@ func run(opts options) error {
 	if err := controller.SetupIndexes(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the field indexes: %w", err)
 	}
-	peers, witness, heartbeats, grants := &remote.Peers{Scheme: scheme, Addresses: opts.requests}, &fence.Witness{}, &controller.Heartbeats{}, &controller.PeerGrants{}
-	workloads := controller.Workloads{Policies: mgr.GetClient()}
-	switchovers := controller.Switchovers{Reader: mgr.GetClient()}
+	// With --namespaces a List across all namespaces is refused: the
+	// scoped client lists namespace by namespace instead (unstructured
+	// lists, such as the workloads', bypass the caches).
+	kube := remote.ScopedClient{Client: mgr.GetClient(), Scope: opts.scope}
+	peers, witness, heartbeats, grants := &remote.Peers{Scheme: scheme, Addresses: opts.requests, Scope: opts.scope}, &fence.Witness{}, &controller.Heartbeats{}, &controller.PeerGrants{}
+	workloads := controller.Workloads{Policies: kube}
+	switchovers := controller.Switchovers{Reader: kube}
 
 	if err := (&controller.HAPairReconciler{
-		Client: mgr.GetClient(), ClusterName: opts.clusterName, Syncs: syncs,
+		Client: kube, ClusterName: opts.clusterName, Syncs: syncs,
 		Peers: peers, Witness: witness, Workloads: workloads, Switchovers: switchovers,
 		Kubeconfig: kubeconfigPolicy, Events: recorder, SyncEvents: pairEvents,
 		APIReader: mgr.GetAPIReader(), TakeoverBudget: opts.takeoverBudget(), Heartbeats: heartbeats, Grants: grants,
@@ -195,13 +225,13 @@ func run(opts options) error {
 		return fmt.Errorf("setting up the HAPair controller: %w", err)
 	}
 	if err := (&controller.SyncPolicyReconciler{
-		Client: mgr.GetClient(), ClusterName: opts.clusterName, Syncs: syncs,
+		Client: kube, ClusterName: opts.clusterName, Syncs: syncs,
 		Events: recorder, SyncEvents: policyEvents,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the SyncPolicy controller: %w", err)
 	}
 	if err := (&controller.SwitchoverReconciler{
-		Client: mgr.GetClient(), ClusterName: opts.clusterName, LocalConfig: mgr.GetConfig(),
+		Client: kube, ClusterName: opts.clusterName, LocalConfig: mgr.GetConfig(),
 		CheckImages: splitList(opts.checkJobImages), Peers: peers, Witness: witness, Syncs: syncs, Workloads: workloads, Switchovers: switchovers,
 		Events: recorder, APIReader: mgr.GetAPIReader(), Heartbeats: heartbeats, Grants: grants,
 	}).SetupWithManager(mgr); err != nil {
@@ -214,9 +244,10 @@ func run(opts options) error {
 	if err != nil {
 		return fmt.Errorf("creating the early fence's client: %w", err)
 	}
+	scoped := remote.ScopedClient{Client: direct, Scope: opts.scope}
 	if err := mgr.Add(&controller.EarlyFence{
-		Client: direct, Reader: direct, ClusterName: opts.clusterName,
-		Peers: peers, Witness: witness, Workloads: controller.Workloads{Policies: direct},
+		Client: scoped, Reader: scoped, ClusterName: opts.clusterName,
+		Peers: peers, Witness: witness, Workloads: controller.Workloads{Policies: scoped},
 		Kubeconfig: kubeconfigPolicy, Elected: mgr.Elected(),
 	}); err != nil {
 		return fmt.Errorf("adding the early fence: %w", err)

@@ -424,8 +424,15 @@ func (r *HAPairReconciler) reconcileSync(ctx context.Context, s *hapairScope) (c
 		return ctrl.Result{}, err
 	}
 	keep := map[string]bool{}
+	var invalid []string
 	for _, policy := range policies {
 		if policy.Spec.Suspend {
+			continue
+		}
+		if err := replicate.CheckSelection(policy.Spec); err != nil {
+			// Its author mends it (its PlanValid says how); the pair's
+			// other policies sync on.
+			invalid = append(invalid, fmt.Sprintf("SyncPolicy %s: %v", policy.Name, err))
 			continue
 		}
 		key := replicate.Key{Namespace: pair.Namespace, Pair: pair.Name, Policy: policy.Name}
@@ -448,6 +455,10 @@ func (r *HAPairReconciler) reconcileSync(ctx context.Context, s *hapairScope) (c
 		// The others sync on; this one only its author can mend.
 		setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionFalse, tandemv1.InvalidSpecReason,
 			fmt.Sprintf("spec.syncPolicyRefs: %v; it is not synced", undecodable))
+	}
+	if len(invalid) > 0 {
+		setCondition(pair, tandemv1.SyncedCondition, metav1.ConditionFalse, tandemv1.InvalidSpecReason,
+			strings.Join(invalid, "; ")+"; not synced")
 	}
 	return ctrl.Result{}, nil
 }

@@ -88,9 +88,17 @@ func setPeerKubeconfigInvalid(pair *tandemv1.HAPair, peer string, err error) {
 		fmt.Sprintf("Cannot probe %s: %v", peer, err))
 }
 
-// setPeerStatus records a probe round. The probe times are written every
-// round, so status shows that probing goes on.
+// peerHeartbeat is how stale the probe times in status may grow while
+// nothing else about the peer changes. Written every round they were a
+// heartbeat in status: one write per pair per probe period (46 writes/s
+// for 50 pairs at 1 s, docs/benchmarks.md) that told nobody anything new.
+const peerHeartbeat = 30 * time.Second
+
+// setPeerStatus records a probe round. The probe times move on at every
+// change of reachability or failure count, and otherwise at least every
+// peerHeartbeat, so status still shows that probing goes on.
 func setPeerStatus(pair *tandemv1.HAPair, peer string, h remote.Health) {
+	prev := pair.Status.Peer
 	st := &tandemv1.PeerStatus{
 		Cluster:             peer,
 		Reachable:           h.Reachable(),
@@ -103,6 +111,11 @@ func setPeerStatus(pair *tandemv1.HAPair, peer string, h remote.Health) {
 	if !h.LastSuccess.IsZero() {
 		t := metav1.NewTime(h.LastSuccess)
 		st.LastSuccessTime = &t
+	}
+	if prev != nil && prev.Cluster == st.Cluster && prev.Reachable == st.Reachable &&
+		prev.ConsecutiveFailures == st.ConsecutiveFailures && prev.LastProbeTime != nil &&
+		h.LastProbe.Sub(prev.LastProbeTime.Time) < peerHeartbeat {
+		st.LastProbeTime, st.LastSuccessTime = prev.LastProbeTime, prev.LastSuccessTime
 	}
 	pair.Status.Peer = st
 	if h.Reachable() {
@@ -155,7 +168,7 @@ func setSyncedFromSummary(pair *tandemv1.HAPair, standby string, missing []strin
 	default:
 		setSyncedVerdict(pair, standby, syncCounts{
 			err: s.firstErr, passed: s.passed == s.running,
-			selected: s.selected, outOfSync: s.outOfSync, failures: s.failures,
+			selected: s.selected, outOfSync: s.outOfSync, failures: s.failures, failed: s.failed,
 		})
 	}
 }
@@ -165,7 +178,10 @@ type syncCounts struct {
 	err                 error
 	passed              bool // every sync has finished its first full pass
 	selected, outOfSync int
-	failures            []tandemv1.ObjectFailure
+	// failures are the first of them (status names at most ten per
+	// policy); failed counts them all.
+	failures []tandemv1.ObjectFailure
+	failed   int
 }
 
 // setSyncedVerdict sets Synced on a pair or a policy from its sync counts,
@@ -185,25 +201,26 @@ func setSyncedVerdict(obj conditioned, standby string, c syncCounts) {
 			fmt.Sprintf("The first sync to %s is running", standby))
 	case len(c.failures) > 0 || c.outOfSync > 0:
 		setCondition(obj, tandemv1.SyncedCondition, metav1.ConditionFalse, tandemv1.SyncFailedReason,
-			fmt.Sprintf("%d of %d objects are out of sync on %s%s", c.outOfSync, c.selected, standby, firstFailures(c.failures)))
+			fmt.Sprintf("%d of %d objects are out of sync on %s%s", c.outOfSync, c.selected, standby, firstFailures(c.failures, c.failed)))
 	default:
 		setCondition(obj, tandemv1.SyncedCondition, metav1.ConditionTrue, tandemv1.SucceededReason,
 			fmt.Sprintf("%d objects in sync on %s", c.selected, standby))
 	}
 }
 
-func firstFailures(f []tandemv1.ObjectFailure) string {
+// firstFailures names the first three of f, and how many more of total
+// there are (f may be cut short already).
+func firstFailures(f []tandemv1.ObjectFailure, total int) string {
 	if len(f) == 0 {
 		return ""
 	}
 	const show = 3
 	var parts []string
-	for i, x := range f {
-		if i == show {
-			parts = append(parts, fmt.Sprintf("and %d more", len(f)-show))
-			break
-		}
+	for _, x := range f[:min(len(f), show)] {
 		parts = append(parts, x.Object+": "+x.Message)
+	}
+	if more := max(total, len(f)) - min(len(f), show); more > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more", more))
 	}
 	return "; " + strings.Join(parts, "; ")
 }
@@ -218,7 +235,7 @@ func setHAPairSummary(pair *tandemv1.HAPair, stall *metav1.Condition) {
 	degraded := findCondition(pair, tandemv1.DegradedCondition)
 	traffic := findCondition(pair, tandemv1.TrafficReadyCondition)
 	if stall == nil {
-		stall = userMustFix(synced, peer, degraded)
+		stall = userMustFix(synced, peer, degraded, traffic)
 	}
 	switch {
 	case stall != nil:
@@ -247,8 +264,9 @@ func setHAPairSummary(pair *tandemv1.HAPair, stall *metav1.Condition) {
 }
 
 // userMustFix is the condition, if any, that says the pair cannot go on
-// until someone changes its spec, a Secret or the peer's installation.
-func userMustFix(synced, peer, degraded *metav1.Condition) *metav1.Condition {
+// until someone changes its spec, a Secret, the peer's installation or
+// its Namespace's grant.
+func userMustFix(synced, peer, degraded, traffic *metav1.Condition) *metav1.Condition {
 	for _, c := range []*metav1.Condition{synced, peer} {
 		if c != nil && (c.Reason == tandemv1.InvalidSpecReason || c.Reason == tandemv1.PeerKubeconfigInvalidReason || c.Reason == tandemv1.PeerForbiddenReason) {
 			return c
@@ -256,6 +274,9 @@ func userMustFix(synced, peer, degraded *metav1.Condition) *metav1.Condition {
 	}
 	if degraded != nil && degraded.Status == metav1.ConditionTrue && degraded.Reason == tandemv1.TandemNotInstalledReason {
 		return degraded
+	}
+	if traffic != nil && traffic.Status == metav1.ConditionFalse && traffic.Reason == tandemv1.NotGrantedReason {
+		return traffic
 	}
 	return nil
 }

@@ -37,6 +37,12 @@ func (r *HAPairReconciler) reconcileTraffic(ctx context.Context, s *hapairScope)
 		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionFalse, tandemv1.DNSUpdateFailedReason, err.Error())
 		return ctrl.Result{}, nil
 	}
+	// Names beyond the grant are not published; the standby still
+	// withdraws, which needs no grant.
+	beyond, err := dnsBeyondGrant(ctx, r.reader(), cfg)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	busy, err := r.busyWith(ctx, pair)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -60,7 +66,9 @@ func (r *HAPairReconciler) reconcileTraffic(ctx context.Context, s *hapairScope)
 	if len(busy) == 0 {
 		switch pair.Status.LocalRole {
 		case tandemv1.RoleActive:
-			acted = r.publishTraffic(rctx, cfg, pair, seen)
+			if beyond == "" {
+				acted = r.publishTraffic(rctx, cfg, pair, seen)
+			}
 		case tandemv1.RoleStandby:
 			acted = withdrawTraffic(rctx, r.Client, cfg, pair, true)
 		}
@@ -74,6 +82,9 @@ func (r *HAPairReconciler) reconcileTraffic(ctx context.Context, s *hapairScope)
 	}
 	pair.Status.Traffic = &tandemv1.TrafficStatus{Records: records}
 	setTrafficReady(pair, cfg, seen, acted, busy)
+	if beyond != "" {
+		setCondition(pair, tandemv1.TrafficReadyCondition, metav1.ConditionFalse, tandemv1.NotGrantedReason, beyond+"; the names are not published")
+	}
 	return ctrl.Result{}, nil
 }
 

@@ -75,7 +75,7 @@ func startManager(ctx context.Context) (chan struct{}, error) {
 	}
 	pairEvents := make(chan event.GenericEvent, 100)
 	policyEvents := make(chan event.GenericEvent, 100)
-	syncs, err := replicate.NewManager(east.Config, func(k replicate.Key) {
+	syncs, err := replicate.NewManager(east.Config, nil, func(k replicate.Key) {
 		pairEvents <- event.GenericEvent{Object: &tandemv1.HAPair{ObjectMeta: metav1.ObjectMeta{Namespace: k.Namespace, Name: k.Pair}}}
 		policyEvents <- event.GenericEvent{Object: &tandemv1.SyncPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: k.Namespace, Name: k.Policy}}}
 	}, ctrl.Log.WithName("sync"))

@@ -180,8 +180,8 @@ func (r *SwitchoverReconciler) finalSync(ctx context.Context, s *switchoverScope
 	var differ []string
 	for _, policy := range policies {
 		spec := replicate.Directed(policy.Spec, s.pair.Spec.Primary, s.obj.Spec.TargetCluster)
-		opts := replicate.Options{Pair: s.pair.Name, Policy: policy.Name, Mode: spec.StandbyMode, Transforms: spec.Transforms}
-		v, err := replicate.Verify(ctx, r.LocalConfig, s.peerCfg, spec, opts, replicate.PairSecrets(s.pair))
+		opts := replicate.Options{Pair: s.pair.Name, PairNamespace: s.pair.Namespace, Policy: policy.Name, Mode: spec.StandbyMode, Transforms: spec.Transforms}
+		v, err := replicate.Verify(ctx, r.LocalConfig, s.peerCfg, r.Syncs.Scope(), spec, opts, replicate.PairSecrets(s.pair))
 		if err != nil {
 			return switchover.Waiting(fmt.Sprintf("verifying SyncPolicy %s: %v", policy.Name, err), time.Second), nil
 		}

@@ -45,6 +45,11 @@ func (t dnsTraffic) Flip(ctx context.Context, m switchover.Move) (switchover.Res
 	if err != nil {
 		return switchover.Failed(err.Error() + "; no record was changed"), nil
 	}
+	if beyond, err := dnsBeyondGrant(ctx, t.reader, cfg); err != nil {
+		return t.wait(m, err.Error()), nil
+	} else if beyond != "" {
+		return switchover.Failed(beyond + "; no record was changed"), nil
+	}
 	if !cfg.HasDNS() {
 		routesMsg, err := flipRoutes(ctx, m)
 		if err != nil {
@@ -149,6 +154,11 @@ func (t dnsTraffic) PublishDrill(ctx context.Context, m switchover.Move) (switch
 	cfg, err := traffic.Load(ctx, t.reader, m.Pair)
 	if err != nil {
 		return switchover.Failed(err.Error()), nil
+	}
+	if beyond, err := dnsBeyondGrant(ctx, t.reader, cfg); err != nil {
+		return t.wait(m, err.Error()), nil
+	} else if beyond != "" {
+		return switchover.Failed(beyond + "; the drill names were not published"), nil
 	}
 	recs, err := traffic.DrillRecords(cfg, m.To)
 	if err != nil {

@@ -210,9 +210,10 @@ func writeFencePolicy(so *tandemv1.Switchover, pair *tandemv1.HAPair) *admission
 				Reason:     ptr.To(metav1.StatusReasonForbidden),
 			}, {
 				Expression: fmt.Sprintf(`request.resource.group == 'coordination.k8s.io' ||
-(has(variables.obj.metadata.labels) && %[1]q in variables.obj.metadata.labels && variables.obj.metadata.labels[%[1]q] == %[2]q) ||
+(has(variables.obj.metadata.labels) && %[1]q in variables.obj.metadata.labels && variables.obj.metadata.labels[%[1]q] == %[2]q &&
+  (!(%[3]q in variables.obj.metadata.labels) || variables.obj.metadata.labels[%[3]q] == %[4]q)) ||
 (has(variables.obj.metadata.ownerReferences) && variables.obj.metadata.ownerReferences.exists(o, has(o.controller) && o.controller))`,
-					replicate.PairLabel, pair.Name),
+					replicate.PairLabel, pair.Name, replicate.PairNamespaceLabel, pair.Namespace),
 				Message: message,
 				Reason:  ptr.To(metav1.StatusReasonForbidden),
 			}},

@@ -81,7 +81,7 @@ func (r *SyncPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		if len(denied) > 0 {
 			setPolicyNotGranted(obj, denied)
 		}
-		setPolicyPatchesInvalid(obj)
+		setPolicySpecInvalid(obj)
 		setSyncPolicySummary(obj)
 		if observedSpec(retErr) {
 			obj.Status.ObservedGeneration = obj.Generation

@@ -56,7 +56,7 @@ func setSyncPolicyStatus(obj *tandemv1.SyncPolicy, standby string, st replicate.
 
 	setSyncedVerdict(obj, standby, syncCounts{
 		err: st.Err, passed: !st.LastFullSync.IsZero(),
-		selected: st.Selected, outOfSync: st.OutOfSync, failures: obj.Status.Failures,
+		selected: st.Selected, outOfSync: st.OutOfSync, failures: obj.Status.Failures, failed: len(st.Failures),
 	})
 }
 
@@ -100,11 +100,16 @@ func setPolicyNotGranted(obj *tandemv1.SyncPolicy, denied []string) {
 	setCondition(obj, tandemv1.PlanValidCondition, metav1.ConditionFalse, tandemv1.NotGrantedReason, msg+"; the rest of the policy is copied")
 }
 
-// setPolicyPatchesInvalid says which of the policy's JSON patches the
-// sync refuses (replicate.CheckPatch: no JSON patch, too many operations,
-// a path the sync owns). CEL cannot parse the JSON, so this is where the
-// author learns it; the objects they match fail to copy.
-func setPolicyPatchesInvalid(obj *tandemv1.SyncPolicy) {
+// setPolicySpecInvalid says which of the policy's JSON patches the sync
+// refuses (replicate.CheckPatch: no JSON patch, too many operations, a
+// path the sync owns), and an include entry's selector it cannot use. CEL
+// cannot parse the JSON, nor afford to check every entry's selector, so
+// this is where the author learns it.
+func setPolicySpecInvalid(obj *tandemv1.SyncPolicy) {
+	if err := replicate.CheckSelection(obj.Spec); err != nil {
+		setCondition(obj, tandemv1.PlanValidCondition, metav1.ConditionFalse, tandemv1.InvalidSpecReason, err.Error()+"; the policy is not synced")
+		return
+	}
 	var bad []string
 	for i, p := range obj.Spec.Transforms.Patches {
 		if _, err := replicate.CheckPatch(p.Patch); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
 	"github.com/tandem-dev/tandem/internal/tenancy"
+	"github.com/tandem-dev/tandem/internal/traffic"
 )
 
 // grantOf reads what the platform team granted the policies and pairs of
@@ -197,4 +198,34 @@ func jobNamespaceGranted(ctx context.Context, c client.Reader, own, ns string) e
 			ns, own, tenancy.NamespacesAnnotation, own)
 	}
 	return nil
+}
+
+// dnsBeyondGrant names the first of cfg's record and drill names that the
+// pair's namespace is not granted (tenancy.DNSNamesAnnotation), or "" when
+// all are. Only external-dns needs the grant: its flip instances serve
+// every namespace under one owner id, while an RFC 2136 pair brings its
+// own TSIG key. Removing a name needs no grant, so only publishing and
+// flipping ask.
+func dnsBeyondGrant(ctx context.Context, c client.Reader, cfg traffic.Config) (string, error) {
+	if cfg.RFC2136() || !cfg.HasDNS() {
+		return "", nil
+	}
+	g, invalid, err := grantOf(ctx, c, cfg.Namespace)
+	if err != nil {
+		return "", err
+	}
+	for _, rec := range cfg.Records {
+		for _, name := range []string{rec.Name, rec.DrillName} {
+			if name == "" || g.DNSName(name) {
+				continue
+			}
+			msg := fmt.Sprintf("spec.traffic.dns[%s]: %s is not granted to the pairs of namespace %s (a cluster admin grants it with the annotation %s on Namespace %s)",
+				rec.Name, name, cfg.Namespace, tenancy.DNSNamesAnnotation, cfg.Namespace)
+			if invalid != nil {
+				msg += "; " + invalid.Error()
+			}
+			return msg, nil
+		}
+	}
+	return "", nil
 }

@@ -36,6 +36,7 @@ const (
 	ReasonPDBSelector    = "disruption budget selector"
 	ReasonCRD            = "custom resource definition"
 	ReasonWebhookService = "webhook service"
+	ReasonAPIService     = "apiService service"
 	ReasonSAPullSecret   = "serviceAccount imagePullSecrets"
 	ReasonAnnotation     = DependsOnAnnotation
 	ReasonPolicy         = "SyncPolicy extraDependencies"
@@ -138,6 +139,12 @@ func refsOf(obj *unstructured.Unstructured) []Edge {
 			if ok {
 				add(Ref{Kind: "Service", Namespace: str(svc, "namespace"), Name: str(svc, "name")}, ReasonWebhookService)
 			}
+		}
+	case "APIService.apiregistration.k8s.io":
+		// Registered before its Service exists, the API answers 503 and
+		// discovery on the standby fails for every client.
+		if svc, ok, _ := unstructured.NestedMap(obj.Object, "spec", "service"); ok {
+			add(Ref{Kind: "Service", Namespace: str(svc, "namespace"), Name: str(svc, "name")}, ReasonAPIService)
 		}
 	}
 

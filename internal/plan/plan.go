@@ -16,6 +16,10 @@ type Input struct {
 	Objects []*unstructured.Unstructured
 	// Extra are the SyncPolicy's extraDependencies.
 	Extra []tandemv1.DependencyEdge
+	// CRDs names, by "Kind.group", the CustomResourceDefinition of each
+	// custom kind on the active cluster, so that a custom resource whose
+	// CRD is not selected shows as a missing dependency.
+	CRDs map[string]string
 }
 
 // Plan is the dependency-ordered sync plan.
@@ -83,6 +87,10 @@ func Build(in Input) *Plan {
 		from := RefOf(obj)
 		if crd, ok := crdByGroupKind[from.Kind+"."+from.Group]; ok {
 			edges = append(edges, Edge{From: from, To: crd, Reason: ReasonCRD})
+		} else if name, ok := in.CRDs[from.Kind+"."+from.Group]; ok {
+			// Not selected: missing, and the resource fails unless the
+			// standby serves its kind already.
+			edges = append(edges, Edge{From: from, To: Ref{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition", Name: name}, Reason: ReasonCRD})
 		}
 		if v, ok := obj.GetAnnotations()[DependsOnAnnotation]; ok {
 			refs, err := parseDependsOn(v, obj.GetNamespace())

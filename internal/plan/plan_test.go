@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -339,6 +340,16 @@ metadata: {name: pull, namespace: shop}`,
 				"ValidatingWebhookConfiguration.admissionregistration.k8s.io hooks -> Service shop/hook (webhook service)",
 				"ServiceAccount shop/sa -> Secret shop/pull (serviceAccount imagePullSecrets)",
 			}},
+		{"an APIService needs the Service that serves it", `
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta1.metrics.k8s.io}
+spec: {group: metrics.k8s.io, version: v1beta1, service: {namespace: kube-system, name: metrics-server}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: metrics-server, namespace: kube-system}`,
+			[]string{"APIService.apiregistration.k8s.io v1beta1.metrics.k8s.io -> Service kube-system/metrics-server (apiService service)"}},
 		{"depends-on annotation, same namespace, other namespace and cluster-scoped", `
 apiVersion: apps/v1
 kind: Deployment
@@ -517,6 +528,37 @@ spec: {template: {spec: {containers: [{name: c, envFrom: [{secretRef: {name: abs
 	}
 	if p.Len() != 1 {
 		t.Fatalf("the Deployment was not planned: %v", waveStrings(p))
+	}
+}
+
+// A custom resource whose CRD the policy does not select depends on that
+// CRD all the same: the plan names it as missing, so PlanValid and
+// kubectl tandem plan say what the standby must already serve.
+func TestAnUnselectedCRDIsAMissingDependency(t *testing.T) {
+	in := Input{
+		Objects: objs(t, `
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {name: main, namespace: monitoring}`),
+		CRDs: map[string]string{"Prometheus.monitoring.coreos.com": "prometheuses.monitoring.coreos.com"},
+	}
+	p := Build(in)
+	want := "Prometheus.monitoring.coreos.com monitoring/main -> CustomResourceDefinition.apiextensions.k8s.io prometheuses.monitoring.coreos.com (custom resource definition)"
+	if got := edgeStrings(p.Missing); !slices.Contains(got, want) {
+		t.Fatalf("missing = %v, want it to hold %q", got, want)
+	}
+	// Selected, the CRD is an edge and goes first.
+	in.Objects = append(in.Objects, objs(t, `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: prometheuses.monitoring.coreos.com}
+spec: {group: monitoring.coreos.com, names: {kind: Prometheus, plural: prometheuses}}`)...)
+	p = Build(in)
+	if got := edgeStrings(p.Missing); slices.ContainsFunc(got, func(e string) bool { return strings.Contains(e, "CustomResourceDefinition") }) {
+		t.Fatalf("the selected CRD is reported missing: %v", got)
+	}
+	if len(p.Waves) != 2 || RefOf(p.Waves[0][0]).Kind != "CustomResourceDefinition" {
+		t.Fatalf("waves %v: want the CRD first", waveStrings(p))
 	}
 }
 

@@ -58,6 +58,9 @@ type Peers struct {
 	httpOnce sync.Once
 	// Scheme of the clients handed out by Client and ClientFor.
 	Scheme *runtime.Scheme
+	// Scope, when set, is where the peer's clients list namespaced kinds
+	// (ScopedClient): the peer identity may be Roles there.
+	Scope []string
 
 	mu      sync.Mutex
 	state   map[string]*peerState
@@ -195,9 +198,13 @@ func (p *Peers) ClientFor(cfg *rest.Config) (client.Client, error) {
 	if c, ok := p.clients[fp]; ok {
 		return c, nil
 	}
+	var c client.Client
 	c, err := client.New(cfg, client.Options{Scheme: p.Scheme})
 	if err != nil {
 		return nil, fmt.Errorf("client for %s: %w", cfg.Host, err)
+	}
+	if len(p.Scope) > 0 {
+		c = ScopedClient{Client: c, Scope: p.Scope}
 	}
 	if p.clients == nil {
 		p.clients = map[string]client.Client{}

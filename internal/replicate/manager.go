@@ -31,6 +31,7 @@ type Manager struct {
 	source    dynamic.Interface
 	discovery discovery.CachedDiscoveryInterface
 	informers *SourceInformers
+	scope     Scope
 	notify    func(Key)
 	log       logr.Logger
 
@@ -62,9 +63,10 @@ type running struct {
 	err   error
 }
 
-// NewManager prepares syncers that copy from the cluster behind source.
+// NewManager prepares syncers that copy from the cluster behind source,
+// reading and writing namespaced objects within scope on both clusters.
 // notify is called when a sync's status changed.
-func NewManager(source *rest.Config, notify func(Key), log logr.Logger) (*Manager, error) {
+func NewManager(source *rest.Config, scope Scope, notify func(Key), log logr.Logger) (*Manager, error) {
 	dyn, err := dynamic.NewForConfig(source)
 	if err != nil {
 		return nil, err
@@ -76,13 +78,17 @@ func NewManager(source *rest.Config, notify func(Key), log logr.Logger) (*Manage
 	return &Manager{
 		source:    dyn,
 		discovery: memory.NewMemCacheClient(dc),
-		informers: NewSourceInformers(dyn),
+		informers: NewSourceInformers(dyn, scope),
+		scope:     scope,
 		notify:    notify,
 		log:       log,
 		ready:     make(chan struct{}),
 		syncers:   map[Key]*running{},
 	}, nil
 }
+
+// Scope is where the syncs read and write namespaced objects.
+func (m *Manager) Scope() Scope { return m.scope }
 
 // Start implements manager.Runnable: it keeps the syncers running until ctx
 // ends, then stops them.
@@ -152,7 +158,7 @@ func (m *Manager) Ensure(ctx context.Context, key Key, spec tandemv1.SyncPolicyS
 	}
 	s, err := NewSyncer(Config{
 		Namespace: key.Namespace, Pair: key.Pair, Policy: key.Policy,
-		Spec: spec, Kinds: kinds, Target: dyn, Informers: m.informers, Exclude: exclude, Workers: m.Workers,
+		Spec: spec, Kinds: kinds, Target: dyn, Informers: m.informers, Scope: m.scope, Exclude: exclude, Workers: m.Workers,
 		Notify: func() { m.notify(key) },
 		Log:    m.log.WithValues("namespace", key.Namespace, "hapair", key.Pair, "syncpolicy", key.Policy),
 	})

@@ -33,7 +33,7 @@ spec:
 func TestManagerPicksUpKindsInstalledLater(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	m, err := replicate.NewManager(active.Config, func(replicate.Key) {}, testr.New(t))
+	m, err := replicate.NewManager(active.Config, nil, func(replicate.Key) {}, testr.New(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestManagerPicksUpKindsInstalledLater(t *testing.T) {
 	key := replicate.Key{Namespace: "default", Pair: "shop", Policy: "later"}
 	spec := tandemv1.SyncPolicySpec{
 		Namespaces: tandemv1.NamespaceSelection{Names: []string{ns}},
-		Resources:  tandemv1.ResourceFilter{Include: []tandemv1.GroupKind{{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}}},
+		Resources:  tandemv1.ResourceFilter{Include: []tandemv1.KindSelection{{GroupKind: tandemv1.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}}}},
 	}
 	ensure := func() {
 		if err := m.Ensure(ctx, key, spec, standby.Config, nil, "same"); err != nil {

@@ -39,12 +39,24 @@ type Preview struct {
 // active side), builds the plan and transforms every object, without
 // touching any cluster.
 func PreviewPlan(ctx context.Context, cfg *rest.Config, spec tandemv1.SyncPolicySpec, opts Options, exclude map[plan.Ref]bool) (*Preview, error) {
-	objs, _, err := SelectObjects(ctx, cfg, spec, exclude)
+	objs, _, err := SelectObjects(ctx, cfg, nil, spec, exclude)
 	if err != nil {
 		return nil, err
 	}
 
-	p := plan.Build(plan.Input{Objects: objs, Extra: spec.ExtraDependencies})
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	crds, err := dyn.Resource(crdGVR).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing CustomResourceDefinitions: %w", err)
+	}
+	items := make([]any, len(crds.Items))
+	for i := range crds.Items {
+		items[i] = &crds.Items[i]
+	}
+	p := plan.Build(plan.Input{Objects: objs, Extra: spec.ExtraDependencies, CRDs: crdNames(items)})
 	out := &Preview{Waves: len(p.Waves), Missing: p.Missing, Cycles: p.Cycles, Blocked: p.Blocked}
 	for _, e := range p.Invalid {
 		out.Invalid = append(out.Invalid, e.Error())
@@ -129,8 +141,8 @@ func storageClass(obj *unstructured.Unstructured) string {
 }
 
 // SelectObjects lists what the policy selects on the cluster behind cfg,
-// with the kinds it discovered.
-func SelectObjects(ctx context.Context, cfg *rest.Config, spec tandemv1.SyncPolicySpec, exclude map[plan.Ref]bool) ([]*unstructured.Unstructured, []Kind, error) {
+// within scope, with the kinds it discovered.
+func SelectObjects(ctx context.Context, cfg *rest.Config, scope Scope, spec tandemv1.SyncPolicySpec, exclude map[plan.Ref]bool) ([]*unstructured.Unstructured, []Kind, error) {
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -159,15 +171,30 @@ func SelectObjects(ctx context.Context, cfg *rest.Config, spec tandemv1.SyncPoli
 
 	var objs []*unstructured.Unstructured
 	for _, k := range kinds {
-		list, err := dyn.Resource(k.GVR).List(ctx, metav1.ListOptions{})
+		err := scope.List(ctx, dyn.Resource(k.GVR), k.Namespaced, func(o *unstructured.Unstructured) {
+			if sel.selects(o, exclude, lookup) {
+				objs = append(objs, o)
+			}
+		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("listing %s: %w", k.GVR.GroupResource(), err)
 		}
-		for i := range list.Items {
-			if o := &list.Items[i]; sel.selects(o, exclude, lookup) {
-				objs = append(objs, o)
-			}
-		}
 	}
 	return objs, kinds, nil
+}
+
+// crdNames maps the kinds of the CRDs in items ("Kind.group") to the CRDs'
+// names, for plan.Input.
+func crdNames(items []any) map[string]string {
+	out := make(map[string]string, len(items))
+	for _, item := range items {
+		u, ok := item.(*unstructured.Unstructured)
+		if !ok {
+			continue
+		}
+		group, _, _ := unstructured.NestedString(u.Object, "spec", "group")
+		kind, _, _ := unstructured.NestedString(u.Object, "spec", "names", "kind")
+		out[kind+"."+group] = u.GetName()
+	}
+	return out
 }

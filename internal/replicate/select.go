@@ -2,6 +2,7 @@ package replicate
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -73,7 +74,7 @@ func DiscoverKinds(dc discovery.DiscoveryInterface, spec tandemv1.SyncPolicySpec
 		}
 		for _, r := range l.APIResources {
 			gr := schema.GroupResource{Group: gv.Group, Resource: r.Name}
-			if neverCopied[gr] || gv.Group == tandemv1.GroupVersion.Group || strings.Contains(r.Name, "/") {
+			if (neverCopied[gr] && !namedOnly(spec.Resources, gr, r.Kind)) || gv.Group == tandemv1.GroupVersion.Group || strings.Contains(r.Name, "/") {
 				continue
 			}
 			if !hasVerbs(r.Verbs, "list", "watch", "create", "patch") {
@@ -85,7 +86,7 @@ func DiscoverKinds(dc discovery.DiscoveryInterface, spec tandemv1.SyncPolicySpec
 	limitNamespaced := false
 	for _, k := range candidates {
 		for _, in := range spec.Resources.Include {
-			if k.Namespaced && gkMatches(in, k.GVK.GroupKind()) {
+			if k.Namespaced && gkMatches(in.GroupKind, k.GVK.GroupKind()) {
 				limitNamespaced = true
 			}
 		}
@@ -112,7 +113,7 @@ func kindSelected(f tandemv1.ResourceFilter, gk schema.GroupKind, namespaced, li
 	included := false
 	for _, in := range f.Include {
 		// A wildcard kind never pulls in a group's cluster-scoped kinds.
-		if gkMatches(in, gk) && (namespaced || in.Kind != "*") {
+		if gkMatches(in.GroupKind, gk) && (namespaced || in.Kind != "*") {
 			included = true
 		}
 	}
@@ -120,6 +121,22 @@ func kindSelected(f tandemv1.ResourceFilter, gk schema.GroupKind, namespaced, li
 		return true
 	}
 	return included
+}
+
+// namedOnly says whether an include entry names objects of a kind the sync
+// otherwise never copies: APIServices, which register an API served by a
+// Service of the application (metrics-server's v1beta1.metrics.k8s.io),
+// belong to it, but the cluster's own (v1.apps, ...) must not be copied.
+func namedOnly(f tandemv1.ResourceFilter, gr schema.GroupResource, kind string) bool {
+	if gr != (schema.GroupResource{Group: "apiregistration.k8s.io", Resource: "apiservices"}) {
+		return false
+	}
+	for _, in := range f.Include {
+		if in.Group == gr.Group && in.Kind == kind && len(in.Names) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func gkMatches(x tandemv1.GroupKind, gk schema.GroupKind) bool {
@@ -144,14 +161,59 @@ type selector struct {
 	names      map[string]bool // namespaces by name, when set
 	nsSelector labels.Selector // namespaces by label, when set
 	objects    labels.Selector // the policy's label selector; Everything when unset
+	// byKind are the include entries that choose their kind's objects
+	// themselves, by names or a selector, in place of objects.
+	byKind map[schema.GroupKind][]kindFilter
 	// claimsBySnapshot: the policy protects its PVCs with snapshots, so
 	// the standby gets them from internal/volume on promotion, never as
 	// empty copies (a Warm standby holds no bound PVC it does not need).
 	claimsBySnapshot bool
 }
 
+// CheckSelection reports a selector of spec the sync cannot use (an
+// include entry's, whose operators admission does not check), naming its
+// field.
+func CheckSelection(spec tandemv1.SyncPolicySpec) error {
+	_, err := newSelector(spec)
+	return err
+}
+
+// kindFilter is one include entry's choice of objects: every condition it
+// sets must hold.
+type kindFilter struct {
+	names map[string]bool
+	sel   labels.Selector
+}
+
+func (f kindFilter) matches(obj metav1.Object) bool {
+	return (f.names == nil || f.names[obj.GetName()]) && (f.sel == nil || f.sel.Matches(labels.Set(obj.GetLabels())))
+}
+
 func newSelector(spec tandemv1.SyncPolicySpec) (*selector, error) {
-	s := &selector{objects: labels.Everything(), claimsBySnapshot: spec.Volumes != nil}
+	s := &selector{objects: labels.Everything(), claimsBySnapshot: spec.Volumes != nil, byKind: map[schema.GroupKind][]kindFilter{}}
+	var plain []schema.GroupKind
+	for i, in := range spec.Resources.Include {
+		if len(in.Names) == 0 && in.Selector == nil {
+			plain = append(plain, schema.GroupKind{Group: in.Group, Kind: in.Kind})
+			continue
+		}
+		var f kindFilter
+		if len(in.Names) > 0 {
+			f.names = map[string]bool{}
+			for _, n := range in.Names {
+				f.names[n] = true
+			}
+		}
+		if in.Selector != nil {
+			sel, err := metav1.LabelSelectorAsSelector(in.Selector)
+			if err != nil {
+				return nil, fmt.Errorf("spec.resources.include[%d].selector: %w", i, err)
+			}
+			f.sel = sel
+		}
+		gk := schema.GroupKind{Group: in.Group, Kind: in.Kind}
+		s.byKind[gk] = append(s.byKind[gk], f)
+	}
 	if len(spec.Namespaces.Names) > 0 {
 		s.names = map[string]bool{}
 		for _, n := range spec.Namespaces.Names {
@@ -171,6 +233,13 @@ func newSelector(spec tandemv1.SyncPolicySpec) (*selector, error) {
 			return nil, fmt.Errorf("spec.selector: %w", err)
 		}
 		s.objects = sel
+	}
+	// A plain entry of a kind that also has a narrowed one keeps its
+	// meaning: the kind's objects that match spec.selector.
+	for _, gk := range plain {
+		if _, ok := s.byKind[gk]; ok {
+			s.byKind[gk] = append(s.byKind[gk], kindFilter{sel: s.objects})
+		}
 	}
 	return s, nil
 }
@@ -196,17 +265,21 @@ func (s *selector) selects(obj *unstructured.Unstructured, exclude map[plan.Ref]
 	if s.claimsBySnapshot && gvk.Group == "" && gvk.Kind == "PersistentVolumeClaim" {
 		return false
 	}
-	return s.inScope(obj, nsLabels)
+	return s.inScope(obj, gvk.GroupKind(), nsLabels)
 }
 
 // inScope says whether a namespaced object is in the policy's namespaces
-// and matches its label selector.
-func (s *selector) inScope(obj metav1.Object, nsLabels func(string) (map[string]string, bool)) bool {
+// and matches its label selector, or the names or selector of an include
+// entry of its kind that has them.
+func (s *selector) inScope(obj metav1.Object, gk schema.GroupKind, nsLabels func(string) (map[string]string, bool)) bool {
 	if ns := obj.GetNamespace(); ns != "" {
 		l, exists := nsLabels(ns)
 		if !exists || !s.namespaceSelected(ns, l) {
 			return false
 		}
+	}
+	if filters, ok := s.byKind[gk]; ok {
+		return slices.ContainsFunc(filters, func(f kindFilter) bool { return f.matches(obj) })
 	}
 	return s.objects.Matches(labels.Set(obj.GetLabels()))
 }
@@ -230,7 +303,7 @@ func (f *ClaimFilter) Protects(pvc metav1.Object, nsLabels func(string) (map[str
 	if _, drill := pvc.GetLabels()[DrillLabel]; drill {
 		return false
 	}
-	return f.sel.inScope(pvc, nsLabels)
+	return f.sel.inScope(pvc, schema.GroupKind{Kind: "PersistentVolumeClaim"}, nsLabels)
 }
 
 // DrillLabel marks what a drill creates on the standby (its check Jobs):
@@ -238,6 +311,10 @@ func (f *ClaimFilter) Protects(pvc metav1.Object, nsLabels func(string) (map[str
 const DrillLabel = "tandem.dev/drill"
 
 // skipReason says why an object of a selected kind is never copied, or "".
+// InstallationLabel is set by the chart on everything it installs, to the
+// data center's name.
+const InstallationLabel = "tandem.dev/cluster"
+
 func skipReason(obj *unstructured.Unstructured) string {
 	if obj.GetDeletionTimestamp() != nil {
 		return "being deleted"
@@ -251,6 +328,11 @@ func skipReason(obj *unstructured.Unstructured) string {
 	}
 	if _, ok := obj.GetLabels()[DrillLabel]; ok {
 		return "made by a drill"
+	}
+	if _, ok := obj.GetLabels()[InstallationLabel]; ok {
+		// The chart's Roles in an application's namespace (rbac.namespaces)
+		// name this data center's identities: the other side has its own.
+		return "part of Tandem's installation in this data center"
 	}
 	gk := obj.GroupVersionKind().GroupKind()
 	switch {

@@ -46,6 +46,9 @@ type Config struct {
 	Target dynamic.Interface
 	// Informers watch the active cluster.
 	Informers *SourceInformers
+	// Scope bounds the standby's lists as the informers' scope bounds the
+	// active cluster's.
+	Scope Scope
 	// Exclude are objects never copied whatever the policy selects: the
 	// pair's own kubeconfig and TSIG Secrets, which belong to one side.
 	Exclude map[plan.Ref]bool
@@ -100,9 +103,10 @@ type Syncer struct {
 	labels []string // metric labels
 
 	kinds     map[string]Kind // by lower-case kind + "." + group
-	informers map[schema.GroupVersionResource]cache.SharedIndexInformer
-	nsInf     cache.SharedIndexInformer
-	regs      []registration
+	informers map[schema.GroupVersionResource]*Watch
+	nsInf     *Watch
+	crdInf    *Watch   // the active cluster's CRDs, for the plan
+	removes   []func() // the event handlers' removal
 
 	queue workqueue.TypedRateLimitingInterface[plan.Ref]
 
@@ -116,11 +120,6 @@ type Syncer struct {
 	observed map[plan.Ref]time.Time
 	status   Status
 	trigger  chan struct{}
-}
-
-type registration struct {
-	inf cache.SharedIndexInformer
-	reg cache.ResourceEventHandlerRegistration
 }
 
 // NewSyncer prepares a syncer; Run starts it.
@@ -138,10 +137,10 @@ func NewSyncer(cfg Config) (*Syncer, error) {
 	s := &Syncer{
 		cfg:       cfg,
 		sel:       sel,
-		opts:      Options{Pair: cfg.Pair, Policy: cfg.Policy, Mode: cfg.Spec.StandbyMode, Transforms: cfg.Spec.Transforms},
+		opts:      Options{Pair: cfg.Pair, PairNamespace: cfg.Namespace, Policy: cfg.Policy, Mode: cfg.Spec.StandbyMode, Transforms: cfg.Spec.Transforms},
 		labels:    []string{cfg.Namespace, cfg.Pair, cfg.Policy},
 		kinds:     map[string]Kind{},
-		informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{},
+		informers: map[schema.GroupVersionResource]*Watch{},
 		index:     map[plan.Ref]copyState{},
 		observed:  map[plan.Ref]time.Time{},
 		status:    Status{Failures: map[plan.Ref]string{}},
@@ -238,21 +237,24 @@ func (s *Syncer) Resync() {
 func (s *Syncer) Run(ctx context.Context) error {
 	defer s.queue.ShutDown()
 	defer func() {
-		for _, r := range s.regs {
-			_ = r.inf.RemoveEventHandler(r.reg)
+		for _, remove := range s.removes {
+			remove()
 		}
 	}()
 	var err error
-	if s.nsInf, err = s.cfg.Informers.Informer(ctx, namespacesGVR); err != nil {
+	if s.nsInf, err = s.cfg.Informers.Watch(ctx, namespacesGVR, false); err != nil {
+		return err
+	}
+	if s.crdInf, err = s.cfg.Informers.Watch(ctx, crdGVR, false); err != nil {
 		return err
 	}
 	for _, k := range s.cfg.Kinds {
-		inf, err := s.cfg.Informers.Informer(ctx, k.GVR)
+		inf, err := s.cfg.Informers.Watch(ctx, k.GVR, k.Namespaced)
 		if err != nil {
 			return err
 		}
 		s.informers[k.GVR] = inf
-		reg, err := inf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
+		remove, err := inf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
 			AddFunc: func(obj any, initial bool) {
 				// The informer replays what it holds to a new handler; the
 				// initial full pass applies those, in plan order.
@@ -266,7 +268,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("watching %s: %w", k.GVR, err)
 		}
-		s.regs = append(s.regs, registration{inf, reg})
+		s.removes = append(s.removes, remove)
 	}
 
 	// The API server defaults the field; a policy built in Go for a test
@@ -575,7 +577,7 @@ func (s *Syncer) source(ref plan.Ref) *unstructured.Unstructured {
 	if ref.Namespace != "" {
 		key = ref.Namespace + "/" + ref.Name
 	}
-	item, exists, err := inf.GetIndexer().GetByKey(key)
+	item, exists, err := inf.GetByKey(key)
 	if err != nil || !exists {
 		return nil
 	}
@@ -613,7 +615,7 @@ func (s *Syncer) heldBack(ref plan.Ref) bool {
 // selected says whether the policy copies obj.
 func (s *Syncer) selected(obj *unstructured.Unstructured) bool {
 	return s.sel.selects(obj, s.cfg.Exclude, func(ns string) (map[string]string, bool) {
-		item, exists, _ := s.nsInf.GetIndexer().GetByKey(ns)
+		item, exists, _ := s.nsInf.GetByKey(ns)
 		if !exists {
 			return nil, false
 		}
@@ -630,7 +632,7 @@ func (s *Syncer) selected(obj *unstructured.Unstructured) bool {
 func (s *Syncer) selectedObjects() []*unstructured.Unstructured {
 	var out []*unstructured.Unstructured
 	for _, k := range s.cfg.Kinds {
-		for _, item := range s.informers[k.GVR].GetIndexer().List() {
+		for _, item := range s.informers[k.GVR].List() {
 			if u, ok := item.(*unstructured.Unstructured); ok && s.selected(u) {
 				out = append(out, u)
 			}
@@ -648,7 +650,7 @@ func (s *Syncer) fullPass(ctx context.Context) bool {
 	log := s.cfg.Log
 
 	objs := s.selectedObjects()
-	p := plan.Build(plan.Input{Objects: objs, Extra: s.cfg.Spec.ExtraDependencies})
+	p := plan.Build(plan.Input{Objects: objs, Extra: s.cfg.Spec.ExtraDependencies, CRDs: crdNames(s.crdInf.List())})
 	planSeconds.WithLabelValues(s.labels...).Observe(time.Since(start).Seconds())
 
 	live, err := s.listStandby(ctx)
@@ -782,31 +784,32 @@ func (s *Syncer) waitEstablished(ctx context.Context, names []string) error {
 func (s *Syncer) listStandby(ctx context.Context) (map[plan.Ref]*unstructured.Unstructured, error) {
 	out := map[plan.Ref]*unstructured.Unstructured{}
 	for _, k := range s.cfg.Kinds {
-		opts := metav1.ListOptions{Limit: 500}
-		for {
-			list, err := s.cfg.Target.Resource(k.GVR).List(ctx, opts)
-			if apierrors.IsNotFound(err) {
-				break // a custom kind whose CRD is not on the standby yet
-			}
-			if err != nil {
-				return nil, fmt.Errorf("listing %s on the standby: %w", k.GVR.GroupResource(), err)
-			}
-			for i := range list.Items {
-				o := &list.Items[i]
-				out[plan.RefOf(o)] = o
-			}
-			if list.GetContinue() == "" {
-				break
-			}
-			opts.Continue = list.GetContinue()
+		err := s.cfg.Scope.List(ctx, s.cfg.Target.Resource(k.GVR), k.Namespaced, func(o *unstructured.Unstructured) {
+			out[plan.RefOf(o)] = o
+		})
+		if apierrors.IsNotFound(err) {
+			continue // a custom kind whose CRD is not on the standby yet
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing %s on the standby: %w", k.GVR.GroupResource(), err)
 		}
 	}
 	return out, nil
 }
 
+// isOurs says whether a copy on the standby was made for this pair and
+// policy. Copies made before PairNamespaceLabel existed lack it: they are
+// taken for ours only in the pair's own namespace, the one place the same
+// names cannot belong to another team's pair.
 func isOurs(obj *unstructured.Unstructured, opts Options) bool {
 	l := obj.GetLabels()
-	return l[PairLabel] == opts.Pair && l[PolicyLabel] == opts.Policy
+	if l[PairLabel] != opts.Pair || l[PolicyLabel] != opts.Policy {
+		return false
+	}
+	if ns, ok := l[PairNamespaceLabel]; ok {
+		return ns == opts.PairNamespace
+	}
+	return obj.GetNamespace() == opts.PairNamespace
 }
 
 func conditionTrue(obj *unstructured.Unstructured, condType string) bool {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr/testr"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -214,6 +215,12 @@ func startSyncer(t *testing.T, pair, policy string, spec tandemv1.SyncPolicySpec
 // and does not wait for its first pass.
 func startSyncerTo(t *testing.T, target *rest.Config, pair, policy string, spec tandemv1.SyncPolicySpec) *run {
 	t.Helper()
+	return startSyncerOf(t, target, "default", pair, policy, spec)
+}
+
+// startSyncerOf starts the sync of a pair that lives in namespace pairNS.
+func startSyncerOf(t *testing.T, target *rest.Config, pairNS, pair, policy string, spec tandemv1.SyncPolicySpec) *run {
+	t.Helper()
 	if spec.StandbyMode == "" {
 		spec.StandbyMode = tandemv1.StandbyWarm
 	}
@@ -225,9 +232,9 @@ func startSyncerTo(t *testing.T, target *rest.Config, pair, policy string, spec 
 		t.Fatal(err)
 	}
 	r := &run{}
-	informers := replicate.NewSourceInformers(dynamic.NewForConfigOrDie(active.Config))
+	informers := replicate.NewSourceInformers(dynamic.NewForConfigOrDie(active.Config), nil)
 	s, err := replicate.NewSyncer(replicate.Config{
-		Namespace: "default", Pair: pair, Policy: policy, Spec: spec, Kinds: kinds,
+		Namespace: pairNS, Pair: pair, Policy: policy, Spec: spec, Kinds: kinds,
 		Target:    dynamic.NewForConfigOrDie(target),
 		Informers: informers,
 		OnApplied: func(ref plan.Ref) { r.mu.Lock(); r.order = append(r.order, ref); r.mu.Unlock() },
@@ -272,7 +279,7 @@ func TestSampleAppLandsInDependencyOrder(t *testing.T) {
 
 	r := startSyncer(t, "shop", "apps", tandemv1.SyncPolicySpec{
 		Namespaces: tandemv1.NamespaceSelection{Names: []string{ns}},
-		Resources:  tandemv1.ResourceFilter{Include: []tandemv1.GroupKind{{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}}},
+		Resources:  tandemv1.ResourceFilter{Include: []tandemv1.KindSelection{{GroupKind: tandemv1.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}}}},
 	})
 	st := r.syncer.Status()
 	if len(st.Failures) != 0 || st.Err != nil {
@@ -438,6 +445,58 @@ data: {owner: active}`, "NS", ns))...)
 		v, _, _ := unstructured.NestedString(c.Object, "data", "SITE")
 		return v == "west", err
 	})
+}
+
+// Two teams may give their pairs and policies the same names. A full pass
+// of one prunes none of the other's copies on a standby they share (CI saw
+// a namespace's ConfigMap vanish from the standby while another test's
+// pair of the same name ran its pass), and neither adopts the other's.
+func TestPairsOfTheSameNameKeepEachOthersCopies(t *testing.T) {
+	ctx := context.Background()
+	var runs []*run
+	for _, team := range []string{"team-a", "team-b"} {
+		create(t, active.Client, decode(t, strings.ReplaceAll(`
+apiVersion: v1
+kind: Namespace
+metadata: {name: NS}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: config, namespace: NS}
+data: {TEAM: NS}`, "NS", team))...)
+		r := startSyncerOf(t, standby.Config, team, "shop", "app", tandemv1.SyncPolicySpec{
+			Namespaces: tandemv1.NamespaceSelection{Names: []string{team}}})
+		waitStandby(t, team+"'s copy reached the standby", func() (bool, error) {
+			c, err := getStandby(t, configMapGVK, team, "config")
+			return err == nil && c.GetLabels()[replicate.PairNamespaceLabel] == team, nil
+		})
+		runs = append(runs, r)
+	}
+	for _, r := range runs {
+		before := r.syncer.Status().LastFullSync
+		r.syncer.Resync()
+		waitStandby(t, "a full pass", func() (bool, error) { return r.syncer.Status().LastFullSync.After(before), nil })
+	}
+	for _, team := range []string{"team-a", "team-b"} {
+		c, err := getStandby(t, configMapGVK, team, "config")
+		if err != nil {
+			t.Fatalf("%s's copy was pruned by the other team's pass of the same name: %v", team, err)
+		}
+		if c.GetAnnotations()[replicate.CreatedAnnotation] != "true" {
+			t.Errorf("%s's copy is no longer marked created: %v", team, c.GetAnnotations())
+		}
+	}
+	// Deleting a source still prunes its own copy.
+	if err := active.Client.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "config"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitStandby(t, "team-a's copy pruned after its source went", func() (bool, error) {
+		_, err := getStandby(t, configMapGVK, "team-a", "config")
+		return apierrors.IsNotFound(err), nil
+	})
+	if _, err := getStandby(t, configMapGVK, "team-b", "config"); err != nil {
+		t.Fatalf("team-b's copy went with team-a's: %v", err)
+	}
 }
 
 // standbyRefuses makes the standby refuse ConfigMaps carrying label, with

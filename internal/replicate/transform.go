@@ -22,6 +22,10 @@ import (
 const (
 	// PairLabel names the HAPair that owns a copy.
 	PairLabel = "tandem.dev/pair"
+	// PairNamespaceLabel names the namespace of that HAPair: two teams
+	// may both call their pair shop and their policy app, and neither's
+	// sync may take the other's copies for its own (and prune them).
+	PairNamespaceLabel = "tandem.dev/pair-namespace"
 	// PolicyLabel names the SyncPolicy that selected the source.
 	PolicyLabel = "tandem.dev/policy"
 	// HashAnnotation is the hash of the transformed source content the copy
@@ -44,10 +48,11 @@ const (
 
 // Options say how one SyncPolicy transforms objects for one pair.
 type Options struct {
-	Pair       string
-	Policy     string
-	Mode       tandemv1.StandbyMode
-	Transforms tandemv1.Transforms
+	Pair          string
+	PairNamespace string
+	Policy        string
+	Mode          tandemv1.StandbyMode
+	Transforms    tandemv1.Transforms
 }
 
 // metadata fields the API server owns; a copy must not carry the source's.
@@ -133,6 +138,7 @@ func Transform(src *unstructured.Unstructured, opts Options) (*unstructured.Unst
 		labels = map[string]string{}
 	}
 	labels[PairLabel] = opts.Pair
+	labels[PairNamespaceLabel] = opts.PairNamespace
 	labels[PolicyLabel] = opts.Policy
 	obj.SetLabels(labels)
 

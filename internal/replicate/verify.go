@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sort"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
@@ -26,9 +26,9 @@ type Verification struct {
 // on the source, a copy whose recorded hash is the hash of the source's
 // transformed content: the copy is exactly what a sync of the source as it
 // is now would apply. It is the final check of a planned switchover, after
-// the source stopped changing.
-func Verify(ctx context.Context, source, target *rest.Config, spec tandemv1.SyncPolicySpec, opts Options, exclude map[plan.Ref]bool) (*Verification, error) {
-	objs, kinds, err := SelectObjects(ctx, source, spec, exclude)
+// the source stopped changing. Both clusters are read within scope.
+func Verify(ctx context.Context, source, target *rest.Config, scope Scope, spec tandemv1.SyncPolicySpec, opts Options, exclude map[plan.Ref]bool) (*Verification, error) {
+	objs, kinds, err := SelectObjects(ctx, source, scope, spec, exclude)
 	if err != nil {
 		return nil, fmt.Errorf("listing the source: %w", err)
 	}
@@ -36,29 +36,28 @@ func Verify(ctx context.Context, source, target *rest.Config, spec tandemv1.Sync
 	if err != nil {
 		return nil, err
 	}
-	gvrs := map[schema.GroupVersionKind]schema.GroupVersionResource{}
+	byGVK := map[schema.GroupVersionKind]Kind{}
 	for _, k := range kinds {
-		gvrs[k.GVK] = k.GVR
+		byGVK[k.GVK] = k
 	}
 	// One list per kind on the target, not one get per object: the check
 	// runs while the service is stopped.
 	hashes := map[plan.Ref]string{}
 	listed := map[schema.GroupVersionResource]bool{}
 	for _, o := range objs {
-		gvr, ok := gvrs[o.GroupVersionKind()]
+		k, ok := byGVK[o.GroupVersionKind()]
 		if !ok {
 			return nil, fmt.Errorf("no resource for %s", o.GroupVersionKind())
 		}
-		if listed[gvr] {
+		if listed[k.GVR] {
 			continue
 		}
-		listed[gvr] = true
-		list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
+		listed[k.GVR] = true
+		err := scope.List(ctx, dyn.Resource(k.GVR), k.Namespaced, func(u *unstructured.Unstructured) {
+			hashes[plan.RefOf(u)] = u.GetAnnotations()[HashAnnotation]
+		})
 		if err != nil {
-			return nil, fmt.Errorf("listing %s on the target: %w", gvr.GroupResource(), err)
-		}
-		for i := range list.Items {
-			hashes[plan.RefOf(&list.Items[i])] = list.Items[i].GetAnnotations()[HashAnnotation]
+			return nil, fmt.Errorf("listing %s on the target: %w", k.GVR.GroupResource(), err)
 		}
 	}
 	out := &Verification{}

@@ -35,6 +35,14 @@ const (
 	// kinds (Kind.group, "*.group" for a whole group, "*" for all) the
 	// policies of the annotated namespace may include.
 	ClusterKindsAnnotation = "tandem.dev/sync-cluster-kinds"
+	// DNSNamesAnnotation lists, comma-separated, the DNS names the pairs
+	// of the annotated namespace may point through external-dns: a name,
+	// "*.suffix" for every name below suffix, or "*" for any name. The
+	// flip instances of external-dns share one owner id across all
+	// namespaces, so without this any pair could take over any name of
+	// the zone. RFC 2136 needs no grant: the pair brings its own TSIG
+	// key, and the DNS server's update policy bounds what it may change.
+	DNSNamesAnnotation = "tandem.dev/dns-names"
 )
 
 // namespaceNameLabel is set by the API server on every Namespace to its
@@ -50,6 +58,8 @@ type Grant struct {
 	kinds        map[schema.GroupKind]bool
 	groups       map[string]bool
 	anyKind      bool
+	dnsNames     []string // lower case, without the final dot; "*.suffix" for a subtree
+	anyDNSName   bool
 }
 
 // Of reads the grant from the policies' Namespace; a Namespace that cannot
@@ -86,8 +96,20 @@ func Of(own string, ns *corev1.Namespace) (Grant, error) {
 			g.kinds[gk] = true
 		}
 	}
+	for _, d := range split(ns.Annotations[DNSNamesAnnotation]) {
+		name := strings.ToLower(strings.TrimSuffix(d, "."))
+		switch {
+		case name == "*":
+			g.anyDNSName = true
+		case len(validation.IsDNS1123Subdomain(strings.TrimPrefix(name, "*."))) > 0:
+			errs = append(errs, fmt.Sprintf("%q is not a DNS name or *.suffix", d))
+		default:
+			g.dnsNames = append(g.dnsNames, name)
+		}
+	}
+	sort.Strings(g.dnsNames)
 	if len(errs) > 0 {
-		return g, fmt.Errorf("annotations of Namespace %s: %s (a kind is written Kind.group, for example ClusterRole.rbac.authorization.k8s.io)", own, strings.Join(errs, "; "))
+		return g, fmt.Errorf("annotations of Namespace %s: %s (a kind is written Kind.group, for example ClusterRole.rbac.authorization.k8s.io; a DNS name shop.example.com or *.example.com)", own, strings.Join(errs, "; "))
 	}
 	return g, nil
 }
@@ -113,6 +135,16 @@ func (g Grant) ClusterKind(gk schema.GroupKind) bool {
 	return g.anyKind || g.groups[gk.Group] || g.kinds[gk]
 }
 
+// DNSName says whether the grant lets a pair point name (a record name,
+// which may itself be a wildcard such as *.shop.example.com). A "*.suffix"
+// grant covers the names below suffix, not suffix itself.
+func (g Grant) DNSName(name string) bool {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	return g.anyDNSName || slices.ContainsFunc(g.dnsNames, func(d string) bool {
+		return d == name || strings.HasPrefix(d, "*.") && strings.HasSuffix(name, d[1:])
+	})
+}
+
 // String sums the grant up; it changes whenever what is granted does.
 func (g Grant) String() string {
 	ns := append([]string{g.Own}, g.namespaces...)
@@ -130,7 +162,11 @@ func (g Grant) String() string {
 		kinds = []string{"*"}
 	}
 	sort.Strings(kinds)
-	return "namespaces=" + strings.Join(ns, ",") + ";cluster-kinds=" + strings.Join(kinds, ",")
+	dns := g.dnsNames
+	if g.anyDNSName {
+		dns = []string{"*"}
+	}
+	return "namespaces=" + strings.Join(ns, ",") + ";cluster-kinds=" + strings.Join(kinds, ",") + ";dns-names=" + strings.Join(dns, ",")
 }
 
 // Narrow returns spec reaching only what the grant allows, and a message

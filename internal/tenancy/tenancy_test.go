@@ -21,9 +21,9 @@ var clusterScoped = func(gk schema.GroupKind) bool {
 }
 
 func TestNarrow(t *testing.T) {
-	crd := tandemv1.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}
-	role := tandemv1.GroupKind{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}
-	deploy := tandemv1.GroupKind{Group: "apps", Kind: "Deployment"}
+	crd := tandemv1.KindSelection{GroupKind: tandemv1.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}}
+	role := tandemv1.KindSelection{GroupKind: tandemv1.GroupKind{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}}
+	deploy := tandemv1.KindSelection{GroupKind: tandemv1.GroupKind{Group: "apps", Kind: "Deployment"}}
 	cases := []struct {
 		name       string
 		ann        map[string]string
@@ -60,14 +60,14 @@ func TestNarrow(t *testing.T) {
 			selects: map[string]bool{"team-a": true, "kube-system": true}},
 		{name: "cluster-scoped kinds need a grant, namespaced ones do not",
 			spec: tandemv1.SyncPolicySpec{Namespaces: tandemv1.NamespaceSelection{Names: []string{"team-a"}},
-				Resources: tandemv1.ResourceFilter{Include: []tandemv1.GroupKind{deploy, crd, role}}},
+				Resources: tandemv1.ResourceFilter{Include: []tandemv1.KindSelection{deploy, crd, role}}},
 			wantNames: []string{"team-a"}, wantKinds: 1,
 			wantDenied: []string{"spec.resources.include[1]: CustomResourceDefinition.apiextensions.k8s.io is cluster-scoped",
 				"spec.resources.include[2]"}},
 		{name: "granted kind and granted group",
 			ann: map[string]string{ClusterKindsAnnotation: "CustomResourceDefinition.apiextensions.k8s.io,*.rbac.authorization.k8s.io"},
 			spec: tandemv1.SyncPolicySpec{Namespaces: tandemv1.NamespaceSelection{Names: []string{"team-a"}},
-				Resources: tandemv1.ResourceFilter{Include: []tandemv1.GroupKind{deploy, crd, role}}},
+				Resources: tandemv1.ResourceFilter{Include: []tandemv1.KindSelection{deploy, crd, role}}},
 			wantNames: []string{"team-a"}, wantKinds: 3},
 	}
 	for _, tc := range cases {
@@ -112,13 +112,45 @@ func TestMalformedGrantsAreNamed(t *testing.T) {
 		{NamespacesAnnotation: "team-b,Team_C"},
 		{ClusterKindsAnnotation: "clusterroles"},
 		{ClusterKindsAnnotation: "ClusterRole.rbac.authorization.k8s.io/v1"},
+		{DNSNamesAnnotation: "shop.example.com, http://x.example.com"},
 	} {
 		g, err := Of("team-a", ns(ann))
 		if err == nil || !strings.Contains(err.Error(), "Namespace team-a") {
 			t.Errorf("%v: err %v, want one naming the Namespace", ann, err)
 		}
-		if g.Namespace("Team_C") || g.ClusterKind(schema.GroupKind{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}) {
+		if g.Namespace("Team_C") || g.DNSName("http://x.example.com") || g.ClusterKind(schema.GroupKind{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}) {
 			t.Errorf("%v: a malformed entry granted something", ann)
+		}
+	}
+}
+
+func TestDNSNames(t *testing.T) {
+	cases := []struct {
+		grant string
+		name  string
+		want  bool
+	}{
+		{"", "shop.example.com", false},
+		{"shop.example.com", "shop.example.com", true},
+		{"shop.example.com", "shop.example.com.", true},
+		{"Shop.Example.com.", "shop.example.com", true},
+		{"shop.example.com", "cart.example.com", false},
+		{"shop.example.com", "x.shop.example.com", false},
+		{"*.team-a.example.com", "shop.team-a.example.com", true},
+		{"*.team-a.example.com", "*.shop.team-a.example.com", true},
+		{"*.team-a.example.com", "team-a.example.com", false},
+		{"*.team-a.example.com", "evilteam-a.example.com", false},
+		{"*.team-a.example.com", "shop.team-b.example.com", false},
+		{"cart.example.com, *.team-a.example.com", "cart.example.com", true},
+		{"*", "anything.example.org", true},
+	}
+	for _, tc := range cases {
+		g, err := Of("team-a", ns(map[string]string{DNSNamesAnnotation: tc.grant}))
+		if err != nil {
+			t.Fatalf("grant %q: %v", tc.grant, err)
+		}
+		if got := g.DNSName(tc.name); got != tc.want {
+			t.Errorf("grant %q, name %q: DNSName = %v, want %v", tc.grant, tc.name, got, tc.want)
 		}
 	}
 }

@@ -492,7 +492,7 @@ func claimTemplate(c claim, pair PairRef, transforms tandemv1.Transforms) (strin
 	u.SetAPIVersion("v1")
 	u.SetKind("PersistentVolumeClaim")
 	out, _, err := replicate.Transform(u, replicate.Options{
-		Pair: pair.Name, Policy: c.policy.Name, Mode: c.policy.Spec.StandbyMode, Transforms: transforms,
+		Pair: pair.Name, PairNamespace: pair.Namespace, Policy: c.policy.Name, Mode: c.policy.Spec.StandbyMode, Transforms: transforms,
 	})
 	if err != nil {
 		return "", fmt.Errorf("transforming PVC %s/%s for the standby: %w", c.pvc.Namespace, c.pvc.Name, err)

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +20,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -140,8 +143,9 @@ func TestRenderedManifestsPassAServerSideDryRun(t *testing.T) {
 		}
 	}
 	for name, args := range map[string][]string{
-		"default": {"--set", "clusterName=dc-east"},
-		"full":    {"-f", filepath.Join(chart, "ci", "full-values.yaml")},
+		"default":    {"--set", "clusterName=dc-east"},
+		"full":       {"-f", filepath.Join(chart, "ci", "full-values.yaml")},
+		"namespaced": {"--set", "clusterName=dc-east", "--set", "rbac.namespaces={shop}"},
 	} {
 		objs := render(t, args...)
 		kinds := map[string]int{}
@@ -256,6 +260,100 @@ func TestRBACMatchesTheKustomizeBaseAndNarrows(t *testing.T) {
 			}
 		}
 	}
+}
+
+// With rbac.namespaces the rules of both identities are split by scope:
+// every verb on every resource of config/rbac (but the read-all rule) is
+// granted exactly where the API server says the resource lives, the
+// ClusterRoles by resources it serves cluster-scoped, the Roles in each
+// listed namespace by namespaced ones, and no ClusterRole reaches Secrets.
+func TestRBACNamespacesSplitsTheRulesByScope(t *testing.T) {
+	if ns, known := servedNamespaced(t, "", "secrets"); !known || !ns {
+		t.Fatal("the API server's mapper does not know Secrets as namespaced: the scope checks below would check nothing")
+	}
+	if ns, known := servedNamespaced(t, "admissionregistration.k8s.io", "validatingadmissionpolicies"); !known || ns {
+		t.Fatal("the API server's mapper does not know ValidatingAdmissionPolicies as cluster-scoped")
+	}
+	objs := render(t, "--set", "clusterName=dc-east", "--set", "rbac.namespaces={shop,shop-db}")
+	for _, id := range []struct{ name, base string }{{"tandem-operator", "role.yaml"}, {"tandem-peer", "peer_role.yaml"}} {
+		data, err := os.ReadFile(filepath.Join(testbed.RepoRoot(), "config", "rbac", id.base))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var base rbacv1.ClusterRole
+		if err := yaml.Unmarshal(data, &base); err != nil {
+			t.Fatal(err)
+		}
+		cluster := find[rbacv1.ClusterRole](t, objs, "ClusterRole", id.name)
+		granted := map[string]bool{} // group/resource/verb
+		for _, r := range cluster.Rules {
+			for _, res := range r.Resources {
+				if res == "*" || res == "secrets" {
+					t.Errorf("ClusterRole %s grants %v on %s with rbac.namespaces", id.name, r.Verbs, res)
+				}
+				if namespaced, known := servedNamespaced(t, r.APIGroups[0], res); known && namespaced {
+					t.Errorf("ClusterRole %s grants the namespaced %s.%s cluster-wide", id.name, res, r.APIGroups[0])
+				}
+				for _, v := range r.Verbs {
+					granted[r.APIGroups[0]+"/"+res+"/"+v] = true
+				}
+			}
+		}
+		for _, ns := range []string{"shop", "shop-db"} {
+			var role *rbacv1.Role
+			for _, u := range objs {
+				if u.GetKind() == "Role" && u.GetName() == id.name && u.GetNamespace() == ns {
+					role = find[rbacv1.Role](t, []*unstructured.Unstructured{u}, "Role", id.name)
+				}
+			}
+			if role == nil {
+				t.Fatalf("no Role %s in namespace %s", id.name, ns)
+			}
+			inNS := maps.Clone(granted)
+			for _, r := range role.Rules {
+				for _, res := range r.Resources {
+					if namespaced, known := servedNamespaced(t, r.APIGroups[0], res); known && !namespaced {
+						t.Errorf("Role %s/%s names the cluster-scoped %s.%s, which a Role cannot grant", ns, id.name, res, r.APIGroups[0])
+					}
+					for _, v := range r.Verbs {
+						inNS[r.APIGroups[0]+"/"+res+"/"+v] = true
+					}
+				}
+			}
+			for _, r := range base.Rules {
+				for _, g := range r.APIGroups {
+					for _, res := range r.Resources {
+						for _, v := range r.Verbs {
+							if g != "*" && !inNS[g+"/"+res+"/"+v] {
+								t.Errorf("%s: config/rbac/%s grants %s on %s.%s, the split rules in %s do not", id.name, id.base, v, res, g, ns)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	dep := find[appsv1.Deployment](t, objs, "Deployment", "tandem-operator")
+	if !slices.Contains(dep.Spec.Template.Spec.Containers[0].Args, "--namespaces=shop,shop-db") {
+		t.Fatalf("the operator is not told its namespaces: args %v", dep.Spec.Template.Spec.Containers[0].Args)
+	}
+}
+
+// servedNamespaced says whether the test API server serves resource of
+// group as namespaced, and whether it serves it at all (CRDs the bare
+// server lacks, such as VolumeSnapshots, are not known).
+func servedNamespaced(t *testing.T, group, resource string) (namespaced, known bool) {
+	t.Helper()
+	base, _, _ := strings.Cut(resource, "/")
+	gvk, err := server.Client.RESTMapper().KindFor(schema.GroupVersionResource{Group: group, Resource: base})
+	if err != nil {
+		return false, false
+	}
+	m, err := server.Client.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return false, false
+	}
+	return m.Scope.Name() == meta.RESTScopeNameNamespace, true
 }
 
 // normalise orders rules so two lists with the same rules compare equal.

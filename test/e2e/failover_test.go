@@ -57,10 +57,27 @@ const (
 	probeTimeout  = 500 * time.Millisecond
 )
 
+// externalDNSNames are the names (and drill names) spec points through
+// external-dns: the ones a platform team grants the pair's namespace.
+func externalDNSNames(spec *tandemv1.TrafficSpec) []string {
+	if spec == nil || spec.Provider == tandemv1.DNSProviderRFC2136 {
+		return nil
+	}
+	var names []string
+	for _, r := range spec.DNS {
+		names = append(names, r.Name)
+		if r.DrillName != "" {
+			names = append(names, r.DrillName)
+		}
+	}
+	return names
+}
+
 // twoSidedPair prepares namespace ns on both data centers as a platform
 // team would (each side's kubeconfig Secrets for the other side and the
-// witness), runs the app on dc-east, and applies the HAPair and its
-// SyncPolicy on dc-east only: mirroring brings them to dc-west.
+// witness, and the grant of the pair's external-dns names), runs the app
+// on dc-east, and applies the HAPair and its SyncPolicy on dc-east only:
+// mirroring brings them to dc-west.
 func twoSidedPair(t *testing.T, clusters map[string]*testbed.Cluster, o pairOptions) {
 	t.Helper()
 	ctx := context.Background()
@@ -95,6 +112,11 @@ func twoSidedPair(t *testing.T, clusters map[string]*testbed.Cluster, o pairOpti
 		for _, obj := range objs {
 			if err := side.self.Client.Create(ctx, obj); client.IgnoreAlreadyExists(err) != nil {
 				t.Fatalf("creating %T %s on %s: %v", obj, obj.GetName(), side.self.Name, err)
+			}
+		}
+		if names := externalDNSNames(o.traffic); len(names) > 0 {
+			if err := testbed.GrantDNSNames(ctx, side.self.Client, o.ns, names...); err != nil {
+				t.Fatal(err)
 			}
 		}
 	}

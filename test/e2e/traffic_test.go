@@ -13,6 +13,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tandemv1 "github.com/tandem-dev/tandem/api/v1alpha1"
@@ -294,6 +295,30 @@ func TestTrafficFollowsTheActiveSideThroughExternalDNS(t *testing.T) {
 	waitTrafficReady(t, east, ns, metav1.ConditionTrue, tandemv1.PointsAtActiveReason, "dc-west's targets at every authoritative server")
 	waitIngressClasses(t, east, west, ns, traffic.ParkedIngressClass, "nginx")
 	t.Logf("dc-east back and demoted: BIND answered %s in all %d samples over %s", westIP, total, 3*interval)
+
+	// The platform team narrows dc-west's grant to the production name: the
+	// active side publishes nothing more, says which name is not granted,
+	// and kstatus reads the pair as Failed until the grant is back. What
+	// is published stays: withdrawing a grant stops pointing, not serving.
+	if err := testbed.GrantDNSNames(ctx, west.Client, ns, shopName); err != nil {
+		t.Fatal(err)
+	}
+	waitTrafficReady(t, west, ns, metav1.ConditionFalse, tandemv1.NotGrantedReason,
+		"spec.traffic.dns["+shopName+"]: "+drillName+" is not granted to the pairs of namespace shop")
+	narrowed, err := getPair(ctx, west, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kstatusOf(t, narrowed); got.Status != kstatus.FailedStatus {
+		t.Fatalf("with a name beyond the grant kstatus reads the pair %s (%s), want Failed", got.Status, got.Message)
+	}
+	if got := answer(t, srv, shopName); got != westIP {
+		t.Fatalf("narrowing the grant changed the answer to [%s]", got)
+	}
+	if err := testbed.GrantDNSNames(ctx, west.Client, ns, shopName, drillName); err != nil {
+		t.Fatal(err)
+	}
+	waitTrafficReady(t, west, ns, metav1.ConditionTrue, tandemv1.PointsAtActiveReason, "dc-west's targets at every authoritative server")
 }
 
 // Through RFC 2136, without external-dns: Tandem sends the updates. A

@@ -12,8 +12,33 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
+
+// GrantDNSNames is what a platform team does before a namespace's pairs
+// may point names through external-dns: it annotates Namespace ns on the
+// cluster c reaches with tandem.dev/dns-names, creating the Namespace if
+// need be. Each data center judges its own grants, so a pair's names are
+// granted on both. It replaces any earlier grant of the namespace.
+func GrantDNSNames(ctx context.Context, c client.Client, ns string, names ...string) error {
+	obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
+	if err := c.Create(ctx, obj); client.IgnoreAlreadyExists(err) != nil {
+		return fmt.Errorf("creating Namespace %s: %w", ns, err)
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{
+		"tandem.dev/dns-names": strings.Join(names, ","),
+	}}})
+	if err != nil {
+		return err
+	}
+	if err := c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("granting DNS names on Namespace %s: %w", ns, err)
+	}
+	return nil
+}
 
 // externalDNSModule holds the DNSEndpoint CRD the test bed installs.
 const externalDNSModule = "sigs.k8s.io/external-dns"

@@ -366,7 +366,8 @@ func pair(ctx context.Context, bed *testbed.Bed, east, west site, srv testbed.DN
 		if err != nil {
 			return err
 		}
-		if err := side[0].c.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); client.IgnoreAlreadyExists(err) != nil {
+		// The namespace, granted the name the pair points.
+		if err := testbed.GrantDNSNames(ctx, side[0].c.Client, ns, name); err != nil {
 			return err
 		}
 		for secret, kc := range map[string][]byte{side[1].c.Name + "-kubeconfig": peer, "witness-kubeconfig": witness} {

@@ -182,7 +182,7 @@ func run(objects, namespaces, rate int, duration time.Duration, workers int, dir
 		return fmt.Errorf("initial sync: %w\n%s", err, op.Logs())
 	}
 	initial := time.Since(start)
-	cpu := cpuSeconds(op.PID())
+	cpu := testbed.CPUSeconds(op.PID())
 	onWest, err := count(ctx, dynamic.NewForConfigOrDie(fast(west.Config)))
 	if err != nil {
 		return err
@@ -200,7 +200,7 @@ func run(objects, namespaces, rate int, duration time.Duration, workers int, dir
 	fmt.Printf("Change propagation at %d changes/s for %s: %d sent, %d seen on dc-west; lag p50 %s, p99 %s, max %s\n",
 		rate, duration, sent, seen, p50.Round(time.Millisecond), p99.Round(time.Millisecond), maxLag.Round(time.Millisecond))
 
-	hwm, rss := memory(op.PID())
+	hwm, rss := testbed.ProcessMemory(op.PID())
 	fmt.Printf("Operator memory: peak RSS %s, RSS now %s\n", hwm, rss)
 
 	fmt.Printf("\n| measure | value |\n|---|---|\n")
@@ -418,8 +418,9 @@ func startOperator(ctx context.Context, east, west *testbed.Cluster, dir string)
 			ObjectMeta: metav1.ObjectMeta{Namespace: "bench-pair", Name: "bench"},
 			Spec: tandemv1.SyncPolicySpec{
 				Namespaces: tandemv1.NamespaceSelection{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{benchLabel: "sync"}}},
-				Resources: tandemv1.ResourceFilter{Include: []tandemv1.GroupKind{
-					{Kind: "ConfigMap"}, {Kind: "Secret"}, {Kind: "Service"}, {Group: "apps", Kind: "Deployment"},
+				Resources: tandemv1.ResourceFilter{Include: []tandemv1.KindSelection{
+					{GroupKind: tandemv1.GroupKind{Kind: "ConfigMap"}}, {GroupKind: tandemv1.GroupKind{Kind: "Secret"}},
+					{GroupKind: tandemv1.GroupKind{Kind: "Service"}}, {GroupKind: tandemv1.GroupKind{Group: "apps", Kind: "Deployment"}},
 				}},
 			},
 		})
@@ -508,43 +509,4 @@ func measureLag(ctx context.Context, east, west dynamic.Interface, src []*unstru
 	}
 	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
 	return lags[seen*50/100], lags[min(seen-1, seen*99/100)], lags[seen-1], seen, sent, nil
-}
-
-func memory(pid int) (hwm, rss string) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return "?", "?"
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 3 {
-			continue
-		}
-		kb, _ := strconv.Atoi(f[1])
-		v := fmt.Sprintf("%.0f MiB", float64(kb)/1024)
-		switch f[0] {
-		case "VmHWM:":
-			hwm = v
-		case "VmRSS:":
-			rss = v
-		}
-	}
-	return hwm, rss
-}
-
-// cpuSeconds is the user+system CPU time a process has used.
-func cpuSeconds(pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name, which is in parentheses: utime and
-	// stime are the 12th and 13th, in clock ticks of 1/100 s.
-	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseFloat(f[11], 64)
-	s, _ := strconv.ParseFloat(f[12], 64)
-	return (u + s) / 100
 }
