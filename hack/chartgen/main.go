@@ -87,7 +87,7 @@ func run() error {
 var clusterScoped = map[string]bool{
 	"namespaces": true, "customresourcedefinitions": true, "storageclasses": true, "volumesnapshotclasses": true,
 	"volumesnapshotcontents": true, "validatingadmissionpolicies": true, "validatingadmissionpolicybindings": true,
-	"persistentvolumes": true, "nodes": true,
+	"persistentvolumes": true, "nodes": true, "validatingwebhookconfigurations": true, "mutatingwebhookconfigurations": true,
 }
 
 // scoped returns a rule filter for writeRules that keeps, of each rule

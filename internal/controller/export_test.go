@@ -42,3 +42,7 @@ func LiftWriteFence(ctx context.Context, c client.Client, so *tandemv1.Switchove
 func CheckJobAllowed(ctx context.Context, c client.Reader, cluster, check string, job *tandemv1.JobCheck, images []string) error {
 	return checkJobAllowed(ctx, c, cluster, check, job, images)
 }
+
+// Waiting names the workloads (and webhook configurations) an unpark
+// still waits for.
+func (r workloadRun) Waiting() []string { return r.waiting }

@@ -255,7 +255,7 @@ func (r *HAPairReconciler) holdActiveRole(ctx context.Context, s *hapairScope) (
 		setStaysFenced(pair, r.ClusterName, in.RenewErr)
 		return ctrl.Result{RequeueAfter: probePeriod(pair)}, errStopPhases
 	case fence.Unfence:
-		restored, err := r.Workloads.Unpark(ctx, r.Client, pair)
+		restored, err := r.Workloads.UnparkAtOnce(ctx, r.Client, pair)
 		if err != nil {
 			return ctrl.Result{}, fmt.Errorf("unfencing %s: %w", r.ClusterName, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,15 +115,72 @@ func (w Workloads) On(ctx context.Context, c client.Client, pair *tandemv1.HAPai
 }
 
 // Park scales the pair's workloads on the cluster c reaches to 0, their
-// replica counts recorded, and returns how many it changed.
+// replica counts recorded, and returns how many it changed. The webhook
+// configurations the pair copies are parked first: once their backends
+// stop, they would refuse the writes they match.
 func (w Workloads) Park(ctx context.Context, c client.Client, pair *tandemv1.HAPair) (int, error) {
-	run, err := w.each(ctx, c, pair, replicate.Park)
-	return run.changed, err
+	ws, undecodable := w.On(ctx, c, pair)
+	if undecodable != nil && !isUndecodable(undecodable) {
+		return 0, undecodable
+	}
+	workloads, webhooks := splitWebhooks(ws)
+	first, err := eachWorkload(ctx, c, webhooks, replicate.Park)
+	if err != nil {
+		return 0, err
+	}
+	run, err := eachWorkload(ctx, c, workloads, replicate.Park)
+	return first.changed + run.changed, errors.Join(err, undecodable)
 }
 
-// Unpark restores the pair's workloads on the cluster c reaches.
+// Unpark restores the pair's workloads on the cluster c reaches, and the
+// webhook configurations it copies once every workload is Available (a
+// webhook back before its backend serves refuses what it matches). Until
+// then they count as waiting: the steps that wait for run.waiting restore
+// them on a later round.
 func (w Workloads) Unpark(ctx context.Context, c client.Client, pair *tandemv1.HAPair) (workloadRun, error) {
-	return w.each(ctx, c, pair, replicate.Unpark)
+	return w.unpark(ctx, c, pair, false)
+}
+
+// UnparkAtOnce is Unpark for a step that runs once and does not wait (a
+// rollback, an unfence): the webhook configurations are restored right
+// after the workloads, or nothing would restore them.
+func (w Workloads) UnparkAtOnce(ctx context.Context, c client.Client, pair *tandemv1.HAPair) (workloadRun, error) {
+	return w.unpark(ctx, c, pair, true)
+}
+
+func (w Workloads) unpark(ctx context.Context, c client.Client, pair *tandemv1.HAPair, atOnce bool) (workloadRun, error) {
+	ws, undecodable := w.On(ctx, c, pair)
+	if undecodable != nil && !isUndecodable(undecodable) {
+		return workloadRun{}, undecodable
+	}
+	workloads, webhooks := splitWebhooks(ws)
+	run, err := eachWorkload(ctx, c, workloads, replicate.Unpark)
+	if err != nil {
+		return run, err
+	}
+	run.total += len(webhooks)
+	if len(run.waiting) > 0 && !atOnce {
+		for _, h := range webhooks {
+			run.waiting = append(run.waiting, h.GetKind()+" "+h.GetName())
+		}
+		return run, undecodable
+	}
+	hooks, err := eachWorkload(ctx, c, webhooks, replicate.Unpark)
+	run.changed += hooks.changed
+	run.waiting = append(run.waiting, hooks.waiting...)
+	return run, errors.Join(err, undecodable)
+}
+
+// splitWebhooks separates the webhook configurations from the workloads.
+func splitWebhooks(ws []*unstructured.Unstructured) (workloads, webhooks []*unstructured.Unstructured) {
+	for _, wl := range ws {
+		if replicate.IsWebhookConfiguration(wl) {
+			webhooks = append(webhooks, wl)
+		} else {
+			workloads = append(workloads, wl)
+		}
+	}
+	return workloads, webhooks
 }
 
 // workloadRun is what a park or unpark did: of total workloads, how many it
@@ -137,16 +195,12 @@ type workloadRun struct {
 // seconds on a busy API server.
 const workloadWorkers = 16
 
-// each runs do on every workload of the pair in parallel.
-func (w Workloads) each(ctx context.Context, c client.Client, pair *tandemv1.HAPair,
+// eachWorkload runs do on every one of ws in parallel. A policy that does
+// not decode fails a park or unpark, but only after the others' workloads
+// are done: a fence that parks what it can read leaves fewer pods serving
+// than one that parks nothing.
+func eachWorkload(ctx context.Context, c client.Client, ws []*unstructured.Unstructured,
 	do func(context.Context, client.Writer, *unstructured.Unstructured) (bool, error)) (workloadRun, error) {
-	// A policy that does not decode fails the run, but only after the
-	// others' workloads are done: a fence that parks what it can read
-	// leaves fewer pods serving than one that parks nothing.
-	ws, undecodable := w.On(ctx, c, pair)
-	if undecodable != nil && !isUndecodable(undecodable) {
-		return workloadRun{}, undecodable
-	}
 	var mu sync.Mutex
 	run := workloadRun{total: len(ws)}
 	g, gctx := errgroup.WithContext(ctx)
@@ -163,14 +217,14 @@ func (w Workloads) each(ctx context.Context, c client.Client, pair *tandemv1.HAP
 				run.changed++
 			}
 			if changed || !replicate.Available(wl) {
-				run.waiting = append(run.waiting, wl.GetNamespace()+"/"+wl.GetName())
+				run.waiting = append(run.waiting, strings.TrimPrefix(wl.GetNamespace()+"/"+wl.GetName(), "/"))
 			}
 			return nil
 		})
 	}
 	err := g.Wait()
 	sort.Strings(run.waiting)
-	return run, errors.Join(err, undecodable)
+	return run, err
 }
 
 // pairRefField indexes Switchovers by spec.pairRef.

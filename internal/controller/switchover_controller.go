@@ -108,6 +108,9 @@ func (r *SwitchoverReconciler) move(s *switchoverScope) switchover.Move {
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;replicasets;daemonsets,verbs=patch
 // +kubebuilder:rbac:groups="",resources=replicationcontrollers,verbs=patch
 // +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=patch
+// They park and restore with them the webhook configurations a pair copies
+// (only those its policies name; the list comes from the read-all rule).
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations;mutatingwebhookconfigurations,verbs=patch
 
 // SetupWithManager registers the reconciler.
 func (r *SwitchoverReconciler) SetupWithManager(mgr ctrl.Manager) error {

@@ -107,7 +107,7 @@ func (p *plannedRunner) rollBack(ctx context.Context, s *switchoverScope) (switc
 	if err != nil {
 		return switchover.Result{}, err
 	}
-	restored, err := r.Workloads.Unpark(ctx, r.Client, s.pair)
+	restored, err := r.Workloads.UnparkAtOnce(ctx, r.Client, s.pair)
 	if err != nil {
 		return switchover.Result{}, err
 	}

@@ -92,7 +92,7 @@ func Transform(src *unstructured.Unstructured, opts Options) (*unstructured.Unst
 			// A parked source (quiesced for a switchover, fenced, demoted)
 			// keeps what it will be restored to: the copy must carry that,
 			// not the 0 the source runs at for now.
-			if strings.HasPrefix(k, "tandem.dev/") && k != plan.DependsOnAnnotation && k != ReplicasAnnotation && k != SuspendAnnotation {
+			if strings.HasPrefix(k, "tandem.dev/") && k != plan.DependsOnAnnotation && k != ReplicasAnnotation && k != SuspendAnnotation && k != WebhookRulesAnnotation {
 				delete(ann, k)
 			}
 		}
@@ -125,6 +125,11 @@ func Transform(src *unstructured.Unstructured, opts Options) (*unstructured.Unst
 	}
 	if opts.Mode != tandemv1.StandbyHot {
 		warm(obj, ref)
+		if IsWebhookConfiguration(obj) {
+			if _, err := parkWebhooks(obj); err != nil {
+				return nil, "", err
+			}
+		}
 	}
 	if traffic.IsRoute(ref.GroupKind().String()) && obj.GetLabels()[traffic.RouteLabel] == "true" {
 		// A route of spec.traffic.routes serves only on the active side,

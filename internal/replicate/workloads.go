@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -28,8 +29,9 @@ var workloadKinds = []schema.GroupVersionKind{
 	{Group: "batch", Version: "v1", Kind: "CronJob"},
 }
 
-// Workloads lists the workloads the policies select on the cluster c reads:
-// the pair's protected workloads on that side. The same selection on both
+// Workloads lists the workloads the policies select on the cluster c reads,
+// and the webhook configurations they copy: the pair's protected workloads
+// on that side, parked and restored together. The same selection on both
 // sides finds the originals on the active one and their copies on the
 // standby.
 func Workloads(ctx context.Context, c client.Reader, policies []tandemv1.SyncPolicySpec, exclude map[plan.Ref]bool) ([]*unstructured.Unstructured, error) {
@@ -51,9 +53,19 @@ func Workloads(ctx context.Context, c client.Reader, policies []tandemv1.SyncPol
 		}
 		selectors = append(selectors, s)
 	}
+	kinds := workloadKinds
+	// Webhook configurations are listed only where a policy copies them:
+	// a cluster-scoped kind is copied only when an include entry names it.
+	for _, gvk := range webhookKinds {
+		if slices.ContainsFunc(policies, func(p tandemv1.SyncPolicySpec) bool {
+			return kindSelected(p.Resources, gvk.GroupKind(), false, true)
+		}) {
+			kinds = append(slices.Clip(kinds), gvk)
+		}
+	}
 	seen := map[plan.Ref]bool{}
 	var out []*unstructured.Unstructured
-	for _, gvk := range workloadKinds {
+	for _, gvk := range kinds {
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 		if err := c.List(ctx, list); err != nil {
@@ -78,11 +90,26 @@ func Workloads(ctx context.Context, c client.Reader, policies []tandemv1.SyncPol
 	return out, nil
 }
 
+// rewriteWebhooks parks or unparks the webhook configuration obj with
+// rewrite and patches what changed.
+func rewriteWebhooks(ctx context.Context, c client.Writer, obj *unstructured.Unstructured, rewrite func(*unstructured.Unstructured) (bool, error)) (bool, error) {
+	want := obj.DeepCopy()
+	changed, err := rewrite(want)
+	if err != nil || !changed {
+		return false, err
+	}
+	return true, patchWebhooks(ctx, c, obj, want)
+}
+
 // Park stops a workload from running pods, recording how to restore it in
 // the same annotations a warm copy carries: replicas to 0, a CronJob
-// suspended, a DaemonSet pinned to no node. It is idempotent and reports
+// suspended, a DaemonSet pinned to no node, a webhook configuration's
+// webhooks matching nothing. It is idempotent and reports
 // whether it changed anything.
 func Park(ctx context.Context, c client.Writer, obj *unstructured.Unstructured) (bool, error) {
+	if IsWebhookConfiguration(obj) {
+		return rewriteWebhooks(ctx, c, obj, parkWebhooks)
+	}
 	ann := obj.GetAnnotations()
 	patch := map[string]any{}
 	switch plan.RefOf(obj).GroupKind().String() {
@@ -124,6 +151,9 @@ func Park(ctx context.Context, c client.Writer, obj *unstructured.Unstructured) 
 // Unpark restores a workload parked by Park or by the warm standby copy. A
 // workload without the annotations is left alone: it was never parked.
 func Unpark(ctx context.Context, c client.Writer, obj *unstructured.Unstructured) (bool, error) {
+	if IsWebhookConfiguration(obj) {
+		return rewriteWebhooks(ctx, c, obj, unparkWebhooks)
+	}
 	ann := obj.GetAnnotations()
 	var patch map[string]any
 	switch plan.RefOf(obj).GroupKind().String() {
@@ -164,6 +194,11 @@ func Unpark(ctx context.Context, c client.Writer, obj *unstructured.Unstructured
 // Available says whether a workload runs what it asks for; kinds without
 // replicas count as available.
 func Available(obj *unstructured.Unstructured) bool {
+	if IsWebhookConfiguration(obj) {
+		// No status: a restored configuration serves as soon as it is
+		// written.
+		return true
+	}
 	gen := obj.GetGeneration()
 	observed, _, _ := unstructured.NestedInt64(obj.Object, "status", "observedGeneration")
 	if observed < gen {
