@@ -27,6 +27,7 @@ func newRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	root.AddCommand(
 		newStatusCommand(flags, streams),
 		newPlanCommand(flags, streams),
+		newCopiesCommand(flags, streams),
 		newMoveCommand(flags, streams, tandemv1.SwitchoverPlanned),
 		newMoveCommand(flags, streams, tandemv1.SwitchoverFailover),
 		newMoveCommand(flags, streams, tandemv1.SwitchoverDrill),

@@ -43,6 +43,7 @@ type options struct {
 	metricsAddr             string
 	metricsSecure           bool
 	probeAddr               string
+	pprofAddr               string
 	leaderElect             bool
 	leaderElectionNamespace string
 	leaseDuration           time.Duration
@@ -69,6 +70,7 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; \"0\" turns it off.")
 	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS, authenticated and authorised through the API server (TokenReview and SubjectAccessReview).")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz endpoints bind to.")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "Address Go's /debug/pprof endpoints bind to, for profiling; \"0\" (the default) turns them off. Bind it to 127.0.0.1: the endpoints have no authentication.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader, so only one replica of the operator acts at a time.")
 	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 10*time.Second, "How long a new leader waits for the old one's leader Lease to expire. With the retry period it is this operator's takeover budget (12s by default), which every pair's spec.witness.leaseDuration (15s by default) must exceed (condition FailoverSafe).")
 	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", 7*time.Second, "How long the leader keeps trying to renew its Lease before it gives up leadership (and exits).")
@@ -167,6 +169,7 @@ func run(opts options) error {
 		Cache:                   watched,
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  opts.probeAddr,
+		PprofBindAddress:        opts.pprofAddr,
 		LeaderElection:          opts.leaderElect,
 		LeaderElectionID:        "tandem-operator." + opts.clusterName + ".tandem.dev",
 		LeaderElectionNamespace: opts.leaderElectionNamespace,

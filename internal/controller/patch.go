@@ -45,8 +45,14 @@ func (p *patcher[T]) Patch(ctx context.Context, obj T, lock bool) error {
 }
 
 // PatchStatus writes the changes to obj's status; with lock, only if the
-// object is still at the resourceVersion last seen.
+// object is still at the resourceVersion last seen. A round that changed
+// nothing sends nothing: an empty merge patch still costs a request (with
+// the lock it is not even empty), and sent every probe round they were 44
+// requests/s for 50 pairs that told the server nothing.
 func (p *patcher[T]) PatchStatus(ctx context.Context, obj T, lock bool) error {
+	if data, err := client.MergeFrom(p.before).Data(obj); err == nil && string(data) == "{}" {
+		return nil
+	}
 	if err := p.c.Status().Patch(ctx, obj, mergeFrom(p.before, lock)); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -83,10 +84,51 @@ func ConfigFromSecret(ctx context.Context, c client.Reader, namespace string, re
 	if !ok || len(data) == 0 {
 		return nil, &InvalidKubeconfigError{Secret: name, Reason: fmt.Sprintf("has no key %q", key)}
 	}
-	cfg, err := ParseKubeconfig(data, p)
+	cfg, err := parseCached(data, p)
 	if err != nil {
 		return nil, &InvalidKubeconfigError{Secret: name, Reason: err.Error()}
 	}
+	return cfg, nil
+}
+
+// parsedKey is a kubeconfig's content and the policy it was parsed under.
+type parsedKey struct {
+	sum [sha256.Size]byte
+	p   Policy
+}
+
+// parsed holds ParseKubeconfig's results. Every reconcile of every pair
+// reads its peer's kubeconfig, and parsing the YAML anew each time was a
+// tenth of the operator's CPU at 50 pairs (docs/benchmarks.md). Keyed by
+// content, an edited Secret is parsed again; the map is emptied when full
+// rather than tracking which kubeconfigs are still in use.
+var parsed = struct {
+	sync.Mutex
+	m map[parsedKey]*rest.Config
+}{m: map[parsedKey]*rest.Config{}}
+
+const maxParsed = 4096
+
+// parseCached is ParseKubeconfig through the parsed cache. Callers get
+// their own copy: they set timeouts and rate limits on it.
+func parseCached(data []byte, p Policy) (*rest.Config, error) {
+	key := parsedKey{sum: sha256.Sum256(data), p: p}
+	parsed.Lock()
+	cfg, ok := parsed.m[key]
+	parsed.Unlock()
+	if ok {
+		return rest.CopyConfig(cfg), nil
+	}
+	cfg, err := ParseKubeconfig(data, p)
+	if err != nil {
+		return nil, err
+	}
+	parsed.Lock()
+	if len(parsed.m) >= maxParsed {
+		clear(parsed.m)
+	}
+	parsed.m[key] = rest.CopyConfig(cfg)
+	parsed.Unlock()
 	return cfg, nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -73,7 +74,9 @@ func TestOperatorSyncsTheActiveDataCenterToTheStandby(t *testing.T) {
 	installTandem(t, east)
 
 	pairNamespace(t, east, west, "shop",
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "config"}, Data: map[string]string{"SITE": "east"}})
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "config"}, Data: map[string]string{"SITE": "east"}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}, Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Port: 80}}}})
 	if err := createDeployment(ctx, east.Client, "shop", "web", 3); err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +142,38 @@ func TestOperatorSyncsTheActiveDataCenterToTheStandby(t *testing.T) {
 	}
 	if err := west.Client.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "dc-west-kubeconfig"}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the kubeconfig Secret reached dc-west (err %v)", err)
+	}
+
+	// dc-west's own controllers give the copied Service's EndpointSlice
+	// the Service's labels, Tandem's among them: kubectl tandem copies
+	// tells it from the copies.
+	var slices discoveryv1.EndpointSliceList
+	if err := testbed.Poll(ctx, 30*time.Second, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		err := west.Client.List(ctx, &slices, client.InNamespace("shop"), client.MatchingLabels{discoveryv1.LabelServiceName: "web", replicate.PairLabel: "shop"})
+		return err == nil && len(slices.Items) > 0, err
+	}); err != nil {
+		t.Fatalf("dc-west made no EndpointSlice with the copied Service's labels: %v", err)
+	}
+	marked, _, err := replicate.FindMarked(ctx, west.Config, "shop", "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]string{}
+	for _, m := range marked {
+		if m.Copy {
+			kinds[m.Ref.String()] = "copy"
+		} else {
+			kinds[m.Ref.String()] = m.Why
+		}
+	}
+	for _, want := range []string{"Deployment.apps shop/web", "Service shop/web", "ConfigMap shop/config"} {
+		if kinds[want] != "copy" {
+			t.Errorf("%s: %q, want a copy (found %v)", want, kinds[want], kinds)
+		}
+	}
+	slice := "EndpointSlice.discovery.k8s.io shop/" + slices.Items[0].Name
+	if kinds[slice] != "made by Service web" {
+		t.Errorf("%s: %q, want it told apart as made by Service web (found %v)", slice, kinds[slice], kinds)
 	}
 
 	// A change follows within about a second; a deletion is pruned.

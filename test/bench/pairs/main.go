@@ -47,6 +47,7 @@ var cfg struct {
 	threshold       int
 	idle            time.Duration
 	dir             string
+	pprof           string
 }
 
 func main() {
@@ -56,6 +57,7 @@ func main() {
 	flag.DurationVar(&cfg.observe, "observe", time.Minute, "How long to measure the steady state.")
 	flag.DurationVar(&cfg.idle, "idle", 30*time.Second, "How long to measure dc-west's idle request rate before the operator starts.")
 	flag.StringVar(&cfg.dir, "dir", "", "Working directory (a temporary one when empty).")
+	flag.StringVar(&cfg.pprof, "pprof", "", "The operator's --pprof-bind-address (127.0.0.1:PORT), to profile it while the bench runs.")
 	flag.Parse()
 	if cfg.dir == "" {
 		d, err := os.MkdirTemp("", "tandem-bench-pairs-")
@@ -98,7 +100,11 @@ func run(ctx context.Context) error {
 		return err
 	}
 
-	op, err := testbed.LaunchOperator(east, east.Name, filepath.Join(cfg.dir, "operator-"+east.Name+".log"))
+	var extra []string
+	if cfg.pprof != "" {
+		extra = append(extra, "--pprof-bind-address="+cfg.pprof)
+	}
+	op, err := testbed.LaunchOperator(east, east.Name, filepath.Join(cfg.dir, "operator-"+east.Name+".log"), extra...)
 	if err != nil {
 		return err
 	}
