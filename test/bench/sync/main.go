@@ -56,6 +56,7 @@ const benchLabel = "tandem.dev/bench"
 
 var (
 	syncWorkers int
+	pprofAddr   string
 	skipKubectl bool
 )
 
@@ -67,6 +68,7 @@ func main() {
 	workers := flag.Int("workers", 32, "Parallel requests of the direct-create baseline.")
 	dir := flag.String("dir", "", "Work directory (a temp dir when empty).")
 	flag.IntVar(&syncWorkers, "sync-workers", 0, "The operator's --sync-workers (its default when 0).")
+	flag.StringVar(&pprofAddr, "pprof", "", "The operator's --pprof-bind-address (127.0.0.1:PORT), to profile it while the bench runs.")
 	flag.BoolVar(&skipKubectl, "skip-kubectl", false, "Skip the kubectl baseline (slow), when tuning.")
 	flag.Parse()
 	if err := run(*objects, *namespaces, *rate, *duration, *workers, *dir); err != nil {
@@ -138,10 +140,29 @@ func run(objects, namespaces, rate int, duration time.Duration, workers int, dir
 		return err
 	}
 	ceilingApply := time.Since(start)
+	fmt.Printf("Direct parallel server-side apply (%d workers): %s, %.0f objects/s\n", workers, ceilingApply.Round(time.Millisecond), float64(total)/ceilingApply.Seconds())
+
+	// Baseline 1c, the ceiling of the lag: the same changes at the same
+	// rate, relayed by a plain watch and 16 appliers (the sync's default
+	// workers) from dc-east to the cluster the apply baseline filled. It
+	// runs before Tandem starts, so the two never share the machine.
+	relayDyn := dynamic.NewForConfigOrDie(fast(clusters["ceiling-apply"].Config))
+	relayCtx, stopRelay := context.WithCancel(ctx)
+	relayErr := make(chan error, 1)
+	go func() { relayErr <- relay(relayCtx, eastDyn, relayDyn, 16) }()
+	rp50, rp99, rmax, rseen, rsent, err := measureLag(ctx, eastDyn, relayDyn, src, rate, duration)
+	stopRelay()
+	if rerr := <-relayErr; rerr != nil && relayCtx.Err() == nil {
+		return fmt.Errorf("relay: %w", rerr)
+	}
+	if err != nil {
+		return fmt.Errorf("relay lag: %w", err)
+	}
+	fmt.Printf("Relay ceiling at %d changes/s for %s: %d sent, %d seen; lag p50 %s, p99 %s, max %s\n",
+		rate, duration, rsent, rseen, rp50.Round(time.Millisecond), rp99.Round(time.Millisecond), rmax.Round(time.Millisecond))
 	if err := bed.Delete(ctx, "ceiling-apply"); err != nil {
 		return err
 	}
-	fmt.Printf("Direct parallel server-side apply (%d workers): %s, %.0f objects/s\n", workers, ceilingApply.Round(time.Millisecond), float64(total)/ceilingApply.Seconds())
 
 	// Baseline 2: kubectl get -o yaml | kubectl apply -f -.
 	kubectlTime := time.Duration(0)
@@ -193,12 +214,18 @@ func run(objects, namespaces, rate int, duration time.Duration, workers int, dir
 	fmt.Printf("Tandem initial sync: %s, %.0f objects/s (%d objects verified on dc-west, %d waves); operator CPU %.1f s\n",
 		initial.Round(time.Millisecond), float64(total)/initial.Seconds(), onWest, policy.Status.Waves, cpu)
 
+	lagCPU := testbed.CPUSeconds(op.PID())
+	busy0, total0 := machineBusy()
 	p50, p99, maxLag, seen, sent, err := measureLag(ctx, eastDyn, dynamic.NewForConfigOrDie(west.Config), src, rate, duration)
 	if err != nil {
 		return err
 	}
+	lagCPU = testbed.CPUSeconds(op.PID()) - lagCPU
+	busy1, total1 := machineBusy()
 	fmt.Printf("Change propagation at %d changes/s for %s: %d sent, %d seen on dc-west; lag p50 %s, p99 %s, max %s\n",
 		rate, duration, sent, seen, p50.Round(time.Millisecond), p99.Round(time.Millisecond), maxLag.Round(time.Millisecond))
+	fmt.Printf("  during it: operator CPU %.1f s (%.0f%% of a core), the machine's CPUs %.0f%% busy\n",
+		lagCPU, 100*lagCPU/duration.Seconds(), 100*(busy1-busy0)/(total1-total0))
 
 	hwm, rss := testbed.ProcessMemory(op.PID())
 	fmt.Printf("Operator memory: peak RSS %s, RSS now %s\n", hwm, rss)
@@ -210,7 +237,9 @@ func run(objects, namespaces, rate int, duration time.Duration, workers int, dir
 	fmt.Printf("| kubectl get -o yaml \\| kubectl apply -f - | %.1f s, %.0f obj/s |\n", kubectlTime.Seconds(), float64(total)/kubectlTime.Seconds())
 	fmt.Printf("| Tandem initial sync | %.1f s, %.0f obj/s (%.2fx the create ceiling's time, %.2fx the apply ceiling's, %.1fx faster than kubectl); operator CPU %.1f s |\n",
 		initial.Seconds(), float64(total)/initial.Seconds(), initial.Seconds()/ceiling.Seconds(), initial.Seconds()/ceilingApply.Seconds(), kubectlTime.Seconds()/initial.Seconds(), cpu)
-	fmt.Printf("| lag at %d changes/s | p50 %s, p99 %s, max %s (%d of %d changes seen) |\n", rate, p50.Round(time.Millisecond), p99.Round(time.Millisecond), maxLag.Round(time.Millisecond), seen, sent)
+	fmt.Printf("| lag at %d changes/s, relay ceiling (plain watch + 16 appliers) | p50 %s, p99 %s, max %s (%d of %d changes seen) |\n", rate, rp50.Round(time.Millisecond), rp99.Round(time.Millisecond), rmax.Round(time.Millisecond), rseen, rsent)
+	fmt.Printf("| lag at %d changes/s, Tandem | p50 %s, p99 %s, max %s (%d of %d changes seen); machine %.0f%% busy, operator %.0f%% of a core |\n", rate, p50.Round(time.Millisecond), p99.Round(time.Millisecond), maxLag.Round(time.Millisecond), seen, sent,
+		100*(busy1-busy0)/(total1-total0), 100*lagCPU/duration.Seconds())
 	fmt.Printf("| operator peak RSS | %s |\n", hwm)
 	return nil
 }
@@ -432,6 +461,9 @@ func startOperator(ctx context.Context, east, west *testbed.Cluster, dir string)
 	if syncWorkers > 0 {
 		args = append(args, fmt.Sprintf("--sync-workers=%d", syncWorkers))
 	}
+	if pprofAddr != "" {
+		args = append(args, "--pprof-bind-address="+pprofAddr)
+	}
 	op, err := testbed.LaunchOperator(east, testbed.East, filepath.Join(dir, "operator-dc-east.log"), args...)
 	if err != nil {
 		return nil, err
@@ -454,6 +486,62 @@ func count(ctx context.Context, dyn dynamic.Interface) (int, error) {
 // measureLag changes ConfigMaps on dc-east at a steady rate, stamping each
 // change with the time it was made, and watches dc-west for the copies:
 // lag is the time from the change to the watch event on the standby.
+// relay copies every change of the bench's ConfigMaps on from to to, as a
+// minimal sync would: a watch, a queue and workers applying the new data
+// with server-side apply. It returns when ctx ends or the watch fails.
+func relay(ctx context.Context, from, to dynamic.Interface, workers int) error {
+	w, err := from.Resource(cmGVR).Namespace("").Watch(ctx, metav1.ListOptions{LabelSelector: benchLabel + "=sync"})
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	work := make(chan *unstructured.Unstructured, 100000)
+	defer close(work)
+	for range workers {
+		go func() {
+			for u := range work {
+				cp := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "data": u.Object["data"]}}
+				cp.SetNamespace(u.GetNamespace())
+				cp.SetName(u.GetName())
+				cp.SetLabels(u.GetLabels())
+				_, _ = to.Resource(cmGVR).Namespace(u.GetNamespace()).Apply(ctx, u.GetName(), cp, metav1.ApplyOptions{FieldManager: "bench", Force: true})
+			}
+		}()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return fmt.Errorf("the watch of dc-east ended")
+			}
+			if u, isObj := ev.Object.(*unstructured.Unstructured); isObj && ev.Type == watch.Modified {
+				work <- u
+			}
+		}
+	}
+}
+
+// machineBusy is the machine's busy and total CPU time so far, in clock
+// ticks (/proc/stat's first line): the lag measurement says how loaded the
+// machine was, since every process of the bench shares its cores.
+func machineBusy() (busy, total float64) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 1
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	for i, f := range strings.Fields(line)[1:] {
+		v, _ := strconv.ParseFloat(f, 64)
+		total += v
+		if i != 3 && i != 4 { // idle and iowait
+			busy += v
+		}
+	}
+	return busy, total
+}
+
 func measureLag(ctx context.Context, east, west dynamic.Interface, src []*unstructured.Unstructured, rate int, duration time.Duration) (p50, p99, maxLag time.Duration, seen, sent int, err error) {
 	var cms []*unstructured.Unstructured
 	for _, o := range src {
