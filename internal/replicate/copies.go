@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
 	"github.com/tandem-dev/tandem/internal/plan"
@@ -43,11 +42,7 @@ func FindMarked(ctx context.Context, cfg *rest.Config, pairNamespace, pair strin
 	// of a bare cluster took 9 s.
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = 100, 200
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
+	dc, dyn, err := readers(cfg)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -140,14 +140,21 @@ func storageClass(obj *unstructured.Unstructured) string {
 	return sc
 }
 
-// SelectObjects lists what the policy selects on the cluster behind cfg,
-// within scope, with the kinds it discovered.
-func SelectObjects(ctx context.Context, cfg *rest.Config, scope Scope, spec tandemv1.SyncPolicySpec, exclude map[plan.Ref]bool) ([]*unstructured.Unstructured, []Kind, error) {
+// readers are the discovery and dynamic clients a command's reads of every
+// kind use.
+func readers(cfg *rest.Config) (*discovery.DiscoveryClient, *dynamic.DynamicClient, error) {
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	dyn, err := dynamic.NewForConfig(cfg)
+	return dc, dyn, err
+}
+
+// SelectObjects lists what the policy selects on the cluster behind cfg,
+// within scope, with the kinds it discovered.
+func SelectObjects(ctx context.Context, cfg *rest.Config, scope Scope, spec tandemv1.SyncPolicySpec, exclude map[plan.Ref]bool) ([]*unstructured.Unstructured, []Kind, error) {
+	dc, dyn, err := readers(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
