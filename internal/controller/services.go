@@ -118,18 +118,20 @@ func (w Workloads) On(ctx context.Context, c client.Client, pair *tandemv1.HAPai
 // replica counts recorded, and returns how many it changed. The webhook
 // configurations the pair copies are parked first: once their backends
 // stop, they would refuse the writes they match.
+//
+// A policy that does not decode, or a webhook configuration that cannot be
+// parked, fails the park, but only after every workload it can read is
+// parked: a fence that parks what it can leaves fewer pods serving than
+// one that parks nothing.
 func (w Workloads) Park(ctx context.Context, c client.Client, pair *tandemv1.HAPair) (int, error) {
 	ws, undecodable := w.On(ctx, c, pair)
 	if undecodable != nil && !isUndecodable(undecodable) {
 		return 0, undecodable
 	}
 	workloads, webhooks := splitWebhooks(ws)
-	first, err := eachWorkload(ctx, c, webhooks, replicate.Park)
-	if err != nil {
-		return 0, err
-	}
+	hooks, hooksErr := eachWorkload(ctx, c, webhooks, replicate.Park)
 	run, err := eachWorkload(ctx, c, workloads, replicate.Park)
-	return first.changed + run.changed, errors.Join(err, undecodable)
+	return hooks.changed + run.changed, errors.Join(hooksErr, err, undecodable)
 }
 
 // Unpark restores the pair's workloads on the cluster c reaches, and the
@@ -195,10 +197,7 @@ type workloadRun struct {
 // seconds on a busy API server.
 const workloadWorkers = 16
 
-// eachWorkload runs do on every one of ws in parallel. A policy that does
-// not decode fails a park or unpark, but only after the others' workloads
-// are done: a fence that parks what it can read leaves fewer pods serving
-// than one that parks nothing.
+// eachWorkload runs do on every one of ws in parallel.
 func eachWorkload(ctx context.Context, c client.Client, ws []*unstructured.Unstructured,
 	do func(context.Context, client.Writer, *unstructured.Unstructured) (bool, error)) (workloadRun, error) {
 	var mu sync.Mutex
