@@ -56,7 +56,7 @@ what the transforms change. Nothing is written to either cluster.`,
 			}
 			var preview *replicate.Preview
 			if pair != nil {
-				opts.Pair = pair.Name
+				opts.Pair, opts.PairNamespace = pair.Name, pair.Namespace
 				preview, err = replicate.PreviewPlan(ctx, cfg, spec, opts, replicate.PairSecrets(pair))
 			} else {
 				preview, err = replicate.PreviewPlan(ctx, cfg, spec, opts, nil)

@@ -182,7 +182,7 @@ func verifyCopies(t *testing.T, from, to *testbed.Cluster, ns, policyName string
 		// The policy as it applies in this direction (mappings inverted
 		// towards the primary).
 		spec := replicate.Directed(policy.Spec, pair.Spec.Primary, to.Name)
-		opts := replicate.Options{Pair: "shop", Policy: policyName, Mode: spec.StandbyMode, Transforms: spec.Transforms}
+		opts := replicate.Options{Pair: "shop", PairNamespace: ns, Policy: policyName, Mode: spec.StandbyMode, Transforms: spec.Transforms}
 		v, err = replicate.Verify(ctx, from.Config, to.Config, nil, spec, opts, replicate.PairSecrets(pair))
 		if err != nil {
 			return false, err
