@@ -104,10 +104,8 @@ func ofPair(obj *unstructured.Unstructured, pairNamespace string) bool {
 // writes with its own field manager; a controller that copies labels or
 // annotations onto what it makes gets at most the first two wrong.
 func notACopy(obj *unstructured.Unstructured) string {
-	for _, o := range obj.GetOwnerReferences() {
-		if o.Controller != nil && *o.Controller {
-			return "made by " + o.Kind + " " + o.Name
-		}
+	if o := metav1.GetControllerOfNoCopy(obj); o != nil {
+		return "made by " + o.Kind + " " + o.Name
 	}
 	if _, ok := obj.GetAnnotations()[HashAnnotation]; !ok {
 		return "labels inherited: no " + HashAnnotation

@@ -319,12 +319,10 @@ func skipReason(obj *unstructured.Unstructured) string {
 	if obj.GetDeletionTimestamp() != nil {
 		return "being deleted"
 	}
-	for _, o := range obj.GetOwnerReferences() {
-		// The owner recreates its children on the standby; a copy would
-		// fight it.
-		if o.Controller != nil && *o.Controller {
-			return "owned by " + o.Kind + " " + o.Name
-		}
+	// The owner recreates its children on the standby; a copy would fight
+	// it.
+	if o := metav1.GetControllerOfNoCopy(obj); o != nil {
+		return "owned by " + o.Kind + " " + o.Name
 	}
 	if _, ok := obj.GetLabels()[DrillLabel]; ok {
 		return "made by a drill"
